@@ -219,6 +219,11 @@ impl<G: Grammar> Framer<G> {
                 State::Payload { need, .. } => {
                     let need = *need;
                     if src.len() < need {
+                        // The byte after the payload must be CR: fail as soon as it is not,
+                        // as nats-server does, rather than waiting for one more byte.
+                        if src.len() == need - 1 && src[need - 2] != b'\r' {
+                            return Err(ProtoError::unknown(&src[need - 2..]));
+                        }
                         src.reserve(need - src.len());
                         return Ok(None);
                     }
