@@ -39,7 +39,7 @@ fn decode_pub(c: &mut Criterion) {
                         let mut n = 0usize;
                         while let Ok(Some(op)) = codec.decode(buf) {
                             if let ClientOp::Pub(p) = op {
-                                n += p.payload.len();
+                                n += p.payload().len();
                             }
                         }
                         n
@@ -65,7 +65,7 @@ fn decode_rmsg(c: &mut Criterion) {
                     let mut n = 0usize;
                     while let Ok(Some(op)) = codec.decode(buf) {
                         if let RouteOp::Msg(m) = op {
-                            n += m.payload.len();
+                            n += m.payload().len();
                         }
                     }
                     n

@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod error;
+mod frame;
 mod framing;
 pub mod headers;
 pub mod info;

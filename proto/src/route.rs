@@ -13,6 +13,8 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::client::{unquote, write_err};
 use crate::error::ProtoError;
+use crate::frame::{FrameBuilder, Span};
+use crate::framing::Cutter;
 use crate::framing::{
     arg_error, is_blank, size_arg, Args, Follow, Framer, Grammar, Limits, Line, Verb,
 };
@@ -33,42 +35,156 @@ pub struct Interest {
 }
 
 /// A message forwarded over a route: `RMSG`, `HMSG` (with headers) or `LMSG` (with origin).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One handle on its frame, fields by offset (see [`crate::frame`]).
+#[derive(Clone)]
 pub struct RoutedMsg {
-    /// Origin cluster of a leafnode message (`LMSG` only).
-    pub origin: Option<Bytes>,
-    /// Account name.
-    pub account: Bytes,
-    /// Subject published to.
-    pub subject: Bytes,
-    /// Reply subject, if any.
-    pub reply: Option<Bytes>,
-    /// Queue groups the receiver must deliver to, blank-separated as on the wire (empty: none).
-    pub queues: Bytes,
-    /// Header block size (`HMSG`, `LMSG`).
-    pub header_size: Option<Size>,
-    /// Payload size including headers.
-    pub total_size: Size,
-    /// Header block followed by the body.
-    pub payload: Bytes,
+    frame: Bytes,
+    origin: Span,
+    account: Span,
+    subject: Span,
+    reply: Span,
+    queues: Span,
+    payload: Span,
+    header_size: Option<Size>,
+    total_size: Size,
 }
 
 impl RoutedMsg {
+    /// A routed message built from parts (copied into one new frame). `queues` is a
+    /// blank-separated list of queue group names (empty: none); `origin` makes it an `LMSG`.
+    pub fn new(
+        origin: Option<&[u8]>,
+        account: &[u8],
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        queues: &[u8],
+        header_size: Option<Size>,
+        payload: &[u8],
+    ) -> RoutedMsg {
+        let mut b = FrameBuilder::with_capacity(account.len() + subject.len() + payload.len() + 32);
+        RoutedMsg {
+            origin: b.push_opt(origin),
+            account: b.push(account),
+            subject: b.push(subject),
+            reply: b.push_opt(reply),
+            queues: b.push(queues),
+            payload: b.push(payload),
+            frame: Bytes::new(),
+            header_size,
+            total_size: Size::new(payload.len() as u32),
+        }
+        .finish(b)
+    }
+
+    fn finish(mut self, b: FrameBuilder) -> RoutedMsg {
+        self.frame = b.finish();
+        self
+    }
+
+    /// Keeps a size token as written.
+    pub fn with_total_size(mut self, total_size: Size) -> RoutedMsg {
+        self.total_size = total_size;
+        self
+    }
+
+    /// Origin cluster of a leafnode message (`LMSG` only).
+    pub fn origin(&self) -> Option<&[u8]> {
+        self.origin.get_opt(&self.frame)
+    }
+
+    /// Account name.
+    #[inline]
+    pub fn account(&self) -> &[u8] {
+        self.account.get(&self.frame)
+    }
+
+    /// Subject published to.
+    #[inline]
+    pub fn subject(&self) -> &[u8] {
+        self.subject.get(&self.frame)
+    }
+
+    /// Reply subject, if any.
+    #[inline]
+    pub fn reply(&self) -> Option<&[u8]> {
+        self.reply.get_opt(&self.frame)
+    }
+
+    /// Queue groups the receiver must deliver to, blank-separated as on the wire (empty: none).
+    #[inline]
+    pub fn queue_list(&self) -> &[u8] {
+        self.queues.get(&self.frame)
+    }
+
     /// The queue group names, in order.
     pub fn queues(&self) -> impl Iterator<Item = &[u8]> {
-        self.queues
+        self.queue_list()
             .split(|b| is_blank(*b))
             .filter(|q| !q.is_empty())
     }
 
+    /// Header block size (`HMSG`, `LMSG`).
+    #[inline]
+    pub fn header_size(&self) -> Option<Size> {
+        self.header_size
+    }
+
+    /// Payload size including headers.
+    #[inline]
+    pub fn total_size(&self) -> Size {
+        self.total_size
+    }
+
+    /// Header block followed by the body.
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        self.payload.get(&self.frame)
+    }
+
+    /// The payload as its own handle on the read buffer (zero-copy).
+    pub fn payload_bytes(&self) -> Bytes {
+        self.payload.bytes(&self.frame)
+    }
+
     /// The header block (empty without headers).
     pub fn headers(&self) -> &[u8] {
-        &self.payload[..self.header_size.map_or(0, Size::get)]
+        &self.payload()[..self.header_size.map_or(0, Size::get)]
     }
 
     /// The message body without headers.
     pub fn body(&self) -> &[u8] {
-        &self.payload[self.header_size.map_or(0, Size::get)..]
+        &self.payload()[self.header_size.map_or(0, Size::get)..]
+    }
+}
+
+impl PartialEq for RoutedMsg {
+    fn eq(&self, other: &RoutedMsg) -> bool {
+        self.origin() == other.origin()
+            && self.account() == other.account()
+            && self.subject() == other.subject()
+            && self.reply() == other.reply()
+            && self.queue_list() == other.queue_list()
+            && self.header_size == other.header_size
+            && self.total_size == other.total_size
+            && self.payload() == other.payload()
+    }
+}
+
+impl Eq for RoutedMsg {}
+
+impl std::fmt::Debug for RoutedMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = Bytes::copy_from_slice;
+        f.debug_struct("RoutedMsg")
+            .field("origin", &self.origin().map(b))
+            .field("account", &b(self.account()))
+            .field("subject", &b(self.subject()))
+            .field("reply", &self.reply().map(b))
+            .field("queues", &b(self.queue_list()))
+            .field("header_size", &self.header_size)
+            .field("total_size", &self.total_size)
+            .field("payload", &b(self.payload()))
+            .finish()
     }
 }
 
@@ -305,11 +421,11 @@ fn parse_unsub(line: &[u8]) -> Result<InterestShape, ProtoError> {
     })
 }
 
-fn interest(shape: InterestShape, frame: &Bytes) -> Interest {
+fn interest(shape: InterestShape, cut: &mut Cutter<'_>) -> Interest {
     Interest {
-        account: frame.slice(shape.account),
-        subject: frame.slice(shape.subject),
-        queue: shape.queue.map(|q| frame.slice(q)),
+        account: cut.take(shape.account),
+        subject: cut.take(shape.subject),
+        queue: shape.queue.map(|q| cut.take(q)),
         weight: shape.weight,
     }
 }
@@ -356,7 +472,7 @@ impl Grammar for RouteOps {
     }
 
     #[inline]
-    fn build(&self, shape: Shape, frame: Bytes, payload: Bytes) -> RouteOp {
+    fn build(&self, shape: Shape, cut: &mut Cutter<'_>) -> RouteOp {
         match shape {
             Shape::Msg {
                 origin,
@@ -366,26 +482,30 @@ impl Grammar for RouteOps {
                 queues,
                 header_size,
                 total_size,
-            } => RouteOp::Msg(RoutedMsg {
-                origin: origin.map(|o| frame.slice(o)),
-                account: frame.slice(account),
-                subject: frame.slice(subject),
-                reply: reply.map(|r| frame.slice(r)),
-                queues: frame.slice(queues),
-                header_size,
-                total_size,
-                payload,
-            }),
-            Shape::Sub(s) => RouteOp::Sub(interest(s, &frame)),
-            Shape::Unsub(s) => RouteOp::Unsub(interest(s, &frame)),
+            } => {
+                let payload = Span::of(cut.payload.clone());
+                RouteOp::Msg(RoutedMsg {
+                    frame: cut.frame(),
+                    origin: Span::of_opt(origin),
+                    account: Span::of(account),
+                    subject: Span::of(subject),
+                    reply: Span::of_opt(reply),
+                    queues: Span::of(queues),
+                    payload,
+                    header_size,
+                    total_size,
+                })
+            }
+            Shape::Sub(s) => RouteOp::Sub(interest(s, cut)),
+            Shape::Unsub(s) => RouteOp::Unsub(interest(s, cut)),
             Shape::LeafSub(s) => RouteOp::LeafSub {
-                origin: frame.slice(s.origin.clone().unwrap_or(0..0)),
-                interest: interest(s, &frame),
+                origin: cut.take(s.origin.clone().unwrap_or(0..0)),
+                interest: interest(s, cut),
             },
-            Shape::LeafUnsub(s) => RouteOp::LeafUnsub(interest(s, &frame)),
+            Shape::LeafUnsub(s) => RouteOp::LeafUnsub(interest(s, cut)),
             Shape::Info(info) => RouteOp::Info(info),
             Shape::Connect(info) => RouteOp::Connect(info),
-            Shape::Err(text) => RouteOp::Err(frame.slice(text)),
+            Shape::Err(text) => RouteOp::Err(cut.take(text)),
         }
     }
 }
@@ -490,15 +610,15 @@ impl RouteOp {
             RouteOp::Msg(m) => {
                 write_routed_msg_line(
                     dst,
-                    m.origin.as_deref(),
-                    &m.account,
-                    &m.subject,
-                    m.reply.as_deref(),
-                    &m.queues,
-                    m.header_size,
-                    m.total_size,
+                    m.origin(),
+                    m.account(),
+                    m.subject(),
+                    m.reply(),
+                    m.queue_list(),
+                    m.header_size(),
+                    m.total_size(),
                 );
-                dst.put_slice(&m.payload);
+                dst.put_slice(m.payload());
                 dst.put_slice(b"\r\n");
             }
             RouteOp::Ping => dst.put_slice(b"PING\r\n"),

@@ -4,13 +4,16 @@
 //! `MSG foo 1 005`). A token is 1–9 ASCII digits, so its value and its width (leading zeros
 //! included) describe it exactly, in eight bytes and without pointing into the read buffer.
 
+use std::num::NonZeroU8;
+
 use bytes::{BufMut, BytesMut};
 
 /// A decimal size token: its value and the number of digits it was written with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Size {
     value: u32,
-    width: u8,
+    // Never zero, which lets `Option<Size>` stay eight bytes.
+    width: NonZeroU8,
 }
 
 impl Size {
@@ -19,10 +22,10 @@ impl Size {
 
     /// A size written the natural way, without leading zeros.
     pub fn new(value: u32) -> Size {
-        let mut width = 1u8;
+        let mut width = NonZeroU8::MIN;
         let mut rest = value / 10;
         while rest > 0 {
-            width += 1;
+            width = width.saturating_add(1);
             rest /= 10;
         }
         Size { value, width }
@@ -31,7 +34,8 @@ impl Size {
     /// Parses a token of 1–9 ASCII digits; anything else is `None` (nats-server's `parseSize`).
     #[inline]
     pub fn parse(token: &[u8]) -> Option<Size> {
-        if token.is_empty() || token.len() > Self::MAX_DIGITS {
+        let width = NonZeroU8::new(token.len() as u8)?;
+        if token.len() > Self::MAX_DIGITS {
             return None;
         }
         let mut value = 0u32;
@@ -41,10 +45,7 @@ impl Size {
             }
             value = value * 10 + u32::from(b - b'0');
         }
-        Some(Size {
-            value,
-            width: token.len() as u8,
-        })
+        Some(Size { value, width })
     }
 
     /// The numeric value.
@@ -64,7 +65,7 @@ impl Size {
             digits[i] = b'0' + (v % 10) as u8;
             v /= 10;
         }
-        let start = digits.len() - usize::from(self.width).max(digits.len() - i);
+        let start = digits.len() - usize::from(self.width.get()).max(digits.len() - i);
         dst.put_slice(&digits[start..]);
     }
 }

@@ -55,13 +55,13 @@ fn publish(
     total: &str,
     payload: &'static str,
 ) -> Publish {
-    Publish {
-        subject: b(subject),
-        reply: reply.map(b),
-        header_size: hdr.map(size),
-        total_size: size(total),
-        payload: b(payload),
-    }
+    Publish::new(
+        subject.as_bytes(),
+        reply.map(str::as_bytes),
+        hdr.map(size),
+        payload.as_bytes(),
+    )
+    .with_total_size(size(total))
 }
 
 #[test]
@@ -203,17 +203,21 @@ fn server_info_matches_nats_server_bytes() {
 
 #[test]
 fn server_msg_hmsg_and_the_rest() {
-    let msg =
-        |subject, sid, reply: Option<&'static str>, hdr: Option<&str>, total: &str, payload| {
-            Message {
-                subject: b(subject),
-                sid: b(sid),
-                reply: reply.map(b),
-                header_size: hdr.map(size),
-                total_size: size(total),
-                payload: b(payload),
-            }
-        };
+    let msg = |subject: &str,
+               sid: &str,
+               reply: Option<&'static str>,
+               hdr: Option<&str>,
+               total: &str,
+               payload: &str| {
+        Message::new(
+            subject.as_bytes(),
+            sid.as_bytes(),
+            reply.map(str::as_bytes),
+            hdr.map(size),
+            payload.as_bytes(),
+        )
+        .with_total_size(size(total))
+    };
     server_golden(
         ServerOp::Msg(msg("foo", "1", None, None, "5", "hello")),
         "MSG foo 1 5\r\nhello\r\n",
@@ -369,16 +373,18 @@ fn routed(
     total: &str,
     payload: &'static str,
 ) -> RouteOp {
-    RouteOp::Msg(RoutedMsg {
-        origin: origin.map(b),
-        account: b("$G"),
-        subject: b(subject),
-        reply: reply.map(b),
-        queues: b(queues),
-        header_size: hdr.map(size),
-        total_size: size(total),
-        payload: b(payload),
-    })
+    RouteOp::Msg(
+        RoutedMsg::new(
+            origin.map(str::as_bytes),
+            b"$G",
+            subject.as_bytes(),
+            reply.map(str::as_bytes),
+            queues.as_bytes(),
+            hdr.map(size),
+            payload.as_bytes(),
+        )
+        .with_total_size(size(total)),
+    )
 }
 
 #[test]
@@ -459,5 +465,5 @@ fn routed_queue_names_iterate_in_order() {
     };
     let names: Vec<&[u8]> = m.queues().collect();
     assert_eq!(names, [&b"g1"[..], &b"g2"[..]]);
-    assert_eq!(m.reply.as_deref(), Some(&b"r"[..]));
+    assert_eq!(m.reply(), Some(&b"r"[..]));
 }

@@ -37,13 +37,12 @@ fn text() -> impl Strategy<Value = Bytes> {
 fn client_op() -> impl Strategy<Value = ClientOp> {
     prop_oneof![
         (token(), option::of(token()), payload_with_headers()).prop_map(
-            |(subject, reply, (header_size, total_size, payload))| ClientOp::Pub(Publish {
-                subject,
-                reply,
+            |(subject, reply, (header_size, _, payload))| ClientOp::Pub(Publish::new(
+                &subject,
+                reply.as_deref(),
                 header_size,
-                total_size,
-                payload,
-            })
+                &payload
+            ))
         ),
         (token(), option::of(token()), token()).prop_map(|(subject, queue, sid)| ClientOp::Sub {
             subject,
@@ -79,16 +78,13 @@ fn server_op() -> impl Strategy<Value = ServerOp> {
             payload_with_headers()
         )
             .prop_map(
-                |(subject, sid, reply, (header_size, total_size, payload))| ServerOp::Msg(
-                    Message {
-                        subject,
-                        sid,
-                        reply,
-                        header_size,
-                        total_size,
-                        payload,
-                    }
-                )
+                |(subject, sid, reply, (header_size, _, payload))| ServerOp::Msg(Message::new(
+                    &subject,
+                    &sid,
+                    reply.as_deref(),
+                    header_size,
+                    &payload
+                ))
             ),
         (
             "[A-Z0-9]{1,56}",
@@ -145,7 +141,7 @@ fn route_op() -> impl Strategy<Value = RouteOp> {
             payload_with_headers()
         )
             .prop_map(
-                |(origin, account, subject, reply, queues, (header_size, total_size, payload))| {
+                |(origin, account, subject, reply, queues, (header_size, _, payload))| {
                     let header_size = if origin.is_some() {
                         header_size.or(Some(Size::new(0)))
                     } else {
@@ -160,16 +156,15 @@ fn route_op() -> impl Strategy<Value = RouteOp> {
                     );
                     // A reply that is a lone `+` or `|` would read as the queue indicator.
                     let reply = reply.filter(|r| &r[..] != b"+" && &r[..] != b"|");
-                    RouteOp::Msg(RoutedMsg {
-                        origin,
-                        account,
-                        subject,
-                        reply,
-                        queues,
+                    RouteOp::Msg(RoutedMsg::new(
+                        origin.as_deref(),
+                        &account,
+                        &subject,
+                        reply.as_deref(),
+                        &queues,
                         header_size,
-                        total_size,
-                        payload,
-                    })
+                        &payload,
+                    ))
                 }
             ),
         interest(true).prop_map(RouteOp::Sub),

@@ -139,14 +139,14 @@ fn lexical_rules_of_the_client_parser() {
         panic!("not a PUB")
     };
     assert_eq!(
-        (&p.subject[..], &p.payload[..], p.reply.is_none()),
+        (p.subject(), p.payload(), p.reply().is_none()),
         (&b"foo"[..], &b"hi"[..], true)
     );
     // The payload may contain CR LF.
     let ClientOp::Pub(p) = &ops("PUB foo 4\r\n\r\n\r\n\r\n")[0] else {
         panic!("not a PUB")
     };
-    assert_eq!(&p.payload[..], b"\r\n\r\n");
+    assert_eq!(p.payload(), b"\r\n\r\n");
 }
 
 #[test]
@@ -180,9 +180,9 @@ fn a_large_payload_in_single_bytes_is_buffered_once() {
     let Some(ClientOp::Pub(p)) = codec.decode(&mut buf).expect("valid") else {
         panic!("no PUB")
     };
-    assert_eq!(p.payload.len(), SIZE);
+    assert_eq!(p.payload().len(), SIZE);
     assert!(p
-        .payload
+        .payload()
         .iter()
         .enumerate()
         .all(|(i, b)| *b == (i % 251) as u8));
@@ -198,7 +198,13 @@ fn payload_slices_point_into_the_read_buffer() {
     let Some(ClientOp::Pub(p)) = codec.decode(&mut buf).expect("valid") else {
         panic!("no PUB")
     };
-    for part in [&p.subject, p.reply.as_ref().expect("reply"), &p.payload] {
+    let payload = p.payload_bytes();
+    for part in [
+        p.subject(),
+        p.reply().expect("reply"),
+        p.payload(),
+        &payload[..],
+    ] {
         let at = part.as_ptr() as usize;
         assert!(
             at >= start && at + part.len() <= end,

@@ -2,11 +2,13 @@
 
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::{unquote, ClientOp, Publish, ServerOp};
 use crate::error::ProtoError;
+use crate::frame::Span;
+use crate::framing::Cutter;
 use crate::framing::{arg_error, size_arg, Args, Follow, Framer, Grammar, Limits, Line, Verb};
 use crate::{ConnectInfo, Size};
 
@@ -239,36 +241,40 @@ impl Grammar for ClientOps {
     }
 
     #[inline]
-    fn build(&self, shape: Shape, frame: Bytes, payload: Bytes) -> ClientOp {
+    fn build(&self, shape: Shape, cut: &mut Cutter<'_>) -> ClientOp {
         match shape {
             Shape::Pub {
                 subject,
                 reply,
                 header_size,
                 total_size,
-            } => ClientOp::Pub(Publish {
-                subject: frame.slice(subject),
-                reply: reply.map(|r| frame.slice(r)),
-                header_size,
-                total_size,
-                payload,
-            }),
+            } => {
+                let payload = Span::of(cut.payload.clone());
+                ClientOp::Pub(Publish::from_frame(
+                    cut.frame(),
+                    Span::of(subject),
+                    Span::of_opt(reply),
+                    payload,
+                    header_size,
+                    total_size,
+                ))
+            }
             Shape::Sub {
                 subject,
                 queue,
                 sid,
             } => ClientOp::Sub {
-                subject: frame.slice(subject),
-                queue: queue.map(|q| frame.slice(q)),
-                sid: frame.slice(sid),
+                subject: cut.take(subject),
+                queue: queue.map(|q| cut.take(q)),
+                sid: cut.take(sid),
             },
             Shape::Unsub { sid, max } => ClientOp::Unsub {
-                sid: frame.slice(sid),
+                sid: cut.take(sid),
                 max,
             },
             Shape::Connect(info) => ClientOp::Connect(info),
-            Shape::Info(json) => ClientOp::Info(frame.slice(json)),
-            Shape::Err(text) => ClientOp::Err(frame.slice(text)),
+            Shape::Info(json) => ClientOp::Info(cut.take(json)),
+            Shape::Err(text) => ClientOp::Err(cut.take(text)),
         }
     }
 }

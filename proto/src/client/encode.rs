@@ -5,7 +5,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::{ClientOp, Message, Publish, ServerOp};
+use super::{ClientOp, Publish, ServerOp};
 use crate::Size;
 
 /// Writes `MSG <subject> <sid> [reply] <size>\r\n`, or the `HMSG` form when `header_size` is
@@ -48,24 +48,24 @@ pub fn write_err(dst: &mut BytesMut, text: &[u8]) {
 }
 
 fn write_pub(dst: &mut BytesMut, msg: &Publish) {
-    dst.put_slice(if msg.header_size.is_some() {
+    dst.put_slice(if msg.header_size().is_some() {
         b"HPUB "
     } else {
         b"PUB "
     });
-    dst.put_slice(&msg.subject);
+    dst.put_slice(msg.subject());
     dst.put_u8(b' ');
-    if let Some(reply) = &msg.reply {
+    if let Some(reply) = msg.reply() {
         dst.put_slice(reply);
         dst.put_u8(b' ');
     }
-    if let Some(header_size) = msg.header_size {
+    if let Some(header_size) = msg.header_size() {
         header_size.write(dst);
         dst.put_u8(b' ');
     }
-    msg.total_size.write(dst);
+    msg.total_size().write(dst);
     dst.put_slice(b"\r\n");
-    dst.put_slice(&msg.payload);
+    dst.put_slice(msg.payload());
     dst.put_slice(b"\r\n");
 }
 
@@ -122,23 +122,15 @@ impl ServerOp {
         match self {
             ServerOp::Info(info) => info.encode(dst),
             ServerOp::Msg(msg) => {
-                let Message {
-                    subject,
-                    sid,
-                    reply,
-                    header_size,
-                    total_size,
-                    payload,
-                } = msg;
                 write_msg_line(
                     dst,
-                    subject,
-                    sid,
-                    reply.as_deref(),
-                    *header_size,
-                    *total_size,
+                    msg.subject(),
+                    msg.sid(),
+                    msg.reply(),
+                    msg.header_size(),
+                    msg.total_size(),
                 );
-                dst.put_slice(payload);
+                dst.put_slice(msg.payload());
                 dst.put_slice(b"\r\n");
             }
             ServerOp::Ping => dst.put_slice(b"PING\r\n"),

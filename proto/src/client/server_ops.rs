@@ -2,11 +2,13 @@
 
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::{unquote, ClientOp, Message, ServerOp};
 use crate::error::ProtoError;
+use crate::frame::Span;
+use crate::framing::Cutter;
 use crate::framing::{arg_error, size_arg, Args, Follow, Framer, Grammar, Limits, Line, Verb};
 use crate::{ServerInfo, Size};
 
@@ -141,7 +143,7 @@ impl Grammar for ServerOps {
     }
 
     #[inline]
-    fn build(&self, shape: Shape, frame: Bytes, payload: Bytes) -> ServerOp {
+    fn build(&self, shape: Shape, cut: &mut Cutter<'_>) -> ServerOp {
         match shape {
             Shape::Msg {
                 subject,
@@ -149,16 +151,20 @@ impl Grammar for ServerOps {
                 reply,
                 header_size,
                 total_size,
-            } => ServerOp::Msg(Message {
-                subject: frame.slice(subject),
-                sid: frame.slice(sid),
-                reply: reply.map(|r| frame.slice(r)),
-                header_size,
-                total_size,
-                payload,
-            }),
+            } => {
+                let payload = Span::of(cut.payload.clone());
+                ServerOp::Msg(Message::from_frame(
+                    cut.frame(),
+                    Span::of(subject),
+                    Span::of(sid),
+                    Span::of_opt(reply),
+                    payload,
+                    header_size,
+                    total_size,
+                ))
+            }
             Shape::Info(info) => ServerOp::Info(info),
-            Shape::Err(text) => ServerOp::Err(frame.slice(text)),
+            Shape::Err(text) => ServerOp::Err(cut.take(text)),
         }
     }
 }
