@@ -1,17 +1,104 @@
-//! `gnatsd`: the NATS server binary. Only version reporting exists so far; the server itself
-//! is the subject of the next issue, and until then the binary says so instead of pretending.
+//! `gnatsd`: parse the command line (Go-style flags), start the server, handle signals.
 
 use std::process::ExitCode;
 
+use gnatsd::cli::{self, Action};
+use gnatsd::server::Server;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{error, info};
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args
-        .iter()
-        .any(|a| matches!(a.as_str(), "-v" | "--version" | "version"))
-    {
-        println!("nats-server: v2.9.10");
-        return ExitCode::SUCCESS;
+    let options = match cli::parse(std::env::args_os()) {
+        Action::Print(text) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Action::Fail(text) => {
+            eprintln!("{text}");
+            return ExitCode::FAILURE;
+        }
+        Action::TestConfig(options) => {
+            let file = options
+                .config_file
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default();
+            if let Err(e) = options.validate() {
+                eprintln!("nats-server: {e}");
+                return ExitCode::FAILURE;
+            }
+            eprintln!("nats-server: configuration file {file} is valid");
+            return ExitCode::SUCCESS;
+        }
+        Action::Run(options) => options,
+    };
+    gnatsd::log::configure(options.debug, options.trace, options.logtime);
+    if let Err(e) = gnatsd::log::set_file(options.log_file.as_deref()) {
+        eprintln!("nats-server: error opening log file: {e}");
+        return ExitCode::FAILURE;
     }
-    eprintln!("gnatsd: the server is not implemented yet (only --version works)");
-    ExitCode::FAILURE
+    gnatsd::log::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nats-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(*options))
+}
+
+async fn run(options: gnatsd::options::Options) -> ExitCode {
+    let server = match Server::start(options).await {
+        Ok(server) => server,
+        Err(_) => return ExitCode::FAILURE,
+    };
+    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
+    ) else {
+        error!(target: "fatal", "could not install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    let code = loop {
+        tokio::select! {
+            _ = int.recv() => break ExitCode::SUCCESS,
+            // nats-server exits with status 1 on SIGTERM.
+            _ = term.recv() => break ExitCode::FAILURE,
+            _ = hup.recv() => reload(&server),
+            _ = usr1.recv() => match gnatsd::log::reopen() {
+                Ok(true) => info!("File log re-opened"),
+                Ok(false) => info!("File log re-open ignored, not a file logger"),
+                Err(e) => error!("File log re-open failed: {e}"),
+            },
+        }
+    };
+    server.shutdown();
+    // Give connections a moment to flush and close.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    info!("Server Exiting..");
+    code
+}
+
+fn reload(server: &Server) {
+    let Some(file) = server.options().config_file.clone() else {
+        error!("Failed to reload server configuration: can only reload config when a file is provided using -c or --config");
+        return;
+    };
+    match gnatsd::config::load(&file) {
+        Ok(mut options) => {
+            options.config_file = Some(file);
+            if let Err(e) = options.validate() {
+                error!("Failed to reload server configuration: {e}");
+                return;
+            }
+            server.reload(options);
+        }
+        Err(e) => error!("Failed to reload server configuration: {e}"),
+    }
 }

@@ -1,0 +1,955 @@
+//! One client connection: handshake, authentication, the reader loop, pings, and the fan-out
+//! of the messages it publishes.
+//!
+//! The connection task owns the read half, the decoder and all per-connection state; a second
+//! task drains the connection's [`Outbound`] buffer into the write half. Delivering a message
+//! means appending `MSG` lines to each subscriber's outbound buffer (a brief lock on that
+//! buffer only) and waking each touched writer once per read batch.
+//!
+//! Lock order: a connection's `subs` map may be locked while taking the sublist's locks (SUB,
+//! UNSUB, close); outbound buffers are only ever locked alone.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use nats_proto::client::{write_msg_line, ClientOp, Publish, ServerCodec};
+use nats_proto::error::text;
+use nats_proto::headers::NO_RESPONDERS;
+use nats_proto::{subject, Close, ConnectInfo, Limits, ProtoError, Size};
+use rand::Rng;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, trace};
+
+use crate::auth::ClientPermissions;
+use crate::outbound::{run_writer, Outbound, Queued, WriterEnd};
+use crate::server::Server;
+use crate::sublist::SubResult;
+
+/// Why a connection was closed, with nats-server's wording (logs, `/connz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed the connection.
+    ClientClosed,
+    /// Reading from the socket failed.
+    ReadError,
+    /// Writing to the socket failed.
+    WriteError,
+    /// The client broke the protocol.
+    ProtocolViolation,
+    /// Bad credentials.
+    AuthenticationFailure,
+    /// No CONNECT within the authentication timeout.
+    AuthenticationTimeout,
+    /// Too many unanswered PINGs.
+    StaleConnection,
+    /// Outbound buffer over `max_pending`.
+    SlowConsumerPendingBytes,
+    /// A write blocked past the write deadline.
+    SlowConsumerWriteDeadline,
+    /// Announced payload over `max_payload`.
+    MaxPayloadExceeded,
+    /// Control line over `max_control_line`.
+    MaxControlLineExceeded,
+    /// `max_connections` reached.
+    MaxConnectionsExceeded,
+    /// CONNECT with an unknown protocol version.
+    BadClientProtocolVersion,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CloseReason::ClientClosed => "Client Closed",
+            CloseReason::ReadError => "Read Error",
+            CloseReason::WriteError => "Write Error",
+            CloseReason::ProtocolViolation => "Protocol Violation",
+            CloseReason::AuthenticationFailure => "Authentication Failure",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            CloseReason::MaxPayloadExceeded => "Maximum Payload Exceeded",
+            CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
+            CloseReason::ServerShutdown => "Server Shutdown",
+        })
+    }
+}
+
+/// `allow_responses` state: uses per reply, lifetime, and the reply subjects granted so far
+/// with their uses left and expiry.
+type ResponsePermits = (usize, Duration, HashMap<Vec<u8>, (usize, Instant)>);
+
+/// A subscription as the subject index stores it.
+pub struct Subscription {
+    /// The subscribing connection.
+    pub client: Arc<ClientShared>,
+    /// Subject filter.
+    pub subject: Bytes,
+    /// Queue group.
+    pub queue: Option<Bytes>,
+    /// The client's subscription id, as sent (rendered into every MSG line).
+    pub sid: Bytes,
+    /// Messages delivered so far.
+    pub delivered: AtomicU64,
+    /// Auto-unsubscribe limit (0: none).
+    max: AtomicU64,
+    /// Set when the subscriber's permissions deny some subjects this filter matches.
+    deny_check: Option<Arc<ClientPermissions>>,
+}
+
+/// The parts of a connection other connections touch: its outbound buffer, its subscriptions
+/// and its closing state.
+pub struct ClientShared {
+    /// Connection id (`cid`).
+    pub cid: u64,
+    /// Outbound buffer drained by the connection's writer.
+    pub out: Outbound,
+    /// Log prefix (`ip:port - cid:N - `).
+    pub prefix: String,
+    /// The client negotiated headers: deliver HMSG as is.
+    headers: AtomicBool,
+    /// Reply subjects this client may publish to (`allow_responses`), with uses left and expiry.
+    responses: Mutex<Option<ResponsePermits>>,
+    /// Subscriptions by sid.
+    subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
+    closing: CancellationToken,
+    reason: Mutex<Option<CloseReason>>,
+    /// When the connection was accepted.
+    pub start: std::time::SystemTime,
+    /// The peer's address.
+    pub peer: SocketAddr,
+}
+
+impl ClientShared {
+    /// Closes the connection for `reason` (the first reason wins). With `abort`, queued output
+    /// is dropped instead of flushed.
+    pub fn close(&self, reason: CloseReason, abort: bool) {
+        {
+            let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+            if r.is_none() {
+                *r = Some(reason);
+            }
+        }
+        self.out.close(abort);
+        self.closing.cancel();
+    }
+
+    /// The close reason, once closed.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn note_response(&self, reply: &[u8]) {
+        let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((max, ttl, map)) = r.as_mut() {
+            if map.len() > 10_000 {
+                let now = Instant::now();
+                map.retain(|_, (_, exp)| *exp > now);
+            }
+            let expires = if ttl.is_zero() {
+                Instant::now() + Duration::from_secs(3600 * 24 * 365)
+            } else {
+                Instant::now() + *ttl
+            };
+            map.insert(reply.to_vec(), (*max, expires));
+        }
+    }
+
+    /// Consumes one use of a response permission for `subject`, if there is one.
+    fn take_response(&self, subject: &[u8]) -> bool {
+        let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((_, _, map)) = r.as_mut() else {
+            return false;
+        };
+        let Some((left, expires)) = map.get_mut(subject) else {
+            return false;
+        };
+        let ok = *expires > Instant::now() && *left > 0;
+        *left = left.saturating_sub(1);
+        if *left == 0 || !ok {
+            map.remove(subject);
+        }
+        ok
+    }
+}
+
+/// Per-connection cache of match results, valid while the sublist generation is unchanged.
+const L1_MAX: usize = 256;
+/// Per-connection cache of publish permission decisions.
+const PUB_CACHE_MAX: usize = 128;
+/// First read buffer size; it doubles on full reads up to `READ_MAX`.
+const READ_MIN: usize = 512;
+const READ_MAX: usize = 64 * 1024;
+
+type Matches = Arc<SubResult<Subscription>>;
+
+/// The connection task's own state.
+struct Client {
+    server: Arc<Server>,
+    shared: Arc<ClientShared>,
+    codec: ServerCodec,
+    prefix: String,
+    verbose: bool,
+    pedantic: bool,
+    echo: bool,
+    headers: bool,
+    no_responders: bool,
+    connected: bool,
+    perms: Option<Arc<ClientPermissions>>,
+    pub_cache: HashMap<Bytes, bool>,
+    l1: HashMap<Bytes, (u64, Matches)>,
+    /// Connections whose writers must be woken after this read batch.
+    touched: Vec<Arc<ClientShared>>,
+    in_msgs: u64,
+    in_bytes: u64,
+    out_msgs: u64,
+    out_bytes: u64,
+    pings_out: u32,
+    ping_at: tokio::time::Instant,
+    first_ping: bool,
+    last_activity: Instant,
+    last_delivered: u64,
+    auth_deadline: Option<tokio::time::Instant>,
+}
+
+/// Runs one client connection to the end.
+pub async fn serve<S>(server: Arc<Server>, stream: S, peer: SocketAddr, cid: u64)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let options = server.options();
+    let prefix = format!("{peer} - cid:{cid} - ");
+    let shared = Arc::new(ClientShared {
+        cid,
+        out: Outbound::new(options.max_pending),
+        prefix: prefix.clone(),
+        headers: AtomicBool::new(false),
+        responses: Mutex::new(None),
+        subs: Mutex::new(HashMap::new()),
+        closing: server.shutdown_token().child_token(),
+        reason: Mutex::new(None),
+        start: std::time::SystemTime::now(),
+        peer,
+    });
+    let (mut rd, wr) = tokio::io::split(stream);
+
+    let info = server.client_info(cid, peer);
+    shared.out.send(&info);
+    if !server.register(shared.clone()) {
+        shared
+            .out
+            .send(format!("-ERR '{}'\r\n", text::MAXIMUM_CONNECTIONS_EXCEEDED).as_bytes());
+        shared.close(CloseReason::MaxConnectionsExceeded, false);
+        info!("{prefix}Maximum Connections Exceeded");
+        let _ = run_writer(&shared.out, wr, options.write_deadline).await;
+        return;
+    }
+    debug!("{prefix}Client connection created");
+
+    let writer = {
+        let shared = shared.clone();
+        let server = server.clone();
+        let deadline = options.write_deadline;
+        tokio::spawn(async move {
+            match run_writer(&shared.out, wr, deadline).await {
+                WriterEnd::Closed => {}
+                WriterEnd::Error => shared.close(CloseReason::WriteError, true),
+                WriterEnd::Deadline => {
+                    server.count_slow_consumer();
+                    info!(
+                        "{}Slow Consumer Detected: WriteDeadline of {:?} exceeded",
+                        shared.prefix, deadline
+                    );
+                    shared.close(CloseReason::SlowConsumerWriteDeadline, true);
+                }
+            }
+        })
+    };
+
+    let auth_required = server.auth().required();
+    let mut codec = ServerCodec::new(Limits {
+        max_control_line: options.max_control_line,
+        max_payload: options.max_payload,
+    });
+    codec.set_auth_pending(auth_required);
+    let now = tokio::time::Instant::now();
+    let mut client = Client {
+        server: server.clone(),
+        shared: shared.clone(),
+        codec,
+        prefix,
+        verbose: true,
+        pedantic: true,
+        echo: true,
+        headers: false,
+        no_responders: false,
+        connected: false,
+        perms: None,
+        pub_cache: HashMap::new(),
+        l1: HashMap::new(),
+        touched: Vec::new(),
+        in_msgs: 0,
+        in_bytes: 0,
+        out_msgs: 0,
+        out_bytes: 0,
+        pings_out: 0,
+        ping_at: now + options.ping_interval,
+        first_ping: false,
+        last_activity: Instant::now(),
+        last_delivered: 0,
+        auth_deadline: auth_required.then(|| now + options.auth_timeout()),
+    };
+    let reason = client.read_loop(&mut rd).await;
+    shared.close(reason, false);
+    client.cleanup();
+    let _ = writer.await;
+    server.unregister(&shared);
+    debug!(
+        "{}Client connection closed: {}",
+        client.prefix,
+        shared.close_reason().unwrap_or(reason)
+    );
+}
+
+impl Client {
+    async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> CloseReason {
+        let mut buf = BytesMut::with_capacity(READ_MIN);
+        let mut read_size = READ_MIN;
+        loop {
+            if buf.capacity() - buf.len() < read_size / 2 {
+                buf.reserve(read_size);
+            }
+            let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
+            let auth_deadline = self.auth_deadline.unwrap_or(far);
+            tokio::select! {
+                biased;
+                _ = self.shared.closing.cancelled() => {
+                    return self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown);
+                }
+                read = rd.read_buf(&mut buf) => match read {
+                    Ok(0) => return CloseReason::ClientClosed,
+                    Ok(n) => {
+                        if n == buf.capacity() && read_size < READ_MAX {
+                            read_size *= 2;
+                        } else if n < read_size / 4 && read_size > READ_MIN {
+                            read_size /= 2;
+                        }
+                        let result = self.process(&mut buf);
+                        self.flush_batch();
+                        if let Err(reason) = result {
+                            return reason;
+                        }
+                    }
+                    Err(_) => return CloseReason::ReadError,
+                },
+                _ = tokio::time::sleep_until(self.ping_at) => {
+                    let result = self.ping_tick();
+                    self.flush_batch();
+                    if let Err(reason) = result {
+                        return reason;
+                    }
+                }
+                _ = tokio::time::sleep_until(auth_deadline), if self.auth_deadline.is_some() => {
+                    self.send_err(text::AUTHENTICATION_TIMEOUT);
+                    error!("{}Authentication Timeout", self.prefix);
+                    return CloseReason::AuthenticationTimeout;
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles every complete op in `buf`.
+    fn process(&mut self, buf: &mut BytesMut) -> Result<(), CloseReason> {
+        loop {
+            match self.codec.decode(buf) {
+                Ok(Some(op)) => self.handle(op)?,
+                Ok(None) => return Ok(()),
+                Err(err) => return Err(self.protocol_error(err)),
+            }
+        }
+    }
+
+    fn protocol_error(&mut self, err: ProtoError) -> CloseReason {
+        let reason = match &err {
+            ProtoError::UnknownOperation(_) => CloseReason::ProtocolViolation,
+            ProtoError::AuthorizationViolation => CloseReason::AuthenticationFailure,
+            ProtoError::MaxControlLine { .. } => CloseReason::MaxControlLineExceeded,
+            ProtoError::MaxPayload { .. } => CloseReason::MaxPayloadExceeded,
+            ProtoError::Io(_) => CloseReason::ReadError,
+            _ => CloseReason::ProtocolViolation,
+        };
+        error!("{}{}", self.prefix, err);
+        if let Close::WithErr(text) = err.close() {
+            self.send_err(text);
+        }
+        reason
+    }
+
+    fn handle(&mut self, op: ClientOp) -> Result<(), CloseReason> {
+        match op {
+            ClientOp::Pub(p) => {
+                self.last_activity = Instant::now();
+                self.process_pub(&p);
+            }
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                self.last_activity = Instant::now();
+                self.process_sub(subject, queue, sid);
+            }
+            ClientOp::Unsub { sid, max } => self.process_unsub(&sid, max),
+            ClientOp::Ping => {
+                if crate::log::trace_enabled() {
+                    trace!("{}<<- [PING]", self.prefix);
+                    trace!("{}->> [PONG]", self.prefix);
+                }
+                self.send(b"PONG\r\n");
+            }
+            ClientOp::Pong => {
+                if crate::log::trace_enabled() {
+                    trace!("{}<<- [PONG]", self.prefix);
+                }
+                self.pings_out = 0;
+            }
+            ClientOp::Connect(info) => self.process_connect(*info)?,
+            ClientOp::Ok | ClientOp::Info(_) => {}
+            ClientOp::Err(text) => {
+                error!(
+                    "{}Client Error '{}'",
+                    self.prefix,
+                    String::from_utf8_lossy(&text)
+                );
+                return Err(CloseReason::ProtocolViolation);
+            }
+        }
+        Ok(())
+    }
+
+    fn process_connect(&mut self, c: ConnectInfo) -> Result<(), CloseReason> {
+        if crate::log::trace_enabled() {
+            let mut shown = c.clone();
+            if !shown.pass.is_empty() {
+                shown.pass = "[REDACTED]".into();
+            }
+            if !shown.auth_token.is_empty() {
+                shown.auth_token = "[REDACTED]".into();
+            }
+            trace!(
+                "{}<<- [CONNECT {}]",
+                self.prefix,
+                String::from_utf8_lossy(&shown.to_json())
+            );
+        }
+        self.auth_deadline = None;
+        let auth = self.server.auth();
+        let Some(authenticated) = auth.check(&c) else {
+            self.send_err(text::AUTHORIZATION_VIOLATION);
+            if auth.has_users() {
+                error!("{}authentication error - User {:?}", self.prefix, c.user);
+            } else {
+                error!("{}authentication error", self.prefix);
+            }
+            return Err(CloseReason::AuthenticationFailure);
+        };
+        if !c.account.is_empty() || c.new_account {
+            self.send_err(text::AUTHORIZATION_VIOLATION);
+            return Err(CloseReason::AuthenticationFailure);
+        }
+        if !(0..=1).contains(&c.protocol) {
+            self.send_err(text::INVALID_CLIENT_PROTOCOL);
+            return Err(CloseReason::BadClientProtocolVersion);
+        }
+        let server_headers = !self.server.options().no_header_support;
+        let headers = c.headers && server_headers;
+        if c.no_responders && !headers {
+            self.send_err(text::NO_RESPONDERS_REQUIRES_HEADERS);
+            return Err(CloseReason::ProtocolViolation);
+        }
+        self.verbose = c.verbose;
+        self.pedantic = c.pedantic;
+        self.echo = c.echo;
+        self.headers = headers;
+        self.no_responders = c.no_responders;
+        self.shared.headers.store(headers, Ordering::Relaxed);
+        self.codec.set_headers(headers);
+        self.codec.set_auth_pending(false);
+        self.perms = authenticated.permissions;
+        self.pub_cache.clear();
+        if let Some((max, ttl)) = self.perms.as_ref().and_then(|p| p.allow_responses) {
+            *self
+                .shared
+                .responses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some((max, ttl, HashMap::new()));
+        }
+        let descriptor = [
+            (!c.version.is_empty()).then(|| format!("v{}", c.version)),
+            (!c.lang.is_empty()).then(|| c.lang.clone()),
+            (!c.name.is_empty()).then(|| c.name.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(":");
+        if !descriptor.is_empty() && !self.connected {
+            self.prefix = format!("{}{:?} - ", self.shared.prefix, descriptor);
+        }
+        if !self.connected {
+            self.connected = true;
+            // nats-server measures the RTT with a PING about 2 s after CONNECT (sooner if the
+            // ping interval is shorter), plus up to 20 % so clients do not all ping at once.
+            let first = self
+                .server
+                .options()
+                .ping_interval
+                .min(Duration::from_secs(2));
+            let jitter = rand::rng().random_range(0..=first.as_millis() as u64 / 5);
+            self.ping_at = tokio::time::Instant::now() + first + Duration::from_millis(jitter);
+            self.first_ping = true;
+        }
+        self.ok();
+        Ok(())
+    }
+
+    fn process_pub(&mut self, p: &Publish) {
+        let subject = p.subject();
+        let size = p.payload().len();
+        self.in_msgs += 1;
+        self.in_bytes += size as u64;
+        if crate::log::trace_enabled() {
+            self.trace_pub(p);
+        }
+        if let Some(reply) = p.reply() {
+            if reply.starts_with(b"_R_.")
+                || reply.starts_with(b"$JS.ACK.")
+                || reply.starts_with(b"_GR_.")
+            {
+                self.send_err(&format!(
+                    "Permissions Violation for Publish with Reply of {:?}",
+                    String::from_utf8_lossy(reply)
+                ));
+                return;
+            }
+        }
+        if subject.starts_with(b"_GR_.") || !self.can_publish(subject) {
+            self.send_err(&format!(
+                "Permissions Violation for Publish to {:?}",
+                String::from_utf8_lossy(subject)
+            ));
+            error!(
+                "{}Publish Violation - Subject {:?}",
+                self.prefix,
+                String::from_utf8_lossy(subject)
+            );
+            return;
+        }
+        if self.pedantic && !subject::is_valid_literal_subject(subject) {
+            self.send_err(text::INVALID_PUBLISH_SUBJECT);
+        }
+        self.ok();
+        let delivered = self.deliver(p);
+        if delivered == 0 && self.no_responders {
+            if let Some(reply) = p.reply() {
+                self.send_no_responders(reply);
+            }
+        }
+    }
+
+    fn trace_pub(&self, p: &Publish) {
+        let mut line = String::new();
+        line.push_str(&String::from_utf8_lossy(p.subject()));
+        if let Some(reply) = p.reply() {
+            line.push(' ');
+            line.push_str(&String::from_utf8_lossy(reply));
+        }
+        if let Some(h) = p.header_size() {
+            line.push_str(&format!(" {}", h.get()));
+        }
+        line.push_str(&format!(" {}", p.payload().len()));
+        let verb = if p.header_size().is_some() {
+            "HPUB"
+        } else {
+            "PUB"
+        };
+        trace!("{}<<- [{verb} {line}]", self.prefix);
+        trace!(
+            "{}<<- MSG_PAYLOAD: [{:?}]",
+            self.prefix,
+            String::from_utf8_lossy(p.payload())
+        );
+    }
+
+    fn can_publish(&mut self, subject: &[u8]) -> bool {
+        let Some(perms) = &self.perms else {
+            return true;
+        };
+        if let Some(allowed) = self.pub_cache.get(subject) {
+            if *allowed {
+                return true;
+            }
+        } else {
+            let allowed = perms.can_publish(subject);
+            if self.pub_cache.len() >= PUB_CACHE_MAX {
+                self.pub_cache.clear();
+            }
+            self.pub_cache
+                .insert(Bytes::copy_from_slice(subject), allowed);
+            if allowed {
+                return true;
+            }
+        }
+        self.shared.take_response(subject)
+    }
+
+    /// The subscriptions matching `subject`, from the connection's cache when still valid.
+    fn lookup(&mut self, subject: &[u8]) -> Matches {
+        let generation = self.server.sublist.generation();
+        if let Some((g, result)) = self.l1.get(subject) {
+            if *g == generation {
+                return result.clone();
+            }
+        }
+        let result = self.server.sublist.matches(subject);
+        if self.l1.len() >= L1_MAX {
+            self.l1.clear();
+        }
+        self.l1.insert(
+            Bytes::copy_from_slice(subject),
+            (generation, result.clone()),
+        );
+        result
+    }
+
+    /// Delivers one published message to every matching subscription; returns how many got it.
+    fn deliver(&mut self, p: &Publish) -> usize {
+        let result = self.lookup(p.subject());
+        let mut delivered = 0;
+        for sub in &result.plain {
+            if self.deliver_to(sub, p) {
+                delivered += 1;
+            }
+        }
+        for group in &result.queues {
+            let n = group.members.len();
+            if n == 0 {
+                continue;
+            }
+            let start = rand::rng().random_range(0..n);
+            for i in 0..n {
+                if self.deliver_to(&group.members[(start + i) % n], p) {
+                    delivered += 1;
+                    break;
+                }
+            }
+        }
+        delivered
+    }
+
+    /// Appends the message to one subscriber's buffer; false if it was not for this subscriber.
+    fn deliver_to(&mut self, sub: &Arc<Subscription>, p: &Publish) -> bool {
+        let target = &sub.client;
+        if !self.echo && target.cid == self.shared.cid {
+            return false;
+        }
+        let subject = p.subject();
+        if let Some(perms) = &sub.deny_check {
+            if perms.deny_delivery(subject) {
+                return false;
+            }
+        }
+        let max = sub.max.load(Ordering::Relaxed);
+        let count = sub.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+        if max > 0 && count > max {
+            return false;
+        }
+        let reply = p.reply();
+        let (header_size, total_size, payload) = match p.header_size() {
+            Some(h) if !target.headers.load(Ordering::Relaxed) => {
+                let body = p.body();
+                let _ = h;
+                (None, Size::new(body.len() as u32), body)
+            }
+            h => (h, p.total_size(), p.payload()),
+        };
+        let len = subject.len() + sub.sid.len() + reply.map_or(0, <[u8]>::len) + payload.len() + 40;
+        let queued = target.out.push(len, true, |b| {
+            write_msg_line(b, subject, &sub.sid, reply, header_size, total_size);
+            b.put_slice(payload);
+            b.put_slice(b"\r\n");
+        });
+        match queued {
+            Queued::Yes => {}
+            Queued::Wake => self.touched.push(target.clone()),
+            Queued::Closed => return false,
+            Queued::SlowConsumer => {
+                self.server.count_slow_consumer();
+                info!(
+                    "{}Slow Consumer Detected: MaxPending of {} Exceeded",
+                    target.prefix,
+                    self.server.options().max_pending
+                );
+                target.close(CloseReason::SlowConsumerPendingBytes, true);
+                return false;
+            }
+        }
+        self.out_msgs += 1;
+        self.out_bytes += payload.len() as u64;
+        if crate::log::trace_enabled() {
+            let mut line = BytesMut::new();
+            write_msg_line(&mut line, subject, &sub.sid, reply, header_size, total_size);
+            trace!(
+                "{}->> [{}]",
+                target.prefix,
+                String::from_utf8_lossy(&line[..line.len() - 2])
+            );
+        }
+        if let Some(reply) = reply {
+            target.note_response(reply);
+        }
+        if max > 0 && count == max {
+            self.server.remove_subscription(sub);
+            debug!(
+                "{}Auto-unsubscribe limit of {} reached for sid '{}'",
+                target.prefix,
+                max,
+                String::from_utf8_lossy(&sub.sid)
+            );
+        }
+        true
+    }
+
+    /// The 503 status to the publisher's own subscription on the reply subject.
+    fn send_no_responders(&mut self, reply: &[u8]) {
+        let sid = {
+            let subs = self.shared.subs.lock().unwrap_or_else(|e| e.into_inner());
+            subs.values()
+                .find(|s| s.queue.is_none() && subject::matches(&s.subject, reply))
+                .map(|s| s.sid.clone())
+        };
+        let Some(sid) = sid else {
+            return;
+        };
+        let size = Size::new(NO_RESPONDERS.len() as u32);
+        let mut line = BytesMut::with_capacity(reply.len() + sid.len() + 48);
+        write_msg_line(&mut line, reply, &sid, None, Some(size), size);
+        line.put_slice(NO_RESPONDERS);
+        line.put_slice(b"\r\n");
+        self.send(&line);
+    }
+
+    fn process_sub(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        if crate::log::trace_enabled() {
+            let q = queue
+                .as_ref()
+                .map(|q| format!("{} ", String::from_utf8_lossy(q)))
+                .unwrap_or_default();
+            trace!(
+                "{}<<- [SUB {} {q}{}]",
+                self.prefix,
+                String::from_utf8_lossy(&subject),
+                String::from_utf8_lossy(&sid)
+            );
+        }
+        if let Some(perms) = &self.perms {
+            if !perms.can_subscribe(&subject, queue.as_deref()) {
+                let s = String::from_utf8_lossy(&subject);
+                let err = match &queue {
+                    Some(q) => format!(
+                        "Permissions Violation for Subscription to {s:?} using queue {:?}",
+                        String::from_utf8_lossy(q)
+                    ),
+                    None => format!("Permissions Violation for Subscription to {s:?}"),
+                };
+                self.send_err(&err);
+                error!(
+                    "{}Subscription Violation - Subject {s:?}, SID {}",
+                    self.prefix,
+                    String::from_utf8_lossy(&sid)
+                );
+                return;
+            }
+        }
+        let max_subs = self.server.options().max_subscriptions;
+        {
+            let subs = self.shared.subs.lock().unwrap_or_else(|e| e.into_inner());
+            if max_subs > 0 && subs.len() >= max_subs {
+                drop(subs);
+                self.send_err(text::MAXIMUM_SUBSCRIPTIONS_EXCEEDED);
+                return;
+            }
+            if subs.contains_key(&sid) {
+                drop(subs);
+                self.ok();
+                return;
+            }
+        }
+        let deny_check = self
+            .perms
+            .as_ref()
+            .filter(|p| p.needs_delivery_check(&subject))
+            .cloned();
+        let sub = Arc::new(Subscription {
+            client: self.shared.clone(),
+            subject,
+            queue,
+            sid: sid.clone(),
+            delivered: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+            deny_check,
+        });
+        if self.server.add_subscription(&sub).is_err() {
+            self.send_err(text::INVALID_SUBJECT);
+            return;
+        }
+        self.shared
+            .subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sid, sub);
+        self.ok();
+    }
+
+    fn process_unsub(&mut self, sid: &Bytes, max: Option<u32>) {
+        if crate::log::trace_enabled() {
+            let m = max.map(|m| format!(" {m}")).unwrap_or_default();
+            trace!(
+                "{}<<- [UNSUB {}{m}]",
+                self.prefix,
+                String::from_utf8_lossy(sid)
+            );
+        }
+        let sub = self
+            .shared
+            .subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sid)
+            .cloned();
+        if let Some(sub) = sub {
+            let delivered = sub.delivered.load(Ordering::Relaxed);
+            match max {
+                Some(max) if u64::from(max) > delivered => {
+                    sub.max.store(u64::from(max), Ordering::Relaxed);
+                }
+                _ => self.server.remove_subscription(&sub),
+            }
+        }
+        self.ok();
+    }
+
+    fn ping_tick(&mut self) -> Result<(), CloseReason> {
+        let options = self.server.options();
+        self.ping_at = tokio::time::Instant::now() + options.ping_interval;
+        let (delivered, _) = self.shared.out.delivered();
+        let active = self.last_activity.elapsed() < options.ping_interval
+            || delivered != self.last_delivered;
+        self.last_delivered = delivered;
+        if !self.first_ping && active {
+            debug!("{}Delaying PING due to client activity", self.prefix);
+            return Ok(());
+        }
+        self.first_ping = false;
+        if self.pings_out + 1 > options.ping_max {
+            self.send_err(text::STALE_CONNECTION);
+            debug!("{}Stale Client Connection - Closing", self.prefix);
+            return Err(CloseReason::StaleConnection);
+        }
+        debug!("{}Client Ping Timer", self.prefix);
+        if crate::log::trace_enabled() {
+            trace!("{}->> [PING]", self.prefix);
+        }
+        self.pings_out += 1;
+        self.send(b"PING\r\n");
+        Ok(())
+    }
+
+    fn ok(&mut self) {
+        if self.verbose {
+            if crate::log::trace_enabled() {
+                trace!("{}->> [OK]", self.prefix);
+            }
+            self.send(b"+OK\r\n");
+        }
+    }
+
+    fn send_err(&mut self, text: &str) {
+        if crate::log::trace_enabled() {
+            trace!("{}->> [-ERR {text}]", self.prefix);
+        }
+        self.send(format!("-ERR '{text}'\r\n").as_bytes());
+    }
+
+    /// Queues protocol bytes for this connection (woken with the batch).
+    fn send(&mut self, bytes: &[u8]) {
+        if self
+            .shared
+            .out
+            .push(bytes.len(), false, |b| b.put_slice(bytes))
+            == Queued::Wake
+        {
+            self.touched.push(self.shared.clone());
+        }
+    }
+
+    /// End of a read batch: wake each touched writer once, add counters to the server's.
+    fn flush_batch(&mut self) {
+        for c in self.touched.drain(..) {
+            c.out.wake();
+        }
+        if self.in_msgs > 0 || self.out_msgs > 0 {
+            self.server
+                .count_traffic(self.in_msgs, self.in_bytes, self.out_msgs, self.out_bytes);
+            self.in_msgs = 0;
+            self.in_bytes = 0;
+            self.out_msgs = 0;
+            self.out_bytes = 0;
+        }
+    }
+
+    /// Removes every subscription of the connection from the index.
+    fn cleanup(&mut self) {
+        let subs: Vec<Arc<Subscription>> = self
+            .shared
+            .subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for sub in subs {
+            self.server.remove_from_index(&sub);
+        }
+        self.l1.clear();
+    }
+}
+
+impl Subscription {
+    /// The subscribing connection's subscriptions map key.
+    pub(crate) fn forget(&self) {
+        let mut subs = self.client.subs.lock().unwrap_or_else(|e| e.into_inner());
+        if subs
+            .get(&self.sid)
+            .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), self))
+        {
+            subs.remove(&self.sid);
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The configuration file: the NATS conf language (or TOML with the same keys) mapped onto
+//! [`Options`].
+//!
+//! The conf language is parsed by [`crate::conf`] into a value tree that remembers positions;
+//! the typed structs here are deserialised from it with serde, so a misspelt key or a value of
+//! the wrong type is reported as `file:line:col: message`, as nats-server does. Keys are
+//! matched case-insensitively (the tree hands them over lower-cased).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::conf;
+use crate::options::{Authorization, Options, Permissions, ResponsePermission, SubjectRules, User};
+
+/// Loads `path` (conf language, or TOML when the name ends in `.toml`) into options.
+pub fn load(path: &Path) -> Result<Options, String> {
+    let file: FileConfig = if path.extension().is_some_and(|e| e == "toml") {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("error opening config file: {e}"))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?
+    } else {
+        let doc = conf::parse_file(path).map_err(|e| e.to_string())?;
+        conf::from_document(&doc).map_err(|e| e.to_string())?
+    };
+    let mut options = Options::default();
+    file.apply(&mut options)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(options)
+}
+
+/// A port, or `host:port`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Listen {
+    Port(i64),
+    HostPort(String),
+}
+
+impl Listen {
+    fn split(&self) -> Result<(Option<String>, i32), String> {
+        match self {
+            Listen::Port(p) => Ok((None, port(*p)?)),
+            Listen::HostPort(s) => {
+                let (host, p) = s
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("could not parse address string {s:?}"))?;
+                let p: i64 = p
+                    .parse()
+                    .map_err(|_| format!("could not parse port {p:?}"))?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Ok(((!host.is_empty()).then(|| host.to_string()), port(p)?))
+            }
+        }
+    }
+}
+
+fn port(p: i64) -> Result<i32, String> {
+    if (-1..=65535).contains(&p) {
+        Ok(p as i32)
+    } else {
+        Err(format!("invalid port {p}"))
+    }
+}
+
+/// A duration: a Go duration string (`"2s"`), or a bare number of seconds.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum DurationValue {
+    Seconds(f64),
+    Text(String),
+}
+
+impl DurationValue {
+    fn get(&self) -> Result<Duration, String> {
+        match self {
+            DurationValue::Seconds(s) if *s >= 0.0 => Ok(Duration::from_secs_f64(*s)),
+            DurationValue::Seconds(s) => Err(format!("invalid duration {s}")),
+            DurationValue::Text(t) => {
+                conf::parse_duration(t).ok_or_else(|| format!("time: invalid duration {t:?}"))
+            }
+        }
+    }
+}
+
+fn size(v: i64, what: &str) -> Result<usize, String> {
+    usize::try_from(v).map_err(|_| format!("invalid {what}: {v}"))
+}
+
+/// One string or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesMap {
+    allow: Option<OneOrMany>,
+    deny: Option<OneOrMany>,
+}
+
+/// `publish: "x"`, `publish: [..]` (allow list) or `publish: {allow, deny}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RulesValue {
+    One(String),
+    Many(Vec<String>),
+    Map(RulesMap),
+}
+
+impl RulesValue {
+    fn into_rules(self) -> SubjectRules {
+        match self {
+            RulesValue::One(s) => SubjectRules {
+                allow: vec![s],
+                deny: Vec::new(),
+            },
+            RulesValue::Many(v) => SubjectRules {
+                allow: v,
+                deny: Vec::new(),
+            },
+            RulesValue::Map(m) => SubjectRules {
+                allow: m.allow.map(OneOrMany::into_vec).unwrap_or_default(),
+                deny: m.deny.map(OneOrMany::into_vec).unwrap_or_default(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResponsesMap {
+    max: Option<i64>,
+    expires: Option<DurationValue>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ResponsesValue {
+    Flag(bool),
+    Map(ResponsesMap),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionsBlock {
+    #[serde(alias = "pub", alias = "import")]
+    publish: Option<RulesValue>,
+    #[serde(alias = "sub", alias = "export")]
+    subscribe: Option<RulesValue>,
+    allow_responses: Option<ResponsesValue>,
+}
+
+impl PermissionsBlock {
+    fn into_permissions(self) -> Result<Permissions, String> {
+        let allow_responses = match self.allow_responses {
+            None | Some(ResponsesValue::Flag(false)) => None,
+            Some(ResponsesValue::Flag(true)) => Some(ResponsePermission::default()),
+            Some(ResponsesValue::Map(m)) => Some(ResponsePermission {
+                max: m.max.map_or(Ok(1), |v| size(v, "allow_responses max"))?,
+                expires: m.expires.map_or(Ok(Duration::ZERO), |d| d.get())?,
+            }),
+        };
+        Ok(Permissions {
+            publish: self.publish.map(RulesValue::into_rules),
+            subscribe: self.subscribe.map(RulesValue::into_rules),
+            allow_responses,
+        })
+    }
+}
+
+// Some keys are accepted only so that nats-server files load; they have no effect yet.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    #[serde(alias = "username")]
+    user: Option<String>,
+    #[serde(alias = "pass")]
+    password: Option<String>,
+    permissions: Option<PermissionsBlock>,
+    nkey: Option<String>,
+    allowed_connection_types: Option<serde::de::IgnoredAny>,
+    account: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthBlock {
+    #[serde(alias = "username")]
+    user: Option<String>,
+    #[serde(alias = "pass")]
+    password: Option<String>,
+    token: Option<String>,
+    timeout: Option<f64>,
+    users: Option<Vec<UserEntry>>,
+    #[serde(alias = "permissions")]
+    default_permissions: Option<PermissionsBlock>,
+}
+
+impl AuthBlock {
+    fn into_authorization(self) -> Result<Authorization, String> {
+        let mut users = Vec::new();
+        for entry in self.users.unwrap_or_default() {
+            if entry.nkey.is_some() {
+                return Err("nkey users are not supported by this server yet".into());
+            }
+            if entry.account.is_some() {
+                return Err("accounts are not supported by this server yet".into());
+            }
+            users.push(User {
+                username: entry.user.unwrap_or_default(),
+                password: entry.password.unwrap_or_default(),
+                permissions: entry
+                    .permissions
+                    .map(PermissionsBlock::into_permissions)
+                    .transpose()?,
+            });
+        }
+        Ok(Authorization {
+            user: self.user,
+            password: self.password,
+            token: self.token,
+            users,
+            default_permissions: self
+                .default_permissions
+                .map(PermissionsBlock::into_permissions)
+                .transpose()?,
+            timeout: self.timeout.map(|t| Duration::from_secs_f64(t.max(0.0))),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterAuth {
+    #[serde(alias = "username")]
+    user: Option<String>,
+    #[serde(alias = "pass")]
+    password: Option<String>,
+    timeout: Option<f64>,
+}
+
+// Some keys are accepted only so that nats-server files load; they have no effect yet.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterBlock {
+    name: Option<String>,
+    listen: Option<Listen>,
+    #[serde(alias = "net")]
+    host: Option<String>,
+    port: Option<i64>,
+    routes: Option<Vec<String>>,
+    authorization: Option<ClusterAuth>,
+    permissions: Option<serde::de::IgnoredAny>,
+    tls: Option<serde::de::IgnoredAny>,
+    #[serde(alias = "advertise")]
+    cluster_advertise: Option<String>,
+    no_advertise: Option<bool>,
+    connect_retries: Option<u32>,
+}
+
+/// Every top-level key nats-server 2.9 accepts for a core server. Keys of subsystems we do not
+/// implement yet are accepted here and refused (or ignored with a warning) in `apply`.
+// Some keys are accepted only so that nats-server files load; they have no effect yet.
+#[allow(dead_code)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<Listen>,
+    #[serde(alias = "net")]
+    host: Option<String>,
+    port: Option<i64>,
+    client_advertise: Option<String>,
+    server_name: Option<String>,
+    http: Option<Listen>,
+    #[serde(alias = "monitor_port")]
+    http_port: Option<i64>,
+    https: Option<Listen>,
+    https_port: Option<i64>,
+    http_base_path: Option<String>,
+    #[serde(alias = "max_conn")]
+    max_connections: Option<i64>,
+    #[serde(alias = "max_subs")]
+    max_subscriptions: Option<i64>,
+    max_payload: Option<i64>,
+    max_control_line: Option<i64>,
+    max_pending: Option<i64>,
+    ping_interval: Option<DurationValue>,
+    ping_max: Option<i64>,
+    write_deadline: Option<DurationValue>,
+    debug: Option<bool>,
+    trace: Option<bool>,
+    trace_verbose: Option<bool>,
+    logtime: Option<bool>,
+    #[serde(alias = "logfile")]
+    log_file: Option<String>,
+    #[serde(alias = "logfile_size_limit")]
+    log_size_limit: Option<i64>,
+    syslog: Option<bool>,
+    remote_syslog: Option<String>,
+    #[serde(alias = "pidfile")]
+    pid_file: Option<String>,
+    ports_file_dir: Option<String>,
+    max_traced_msg_len: Option<i64>,
+    no_header_support: Option<bool>,
+    no_system_account: Option<bool>,
+    lame_duck_duration: Option<DurationValue>,
+    lame_duck_grace_period: Option<DurationValue>,
+    no_auth_user: Option<String>,
+    authorization: Option<AuthBlock>,
+    tls: Option<serde::de::IgnoredAny>,
+    cluster: Option<ClusterBlock>,
+    accounts: Option<serde::de::IgnoredAny>,
+    system_account: Option<String>,
+    gateway: Option<serde::de::IgnoredAny>,
+    leafnodes: Option<serde::de::IgnoredAny>,
+    jetstream: Option<serde::de::IgnoredAny>,
+    websocket: Option<serde::de::IgnoredAny>,
+    mqtt: Option<serde::de::IgnoredAny>,
+    operator: Option<serde::de::IgnoredAny>,
+    resolver: Option<serde::de::IgnoredAny>,
+    server_tags: Option<serde::de::IgnoredAny>,
+}
+
+impl FileConfig {
+    fn apply(self, o: &mut Options) -> Result<(), String> {
+        if let Some(listen) = &self.listen {
+            let (host, port) = listen.split()?;
+            if let Some(host) = host {
+                o.host = host;
+            }
+            o.port = port;
+        }
+        if let Some(v) = self.host {
+            o.host = v;
+        }
+        if let Some(v) = self.port {
+            o.port = port(v)?;
+        }
+        o.client_advertise = self.client_advertise.or(o.client_advertise.take());
+        o.server_name = self.server_name.or(o.server_name.take());
+        if let Some(http) = &self.http {
+            let (host, port) = http.split()?;
+            if let Some(host) = host {
+                o.http_host = host;
+            }
+            o.http_port = port;
+        }
+        if let Some(v) = self.http_port {
+            o.http_port = port(v)?;
+        }
+        if self.https.is_some() || self.https_port.is_some() || self.tls.is_some() {
+            return Err("TLS is not supported by this build yet".into());
+        }
+        if let Some(v) = self.max_connections {
+            o.max_connections = size(v, "max_connections")?;
+        }
+        if let Some(v) = self.max_subscriptions {
+            o.max_subscriptions = size(v, "max_subscriptions")?;
+        }
+        if let Some(v) = self.max_payload {
+            o.max_payload = size(v, "max_payload")?;
+        }
+        if let Some(v) = self.max_control_line {
+            o.max_control_line = size(v, "max_control_line")?;
+        }
+        if let Some(v) = self.max_pending {
+            o.max_pending = size(v, "max_pending")?;
+        }
+        if let Some(v) = &self.ping_interval {
+            o.ping_interval = v.get()?;
+        }
+        if let Some(v) = self.ping_max {
+            o.ping_max = u32::try_from(v).map_err(|_| format!("invalid ping_max {v}"))?;
+        }
+        if let Some(v) = &self.write_deadline {
+            o.write_deadline = v.get()?;
+        }
+        o.debug = self.debug.unwrap_or(o.debug);
+        o.trace = self.trace.or(self.trace_verbose).unwrap_or(o.trace);
+        o.logtime = self.logtime.unwrap_or(o.logtime);
+        if let Some(v) = self.log_file {
+            o.log_file = Some(v.into());
+        }
+        if let Some(v) = self.pid_file {
+            o.pid_file = Some(v.into());
+        }
+        if let Some(v) = self.ports_file_dir {
+            o.ports_file_dir = Some(v.into());
+        }
+        o.no_header_support = self.no_header_support.unwrap_or(o.no_header_support);
+        o.no_system_account = self.no_system_account.unwrap_or(o.no_system_account);
+        if let Some(auth) = self.authorization {
+            o.authorization = auth.into_authorization()?;
+        }
+        if let Some(cluster) = self.cluster {
+            let c = &mut o.cluster;
+            if let Some(listen) = &cluster.listen {
+                let (host, port) = listen.split()?;
+                c.host = host.unwrap_or_else(|| "0.0.0.0".into());
+                c.port = port;
+            }
+            if let Some(v) = cluster.host {
+                c.host = v;
+            }
+            if let Some(v) = cluster.port {
+                c.port = port(v)?;
+            }
+            if c.host.is_empty() {
+                c.host = "0.0.0.0".into();
+            }
+            c.name = cluster.name;
+            c.routes = cluster.routes.unwrap_or_default();
+            if let Some(auth) = cluster.authorization {
+                c.user = auth.user;
+                c.password = auth.password;
+                c.auth_timeout = auth.timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+            }
+            c.advertise = cluster.cluster_advertise;
+            c.no_advertise = cluster.no_advertise.unwrap_or(false);
+            c.connect_retries = cluster.connect_retries.unwrap_or(0);
+            if cluster.tls.is_some() {
+                return Err("TLS is not supported by this build yet".into());
+            }
+        }
+        Ok(())
+    }
+}

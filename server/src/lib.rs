@@ -1,0 +1,13 @@
+//! The `gnatsd` server as a library: the binary in `main.rs` is a thin shell around it, and
+//! tests and benches can start a server in-process.
+
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod conf;
+pub mod config;
+pub mod log;
+pub mod options;
+pub mod outbound;
+pub mod server;
+pub mod sublist;

@@ -1,0 +1,224 @@
+//! The server's typed options: what the configuration file and the command line both produce.
+//!
+//! Defaults are nats-server 2.9.10's. The file layer (`config`) and the flag layer (`cli`) fill
+//! an [`Options`]; flags are applied after the file so they win.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One user of a `users` list, with optional permissions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct User {
+    /// User name.
+    pub username: String,
+    /// Password, plain or a bcrypt hash (`$2a$…`).
+    pub password: String,
+    /// What this user may publish and subscribe to (None: everything).
+    pub permissions: Option<Permissions>,
+}
+
+/// Allow and deny lists for one direction (publish or subscribe).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubjectRules {
+    /// Subjects allowed (empty: everything not denied). Subscribe entries may be
+    /// `"subject queue"` to restrict queue groups.
+    pub allow: Vec<String>,
+    /// Subjects denied; deny wins over allow.
+    pub deny: Vec<String>,
+}
+
+/// Per-user permissions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Permissions {
+    /// Publish rules (None: unrestricted).
+    pub publish: Option<SubjectRules>,
+    /// Subscribe rules (None: unrestricted).
+    pub subscribe: Option<SubjectRules>,
+    /// Allow publishing to reply subjects of requests this user received (`allow_responses`).
+    pub allow_responses: Option<ResponsePermission>,
+}
+
+/// `allow_responses`: how many replies, for how long.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResponsePermission {
+    /// Replies allowed per request (nats-server default 1).
+    pub max: usize,
+    /// How long the reply subject stays allowed (0: forever).
+    pub expires: Duration,
+}
+
+impl Default for ResponsePermission {
+    fn default() -> Self {
+        ResponsePermission {
+            max: 1,
+            expires: Duration::ZERO,
+        }
+    }
+}
+
+/// Client authentication settings (`authorization {}` and `--user/--pass/--auth`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Authorization {
+    /// Single user name.
+    pub user: Option<String>,
+    /// Single user password (plain or bcrypt).
+    pub password: Option<String>,
+    /// Token (plain or bcrypt).
+    pub token: Option<String>,
+    /// Users list.
+    pub users: Vec<User>,
+    /// Permissions for users without their own.
+    pub default_permissions: Option<Permissions>,
+    /// Time allowed to authenticate.
+    pub timeout: Option<Duration>,
+}
+
+impl Authorization {
+    /// Whether clients must present credentials.
+    pub fn required(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || !self.users.is_empty()
+    }
+}
+
+/// Cluster settings (`cluster {}` and the cluster flags); used by the clustering issue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterOptions {
+    /// Cluster name (None: generated).
+    pub name: Option<String>,
+    /// Listen host.
+    pub host: String,
+    /// Listen port (0: clustering off; -1: random).
+    pub port: i32,
+    /// Route URLs to dial.
+    pub routes: Vec<String>,
+    /// Cluster authorization user.
+    pub user: Option<String>,
+    /// Cluster authorization password.
+    pub password: Option<String>,
+    /// Cluster authorization timeout.
+    pub auth_timeout: Option<Duration>,
+    /// Do not advertise client URLs to clients.
+    pub no_advertise: bool,
+    /// Address advertised to other servers.
+    pub advertise: Option<String>,
+    /// Retries for implicit routes.
+    pub connect_retries: u32,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Client listen host.
+    pub host: String,
+    /// Client listen port (-1: random).
+    pub port: i32,
+    /// Server name (None: the server id).
+    pub server_name: Option<String>,
+    /// `host[:port]` advertised to clients.
+    pub client_advertise: Option<String>,
+    /// Monitoring HTTP host.
+    pub http_host: String,
+    /// Monitoring HTTP port (0: off, -1: random).
+    pub http_port: i32,
+    /// Most concurrent client connections.
+    pub max_connections: usize,
+    /// Most subscriptions per connection (0: unlimited).
+    pub max_subscriptions: usize,
+    /// Largest payload accepted.
+    pub max_payload: usize,
+    /// Longest control line arguments.
+    pub max_control_line: usize,
+    /// Most bytes queued for one client before it is a slow consumer.
+    pub max_pending: usize,
+    /// Interval of server PINGs.
+    pub ping_interval: Duration,
+    /// Unanswered PINGs before `Stale Connection`.
+    pub ping_max: u32,
+    /// Longest a socket write may block before the client is a slow consumer.
+    pub write_deadline: Duration,
+    /// Debug log lines.
+    pub debug: bool,
+    /// Protocol trace log lines.
+    pub trace: bool,
+    /// Timestamps in log lines.
+    pub logtime: bool,
+    /// Log to this file instead of stderr.
+    pub log_file: Option<PathBuf>,
+    /// Write the PID here.
+    pub pid_file: Option<PathBuf>,
+    /// Write `<exe>_<pid>.ports` here.
+    pub ports_file_dir: Option<PathBuf>,
+    /// Refuse HPUB/HMSG.
+    pub no_header_support: bool,
+    /// No system account (client ids start at 1 instead of 4).
+    pub no_system_account: bool,
+    /// Client authentication.
+    pub authorization: Authorization,
+    /// Clustering.
+    pub cluster: ClusterOptions,
+    /// The configuration file, if any (for reload and the startup line).
+    pub config_file: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: "0.0.0.0".into(),
+            port: 4222,
+            server_name: None,
+            client_advertise: None,
+            http_host: String::new(),
+            http_port: 0,
+            max_connections: 64 * 1024,
+            max_subscriptions: 0,
+            max_payload: 1024 * 1024,
+            max_control_line: 4096,
+            max_pending: 64 * 1024 * 1024,
+            ping_interval: Duration::from_secs(120),
+            ping_max: 2,
+            write_deadline: Duration::from_secs(10),
+            debug: false,
+            trace: false,
+            logtime: true,
+            log_file: None,
+            pid_file: None,
+            ports_file_dir: None,
+            no_header_support: false,
+            no_system_account: false,
+            authorization: Authorization::default(),
+            cluster: ClusterOptions::default(),
+            config_file: None,
+        }
+    }
+}
+
+impl Options {
+    /// The authentication timeout in force (nats-server default: 2 s).
+    pub fn auth_timeout(&self) -> Duration {
+        self.authorization.timeout.unwrap_or(Duration::from_secs(2))
+    }
+
+    /// Checks constraints between options, with nats-server's messages.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_payload > self.max_pending {
+            return Err(format!(
+                "max_payload ({}) cannot be higher than max_pending ({})",
+                self.max_payload, self.max_pending
+            ));
+        }
+        let auth = &self.authorization;
+        if auth.token.is_some() && auth.user.is_some() {
+            return Err("Cannot have a user/pass and token".into());
+        }
+        if !auth.users.is_empty() && auth.user.is_some() {
+            return Err("Can not have a single user/pass and a users array".into());
+        }
+        if !auth.users.is_empty() && auth.token.is_some() {
+            return Err("Can not have a token and a users array".into());
+        }
+        if !self.cluster.routes.is_empty() && self.cluster.port == 0 {
+            return Err("solicited routes require cluster capabilities, e.g. --cluster".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,199 @@
+//! A connection's outbound side: the buffer producers append to, and the one writer task that
+//! drains it into the socket.
+//!
+//! Producers (any connection's reader delivering a message, or the owner answering `PING`)
+//! lock the buffer briefly, append, and remember whether they were first since the last drain;
+//! only the first one schedules a wake-up, so a burst of deliveries costs one wake-up per
+//! touched connection and read batch. The writer swaps the filled buffer for an empty one under
+//! the lock and writes it outside the lock, under the write deadline. A buffer that would grow
+//! past `max_pending` makes the connection a slow consumer: nothing more is queued and the
+//! producer moves on at full speed.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// What happened to an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// Appended; the writer already has a wake-up pending.
+    Yes,
+    /// Appended, and the caller must wake the writer (once, after its batch).
+    Wake,
+    /// Not appended: the connection is closed or closing.
+    Closed,
+    /// Not appended: the pending bytes would exceed `max_pending`.
+    SlowConsumer,
+}
+
+struct State {
+    buf: BytesMut,
+    /// A wake-up is scheduled or the writer is draining.
+    scheduled: bool,
+    /// No more appends (closing).
+    closed: bool,
+    /// Skip flushing on close (slow consumer: the peer is not reading anyway).
+    abort: bool,
+    /// Messages and bytes delivered through this buffer (for statistics).
+    msgs: u64,
+    bytes: u64,
+}
+
+/// The outbound buffer of one connection.
+pub struct Outbound {
+    state: Mutex<State>,
+    wake: Notify,
+    max_pending: usize,
+}
+
+/// Initial capacity of an outbound buffer; it grows with bursts up to `max_pending`.
+const INITIAL: usize = 4 * 1024;
+/// Above this, a drained buffer is not kept for reuse (shrink when idle).
+const KEEP_MAX: usize = 1024 * 1024;
+
+impl Outbound {
+    /// An empty outbound buffer bounded by `max_pending` bytes.
+    pub fn new(max_pending: usize) -> Outbound {
+        Outbound {
+            state: Mutex::new(State {
+                buf: BytesMut::with_capacity(INITIAL),
+                scheduled: false,
+                closed: false,
+                abort: false,
+                msgs: 0,
+                bytes: 0,
+            }),
+            wake: Notify::new(),
+            max_pending,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends what `write` writes (at most about `len` bytes, which is what the `max_pending`
+    /// check uses); counts a message if `message` is set.
+    #[inline]
+    pub fn push(&self, len: usize, message: bool, write: impl FnOnce(&mut BytesMut)) -> Queued {
+        let mut st = self.lock();
+        if st.closed {
+            return Queued::Closed;
+        }
+        if st.buf.len() + len > self.max_pending {
+            st.closed = true;
+            st.abort = true;
+            return Queued::SlowConsumer;
+        }
+        st.buf.reserve(len);
+        let before = st.buf.len();
+        write(&mut st.buf);
+        if message {
+            st.msgs += 1;
+            st.bytes += (st.buf.len() - before) as u64;
+        }
+        if st.scheduled {
+            Queued::Yes
+        } else {
+            st.scheduled = true;
+            Queued::Wake
+        }
+    }
+
+    /// Appends raw protocol bytes (INFO, PONG, +OK, -ERR) and wakes the writer.
+    pub fn send(&self, bytes: &[u8]) -> Queued {
+        let queued = self.push(bytes.len(), false, |b| b.put_slice(bytes));
+        if queued == Queued::Wake {
+            self.wake();
+        }
+        queued
+    }
+
+    /// Wakes the writer.
+    #[inline]
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops accepting appends; the writer flushes what is queued (unless `abort`) and ends.
+    pub fn close(&self, abort: bool) {
+        {
+            let mut st = self.lock();
+            st.closed = true;
+            st.abort |= abort;
+        }
+        self.wake.notify_one();
+    }
+
+    /// Messages and bytes delivered so far.
+    pub fn delivered(&self) -> (u64, u64) {
+        let st = self.lock();
+        (st.msgs, st.bytes)
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    /// Swaps the queued bytes into `out` (which must be empty). Returns whether the buffer is
+    /// closed, and whether queued bytes must be dropped instead of written.
+    fn take(&self, out: &mut BytesMut) -> (bool, bool) {
+        let mut st = self.lock();
+        std::mem::swap(&mut st.buf, out);
+        if out.is_empty() {
+            st.scheduled = false;
+        }
+        (st.closed, st.abort)
+    }
+}
+
+/// Why the writer stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterEnd {
+    /// Closed on request after flushing.
+    Closed,
+    /// A write blocked longer than the deadline.
+    Deadline,
+    /// The socket failed.
+    Error,
+}
+
+/// The writer task of one connection: drains the buffer into `sink` until the buffer is closed
+/// and flushed, or a write fails or misses its deadline.
+pub async fn run_writer<W: AsyncWrite + Unpin>(
+    out: &Outbound,
+    mut sink: W,
+    deadline: Duration,
+) -> WriterEnd {
+    let mut batch = BytesMut::with_capacity(INITIAL);
+    loop {
+        let (closed, abort) = out.take(&mut batch);
+        if abort {
+            return WriterEnd::Closed;
+        }
+        if batch.is_empty() {
+            if closed {
+                let _ = tokio::time::timeout(deadline, sink.shutdown()).await;
+                return WriterEnd::Closed;
+            }
+            out.wake.notified().await;
+            continue;
+        }
+        match tokio::time::timeout(deadline, sink.write_all(&batch)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return WriterEnd::Error,
+            Err(_) => {
+                out.close(true);
+                return WriterEnd::Deadline;
+            }
+        }
+        batch.clear();
+        if batch.capacity() > KEEP_MAX {
+            batch = BytesMut::with_capacity(INITIAL);
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! The server: shared state, the client listener, start-up, reload and shutdown.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use nats_proto::ServerInfo;
+use rand::Rng;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::auth::Auth;
+use crate::client::{serve, ClientShared, Subscription};
+use crate::options::Options;
+use crate::sublist::{InvalidSubject, Sublist};
+
+/// The nats-server version whose behaviour we implement (INFO `version`, `-v`).
+pub const VERSION: &str = "2.9.10";
+/// The `go` field of INFO, which clients expect to be present.
+pub const GO_VERSION: &str = "go1.19.8";
+
+/// Server-wide traffic counters, added to once per read batch.
+#[derive(Default)]
+pub struct Stats {
+    /// Messages received from clients.
+    pub in_msgs: AtomicU64,
+    /// Payload bytes received from clients.
+    pub in_bytes: AtomicU64,
+    /// Messages delivered.
+    pub out_msgs: AtomicU64,
+    /// Payload bytes delivered.
+    pub out_bytes: AtomicU64,
+    /// Connections closed as slow consumers.
+    pub slow_consumers: AtomicU64,
+    /// Connections accepted since start.
+    pub total_connections: AtomicU64,
+}
+
+/// A running server.
+pub struct Server {
+    /// Server id (`N…`, 56 characters like an nkey).
+    pub id: String,
+    /// Server name (the id unless configured).
+    pub name: String,
+    options: RwLock<Arc<Options>>,
+    auth: RwLock<Arc<Auth>>,
+    /// The subject index of the global account.
+    pub sublist: Sublist<Subscription>,
+    clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
+    next_cid: AtomicU64,
+    /// Traffic counters.
+    pub stats: Stats,
+    shutdown: CancellationToken,
+    client_addr: SocketAddr,
+    /// When the server started.
+    pub start_time: SystemTime,
+}
+
+/// A random server id in nats-server's form: `N` and 55 base32 characters.
+fn new_server_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::rng();
+    std::iter::once('N')
+        .chain((0..55).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char))
+        .collect()
+}
+
+impl Server {
+    /// Binds the client listener, logs the start-up lines and starts accepting.
+    pub async fn start(options: Options) -> std::io::Result<Arc<Server>> {
+        let id = new_server_id();
+        let name = options.server_name.clone().unwrap_or_else(|| id.clone());
+        info!("Starting nats-server");
+        info!("  Version:  {VERSION}");
+        info!("  Git:      [not set]");
+        info!("  Name:     {name}");
+        info!("  ID:       {id}");
+        if has_plain_passwords(&options) {
+            warn!("Plaintext passwords detected, use nkeys or bcrypt");
+        }
+        if let Some(file) = &options.config_file {
+            info!("Using configuration file: {}", file.display());
+        }
+        if options.cluster.port != 0 || !options.cluster.routes.is_empty() {
+            warn!("Clustering is not supported by this build yet; the cluster configuration is ignored");
+        }
+        if options.http_port != 0 {
+            warn!("Monitoring is not supported by this build yet; http_port is ignored");
+        }
+        let port = if options.port == -1 { 0 } else { options.port };
+        let addr = format!("{}:{}", options.host, port);
+        let listener = match TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                error!(target: "fatal", "Error listening on port: {addr}, {:?}", e.to_string());
+                return Err(e);
+            }
+        };
+        let client_addr = listener.local_addr()?;
+        info!("Listening for client connections on {client_addr}");
+        let first_cid = if options.no_system_account { 1 } else { 4 };
+        let server = Arc::new(Server {
+            id,
+            name,
+            auth: RwLock::new(Arc::new(Auth::new(&options.authorization))),
+            options: RwLock::new(Arc::new(options)),
+            sublist: Sublist::new(),
+            clients: Mutex::new(HashMap::new()),
+            next_cid: AtomicU64::new(first_cid),
+            stats: Stats::default(),
+            shutdown: CancellationToken::new(),
+            client_addr,
+            start_time: SystemTime::now(),
+        });
+        server.write_files();
+        info!("Server is ready");
+        tokio::spawn(accept_loop(server.clone(), listener));
+        Ok(server)
+    }
+
+    /// The address clients connect to.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> Arc<Options> {
+        self.options
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The authentication settings in force.
+    pub fn auth(&self) -> Arc<Auth> {
+        self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Cancelled when the server shuts down; connections hold child tokens.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// The INFO line for a new client connection.
+    pub fn client_info(&self, cid: u64, peer: SocketAddr) -> Vec<u8> {
+        let options = self.options();
+        let (host, port) = match &options.client_advertise {
+            Some(adv) => match adv.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().unwrap_or(self.client_addr.port())),
+                None => (adv.clone(), self.client_addr.port()),
+            },
+            None => (options.host.clone(), self.client_addr.port()),
+        };
+        let info = ServerInfo {
+            server_id: self.id.clone(),
+            server_name: self.name.clone(),
+            version: VERSION.into(),
+            proto: 1,
+            go: GO_VERSION.into(),
+            host,
+            port,
+            headers: !options.no_header_support,
+            auth_required: self.auth().required(),
+            max_payload: options.max_payload as i64,
+            client_id: cid,
+            client_ip: peer.ip().to_string(),
+            ..ServerInfo::default()
+        };
+        let mut out = bytes::BytesMut::new();
+        info.encode(&mut out);
+        out.to_vec()
+    }
+
+    /// Adds a connection; false when `max_connections` is reached.
+    pub fn register(&self, client: Arc<ClientShared>) -> bool {
+        let max = self.options().max_connections;
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if clients.len() >= max {
+            return false;
+        }
+        clients.insert(client.cid, client);
+        self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Removes a closed connection.
+    pub fn unregister(&self, client: &ClientShared) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&client.cid);
+    }
+
+    /// Number of client connections.
+    pub fn num_clients(&self) -> usize {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Counts a slow consumer.
+    pub fn count_slow_consumer(&self) {
+        self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds one read batch's traffic.
+    pub fn count_traffic(&self, in_msgs: u64, in_bytes: u64, out_msgs: u64, out_bytes: u64) {
+        let s = &self.stats;
+        s.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+        s.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+        s.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+        s.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+    }
+
+    /// Inserts a subscription into the index.
+    pub fn add_subscription(&self, sub: &Arc<Subscription>) -> Result<(), InvalidSubject> {
+        self.sublist
+            .insert(&sub.subject, sub.queue.as_deref(), 1, sub.clone())
+    }
+
+    /// Removes a subscription from the index only (its connection is closing).
+    pub fn remove_from_index(&self, sub: &Arc<Subscription>) {
+        self.sublist.remove(&sub.subject, sub.queue.as_deref(), sub);
+    }
+
+    /// Removes a subscription from the index and from its connection.
+    pub fn remove_subscription(&self, sub: &Arc<Subscription>) {
+        self.remove_from_index(sub);
+        sub.forget();
+    }
+
+    /// Closes every connection and stops accepting.
+    pub fn shutdown(&self) {
+        info!("Initiating Shutdown...");
+        self.shutdown.cancel();
+        if let Some(pid) = &self.options().pid_file {
+            let _ = std::fs::remove_file(pid);
+        }
+    }
+
+    /// Applies a reloaded configuration: logging, limits and authorization take effect at once
+    /// (limits for new connections); listen addresses and clustering need a restart.
+    pub fn reload(&self, new: Options) {
+        let old = self.options();
+        if new.host != old.host || new.port != old.port {
+            warn!("Reload: changing the client listen address requires a restart");
+        }
+        if new.cluster != old.cluster {
+            warn!("Reload: changing the cluster configuration requires a restart");
+        }
+        crate::log::configure(new.debug, new.trace, new.logtime);
+        if new.log_file != old.log_file {
+            if let Err(e) = crate::log::set_file(new.log_file.as_deref()) {
+                error!("Failed to reload server configuration: {e}");
+                return;
+            }
+        }
+        for (name, changed) in [
+            ("debug", new.debug != old.debug),
+            ("trace", new.trace != old.trace),
+            ("logtime", new.logtime != old.logtime),
+            ("max_payload", new.max_payload != old.max_payload),
+            (
+                "max_control_line",
+                new.max_control_line != old.max_control_line,
+            ),
+            ("max_pending", new.max_pending != old.max_pending),
+            (
+                "max_connections",
+                new.max_connections != old.max_connections,
+            ),
+            ("ping_interval", new.ping_interval != old.ping_interval),
+            ("write_deadline", new.write_deadline != old.write_deadline),
+            ("authorization", new.authorization != old.authorization),
+        ] {
+            if changed {
+                info!("Reloaded: {name}");
+            }
+        }
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Auth::new(&new.authorization));
+        let mut keep = new;
+        keep.host = old.host.clone();
+        keep.port = old.port;
+        keep.cluster = old.cluster.clone();
+        *self.options.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keep);
+        info!("Reloaded server configuration");
+    }
+
+    fn write_files(&self) {
+        let options = self.options();
+        if let Some(pid) = &options.pid_file {
+            if let Err(e) = std::fs::write(pid, std::process::id().to_string()) {
+                error!("Could not write pidfile: {e}");
+            }
+        }
+        if let Some(dir) = &options.ports_file_dir {
+            let exe = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "gnatsd".into());
+            let path = dir.join(format!("{exe}_{}.ports", std::process::id()));
+            let body = serde_json::json!({
+                "nats": [format!("nats://{}", self.client_addr)],
+            });
+            if let Err(e) = std::fs::write(&path, body.to_string()) {
+                error!("Error writing ports file ({}): {e}", path.display());
+            }
+        }
+    }
+}
+
+fn has_plain_passwords(options: &Options) -> bool {
+    let a = &options.authorization;
+    a.password.as_deref().is_some_and(|p| !p.starts_with("$2"))
+        || a.users.iter().any(|u| !u.password.starts_with("$2"))
+}
+
+async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let cid = server.next_cid.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(serve(server.clone(), stream, peer, cid));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                error!("Error accepting client connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! A real client no one here wrote (async-nats) against our server: publish/subscribe,
+//! request/reply, queue groups, headers, no responders, wildcards, authentication, and
+//! reconnecting after a server restart. (async-nats 0.46 does not copy credentials from a
+//! `nats://user:pass@` URL into CONNECT, so URL credentials are covered by the raw tests.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use futures::StreamExt;
+
+const T: Duration = Duration::from_secs(10);
+
+async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    tokio::time::timeout(T, sub.next())
+        .await
+        .expect("message in time")
+        .expect("subscription open")
+}
+
+#[tokio::test]
+async fn publish_subscribe_and_wildcards() {
+    let server = TestServer::start(&[]);
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let mut exact = client.subscribe("orders.new").await.expect("sub");
+    let mut star = client.subscribe("orders.*").await.expect("sub");
+    let mut tail = client.subscribe("orders.>").await.expect("sub");
+    client.flush().await.expect("flush");
+    client
+        .publish("orders.new", "one".into())
+        .await
+        .expect("pub");
+    client
+        .publish("orders.eu.new", "two".into())
+        .await
+        .expect("pub");
+    client.flush().await.expect("flush");
+    assert_eq!(next(&mut exact).await.payload, "one");
+    assert_eq!(next(&mut star).await.payload, "one");
+    assert_eq!(next(&mut tail).await.payload, "one");
+    assert_eq!(next(&mut tail).await.payload, "two");
+    // `orders.*` must not see the three-token subject.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), star.next())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn request_reply() {
+    let server = TestServer::start(&[]);
+    let responder = async_nats::connect(server.url()).await.expect("connect");
+    let mut requests = responder.subscribe("time").await.expect("sub");
+    responder.flush().await.expect("flush");
+    tokio::spawn(async move {
+        while let Some(msg) = requests.next().await {
+            if let Some(reply) = msg.reply {
+                let _ = responder.publish(reply, "now".into()).await;
+            }
+        }
+    });
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let answer = tokio::time::timeout(T, client.request("time", "?".into()))
+        .await
+        .expect("in time")
+        .expect("answer");
+    assert_eq!(answer.payload, "now");
+}
+
+#[tokio::test]
+async fn no_responders_is_reported() {
+    let server = TestServer::start(&[]);
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let err = tokio::time::timeout(T, client.request("nobody.home", "?".into()))
+        .await
+        .expect("in time")
+        .expect_err("no responders");
+    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+}
+
+#[tokio::test]
+async fn queue_group_delivers_each_message_once() {
+    let server = TestServer::start(&[]);
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(
+            client
+                .queue_subscribe("work", "workers".into())
+                .await
+                .expect("qsub"),
+        );
+    }
+    client.flush().await.expect("flush");
+    const N: usize = 300;
+    for i in 0..N {
+        client
+            .publish("work", i.to_string().into())
+            .await
+            .expect("pub");
+    }
+    client.flush().await.expect("flush");
+    let mut seen = Vec::new();
+    let mut per_member = Vec::new();
+    for m in members.iter_mut() {
+        let mut count = 0;
+        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), m.next()).await {
+            seen.push(
+                String::from_utf8_lossy(&msg.payload)
+                    .parse::<usize>()
+                    .expect("number"),
+            );
+            count += 1;
+        }
+        per_member.push(count);
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..N).collect::<Vec<_>>(),
+        "each message exactly once"
+    );
+    assert!(
+        per_member.iter().all(|c| *c > 30),
+        "spread over members: {per_member:?}"
+    );
+}
+
+#[tokio::test]
+async fn headers_round_trip() {
+    let server = TestServer::start(&[]);
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let mut sub = client.subscribe("h").await.expect("sub");
+    client.flush().await.expect("flush");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Trace-Id", "abc123");
+    client
+        .publish_with_headers("h", headers, "body".into())
+        .await
+        .expect("pub");
+    let msg = next(&mut sub).await;
+    assert_eq!(msg.payload, "body");
+    let got = msg.headers.expect("headers");
+    assert_eq!(got.get("Trace-Id").map(|v| v.as_str()), Some("abc123"));
+}
+
+#[tokio::test]
+async fn user_password_authentication() {
+    let server = TestServer::start(&["--user", "alice", "--pass", "s3cret"]);
+    let good = async_nats::ConnectOptions::with_user_and_password("alice".into(), "s3cret".into())
+        .connect(server.url())
+        .await
+        .expect("good credentials connect");
+    good.flush().await.expect("flush");
+    let err = async_nats::ConnectOptions::with_user_and_password("alice".into(), "nope".into())
+        .connect(server.url())
+        .await
+        .expect_err("wrong password refused");
+    assert_eq!(
+        err.kind(),
+        async_nats::ConnectErrorKind::AuthorizationViolation
+    );
+}
+
+#[tokio::test]
+async fn token_authentication() {
+    let server = TestServer::start(&["--auth", "t0ken"]);
+    let client = async_nats::ConnectOptions::with_token("t0ken".into())
+        .connect(server.url())
+        .await
+        .expect("token connects");
+    client.flush().await.expect("flush");
+    let err = async_nats::ConnectOptions::with_token("wrong".into())
+        .connect(server.url())
+        .await
+        .expect_err("wrong token refused");
+    assert_eq!(
+        err.kind(),
+        async_nats::ConnectErrorKind::AuthorizationViolation
+    );
+}
+
+#[tokio::test]
+async fn reconnects_after_the_server_restarts() {
+    let dir = common::temp_dir("restart");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("addr").port()
+    };
+    let port_arg = port.to_string();
+    let first = TestServer::start(&["-p", &port_arg]);
+    assert_eq!(first.port, port);
+    let client = async_nats::ConnectOptions::new()
+        .reconnect_delay_callback(|_| Duration::from_millis(100))
+        .connect(first.url())
+        .await
+        .expect("connect");
+    let mut sub = client.subscribe("again").await.expect("sub");
+    client.flush().await.expect("flush");
+    drop(first);
+    let _second = TestServer::start(&["-p", &port_arg]);
+    // The client re-subscribes on reconnect; publish until the message makes it through.
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let _ = client.publish("again", "back".into()).await;
+        if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(200), sub.next()).await {
+            assert_eq!(msg.payload, "back");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message after restart"
+        );
+    }
+    let _ = dir;
+}

@@ -1,0 +1,323 @@
+//! Test helpers: start the real `gnatsd` binary on a free port, wait until it is ready, and
+//! talk to it over raw TCP. Every wait is bounded.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Default bound for waiting on the server or a reply.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A `gnatsd` process; killed on drop.
+pub struct TestServer {
+    child: Child,
+    /// Client port.
+    pub port: u16,
+    /// Every log line the server printed so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
+    /// Temporary directory holding generated files.
+    pub dir: PathBuf,
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("gnatsd-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+impl TestServer {
+    /// Starts `gnatsd -a 127.0.0.1 -p -1 <args>` and waits for it to be ready.
+    pub fn start(args: &[&str]) -> TestServer {
+        Self::start_in(temp_dir("srv"), args)
+    }
+
+    /// Writes `conf` to a file and starts the server with `-c <file>` plus `args`.
+    pub fn with_config(conf: &str, args: &[&str]) -> TestServer {
+        Self::config_in(conf, args, true)
+    }
+
+    /// Like [`TestServer::with_config`], without the default `-a 127.0.0.1 -p -1` flags, for
+    /// configurations that set their own listen address.
+    pub fn with_config_as_is(conf: &str, args: &[&str]) -> TestServer {
+        Self::config_in(conf, args, false)
+    }
+
+    fn config_in(conf: &str, args: &[&str], defaults: bool) -> TestServer {
+        let dir = temp_dir("conf");
+        let path = dir.join("server.conf");
+        std::fs::write(&path, conf).expect("write config");
+        let path = path.to_string_lossy().into_owned();
+        let mut all = vec!["-c", &path];
+        all.extend_from_slice(args);
+        Self::launch(dir, &all, defaults)
+    }
+
+    fn start_in(dir: PathBuf, args: &[&str]) -> TestServer {
+        Self::launch(dir, args, true)
+    }
+
+    fn launch(dir: PathBuf, args: &[&str], defaults: bool) -> TestServer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gnatsd"));
+        if defaults {
+            cmd.args(["-a", "127.0.0.1", "-p", "-1"]);
+        }
+        cmd.args(args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn gnatsd");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+                        if let Some(port) = rest
+                            .rsplit(':')
+                            .next()
+                            .and_then(|p| p.trim().parse::<u16>().ok())
+                        {
+                            let _ = tx.send(port);
+                        }
+                    }
+                    logs.lock().expect("logs").push(line);
+                }
+            });
+        }
+        let port = match rx.recv_timeout(WAIT) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start: {:?}", logs.lock().expect("logs"));
+            }
+        };
+        let server = TestServer {
+            child,
+            port,
+            logs,
+            dir,
+        };
+        assert!(server.wait_log("Server is ready", WAIT), "not ready");
+        server
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until a log line contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self
+                .logs
+                .lock()
+                .expect("logs")
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// A copy of the log lines so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.logs.lock().expect("logs").clone()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends a signal and waits (bounded) for the exit status.
+    pub fn signal_and_wait(&mut self, signal: &str) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A raw protocol connection with bounded reads.
+pub struct Raw {
+    pub stream: TcpStream,
+    /// The INFO line the server sent on connect.
+    pub info: String,
+}
+
+impl Raw {
+    /// Connects and reads the INFO line.
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let mut raw = Raw {
+            stream,
+            info: String::new(),
+        };
+        let line = raw.read_line(WAIT).expect("INFO line");
+        assert!(
+            line.starts_with("INFO {") && line.ends_with("} \r\n"),
+            "{line:?}"
+        );
+        raw.info = line;
+        raw
+    }
+
+    /// Connects, reads INFO and sends `CONNECT {json}` (no PING).
+    pub fn connect_with(port: u16, connect_json: &str) -> Raw {
+        let mut raw = Raw::connect(port);
+        raw.send(format!("CONNECT {connect_json}\r\n").as_bytes());
+        raw
+    }
+
+    /// Writes bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one line (up to and including `\n`).
+    pub fn read_line(&mut self, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while Instant::now() < deadline {
+            match self.stream.read(&mut byte) {
+                Ok(0) => return None,
+                Ok(_) => {
+                    line.push(byte[0]);
+                    if byte[0] == b'\n' {
+                        return Some(String::from_utf8_lossy(&line).into_owned());
+                    }
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Reads until `expected.len()` bytes arrived (or the timeout), and returns them.
+    pub fn read_exact_for(&mut self, len: usize, timeout: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while out.len() < len && Instant::now() < deadline {
+            let want = (len - out.len()).min(buf.len());
+            match self.stream.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Asserts that exactly `expected` arrives next.
+    pub fn expect(&mut self, expected: &str) {
+        let got = self.read_exact_for(expected.len(), WAIT);
+        assert_eq!(String::from_utf8_lossy(&got), expected);
+    }
+
+    /// Everything that arrives within `window` (stops early when the server closes).
+    pub fn read_for(&mut self, window: Duration) -> (Vec<u8>, bool) {
+        let deadline = Instant::now() + window;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return (out, true),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return (out, true),
+            }
+        }
+        (out, false)
+    }
+
+    /// Reads until the server closes the connection (bounded); returns what arrived.
+    pub fn read_until_closed(&mut self) -> (String, bool) {
+        let (bytes, closed) = self.read_for(WAIT);
+        (String::from_utf8_lossy(&bytes).into_owned(), closed)
+    }
+
+    /// Sends PING and reads everything up to and including the PONG.
+    pub fn ping(&mut self) -> String {
+        self.send(b"PING\r\n");
+        let mut all = String::new();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            match self.read_line(WAIT) {
+                Some(line) => {
+                    all.push_str(&line);
+                    if line == "PONG\r\n" {
+                        return all;
+                    }
+                }
+                None => break,
+            }
+        }
+        panic!("no PONG; got {all:?}");
+    }
+}

@@ -1,0 +1,360 @@
+//! The command line, the log format, signals, pid files, configuration checking and reload:
+//! what an operator sees of nats-server, seen from outside our binary.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{temp_dir, Raw, TestServer, WAIT};
+
+fn gnatsd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_gnatsd"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run gnatsd")
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn version_help_and_bad_words() {
+    let out = gnatsd(&["--version"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "nats-server: v2.9.10\n"
+    );
+    assert!(out.status.success());
+    let out = gnatsd(&["-h"]);
+    assert!(out.status.success());
+    let usage = String::from_utf8_lossy(&out.stdout);
+    assert!(usage.starts_with("\nUsage: nats-server [options]\n"));
+    assert_eq!(usage.len(), 3477);
+    let out = gnatsd(&["--bogus"]);
+    assert!(
+        out.status.success(),
+        "unknown flags exit 0 like Go's flag package"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -bogus"));
+    let out = gnatsd(&["foo"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "nats-server: unrecognized command: \"foo\"\n"
+    );
+    let out = gnatsd(&["--routes", "nats://127.0.0.1:4248"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("solicited routes require cluster capabilities"));
+}
+
+#[test]
+fn log_lines_have_nats_server_format() {
+    let server = TestServer::start(&[]);
+    let lines = server.log_lines();
+    let first = &lines[0];
+    let pid = server.pid().to_string();
+    assert!(first.starts_with(&format!("[{pid}] ")), "{first}");
+    // [pid] yyyy/mm/dd hh:mm:ss.uuuuuu [INF] Starting nats-server
+    let rest = &first[pid.len() + 3..];
+    let (date, rest) = rest.split_at(26);
+    assert_eq!(rest, " [INF] Starting nats-server", "{first}");
+    let shape: String = date
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    assert_eq!(shape, "9999/99/99 99:99:99.999999");
+    for expected in [
+        "[INF]   Version:  2.9.10",
+        "[INF]   Git:      [not set]",
+        "[INF]   Name:     N",
+        "[INF]   ID:       N",
+        "[INF] Listening for client connections on 127.0.0.1:",
+        "[INF] Server is ready",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(expected)),
+            "missing {expected:?} in {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn logtime_false_drops_the_timestamp() {
+    let server = TestServer::start(&["-T=false"]);
+    assert_eq!(
+        server.log_lines()[0],
+        format!("[{}] [INF] Starting nats-server", server.pid())
+    );
+}
+
+#[test]
+fn debug_and_trace_lines() {
+    let server = TestServer::start(&["-DV", "--user", "u", "--pass", "secret"]);
+    let mut c = Raw::connect(server.port);
+    c.send(b"CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"secret\"}\r\nSUB foo 1\r\nPUB foo 2\r\nhi\r\nPING\r\n");
+    c.expect("MSG foo 1 2\r\nhi\r\nPONG\r\n");
+    drop(c);
+    assert!(server.wait_log("[DBG] 127.0.0.1:", WAIT));
+    assert!(server.wait_log(" - cid:4 - Client connection created", WAIT));
+    assert!(server.wait_log("[TRC] 127.0.0.1:", WAIT));
+    assert!(server.wait_log("<<- [SUB foo 1]", WAIT));
+    assert!(server.wait_log("<<- [PUB foo 2]", WAIT));
+    assert!(server.wait_log("<<- MSG_PAYLOAD: [\"hi\"]", WAIT));
+    assert!(server.wait_log("->> [MSG foo 1 2]", WAIT));
+    assert!(server.wait_log("\"pass\":\"[REDACTED]\"", WAIT));
+    assert!(server.wait_log("Client connection closed: Client Closed", WAIT));
+    assert!(
+        !server.log_lines().iter().any(|l| l.contains("secret")),
+        "password leaked into the log"
+    );
+}
+
+#[test]
+fn sigint_exits_zero_and_sigterm_exits_one() {
+    let mut server = TestServer::start(&[]);
+    assert_eq!(server.signal_and_wait("INT"), Some(0));
+    assert!(server.wait_log("Initiating Shutdown...", WAIT));
+    assert!(server.wait_log("Server Exiting..", WAIT));
+    let mut server = TestServer::start(&[]);
+    assert_eq!(server.signal_and_wait("TERM"), Some(1));
+}
+
+#[test]
+fn seed_command_lines_start_the_server() {
+    // `gnatsd -p 4222 -cluster nats://localhost:4248 -D`, on free ports.
+    let (p, c) = (free_port().to_string(), free_port());
+    let server = TestServer::start(&["-p", &p, "-cluster", &format!("nats://localhost:{c}"), "-D"]);
+    assert_eq!(server.port.to_string(), p);
+    // `gnatsd -config ./seed.conf -D` with the seed's file (ports made free).
+    let (client, http, cluster) = (free_port(), free_port(), free_port());
+    let conf = format!("# Cluster Seed Node\n\nlisten: 127.0.0.1:{client}\nhttp: {http}\n\ncluster {{\n  listen: 127.0.0.1:{cluster}\n}}\n");
+    let server = TestServer::with_config_as_is(&conf, &["-D"]);
+    assert_eq!(server.port, client);
+    assert!(server.wait_log("Using configuration file:", WAIT));
+    // `gnatsd -c /tmp/cluster.conf -p 7222 -D -V`: the flag overrides the file's port.
+    let flag_port = free_port();
+    let conf = format!("listen: 127.0.0.1:{}\ncluster {{\n  listen: 127.0.0.1:{}\n  routes = [\n    nats-route://127.0.0.1:{}\n  ]\n}}\n", free_port(), free_port(), cluster);
+    let server = TestServer::with_config_as_is(&conf, &["-p", &flag_port.to_string(), "-D", "-V"]);
+    assert_eq!(server.port, flag_port);
+}
+
+#[test]
+fn pid_file_and_log_file_with_reopen() {
+    let dir = temp_dir("files");
+    let pid_path = dir.join("gnatsd.pid");
+    let log_path = dir.join("gnatsd.log");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gnatsd"))
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-P"])
+        .arg(&pid_path)
+        .arg("-l")
+        .arg(&log_path)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + WAIT;
+    let ready = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .contains("Server is ready")
+    };
+    while !ready(&log_path) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ready(&log_path), "log file written");
+    assert_eq!(
+        std::fs::read_to_string(&pid_path).expect("pid file"),
+        child.id().to_string()
+    );
+    // Rotate: move the file away, SIGUSR1, the server writes a new one.
+    let rotated = dir.join("gnatsd.log.1");
+    std::fs::rename(&log_path, &rotated).expect("rotate");
+    let _ = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status();
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("File log re-opened")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("File log re-opened"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn config_check_and_errors_name_file_line_and_column() {
+    let dir = temp_dir("check");
+    let good = dir.join("good.conf");
+    std::fs::write(&good, "port: 4222\nmax_payload: 512KB\n").expect("write");
+    let out = gnatsd(&["-t", "-c", good.to_str().expect("utf8")]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "nats-server: configuration file {} is valid\n",
+            good.display()
+        )
+    );
+    let bad = dir.join("bad.conf");
+    std::fs::write(&bad, "port: 4222\n\nbogus_key: 1\n").expect("write");
+    let out = gnatsd(&["-c", bad.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "nats-server: {}:3:1: unknown field \"bogus_key\"\n",
+            bad.display()
+        )
+    );
+    let broken = dir.join("broken.conf");
+    std::fs::write(&broken, "port: 4222 host: x\n").expect("write");
+    let out = gnatsd(&["-c", broken.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("nats-server: {}:1:", broken.display())),
+        "{err}"
+    );
+    let typed = dir.join("typed.conf");
+    std::fs::write(&typed, "port: 4222\nmax_payload: \"big\"\n").expect("write");
+    let out = gnatsd(&["-c", typed.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("nats-server: {}:2:", typed.display())),
+        "{err}"
+    );
+    let out = gnatsd(&["-t"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn reference_example_config_is_honoured() {
+    let dir = temp_dir("example");
+    std::fs::create_dir_all(dir.join("inc")).expect("mkdir");
+    std::fs::write(
+        dir.join("inc/auth.conf"),
+        "authorization { user: $USERNAME, password: \"p@ss\", timeout: 3 }\n",
+    )
+    .expect("write");
+    let conf = "port = -1\nhost 127.0.0.1\nserver_name: srv1\nmax_payload: 512KB\nmax_pending = 10MB\nmax_control_line: 2k\nping_interval: \"2m\"\nwrite_deadline: \"5s\"\ndebug: yes\nlogtime: false\ninclude ./inc/auth.conf\n";
+    let path = dir.join("full.conf");
+    std::fs::write(&path, conf).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gnatsd"))
+        .args(["-c", path.to_str().expect("utf8")])
+        .env("USERNAME", "bob")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr");
+    let mut port = None;
+    for line in std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+    {
+        if let Some(p) = line
+            .split("Listening for client connections on 127.0.0.1:")
+            .nth(1)
+        {
+            port = p.trim().parse::<u16>().ok();
+            break;
+        }
+    }
+    let port = port.expect("port");
+    let mut c = Raw::connect(port);
+    assert!(c.info.contains("\"server_name\":\"srv1\""));
+    assert!(c.info.contains("\"auth_required\":true"));
+    assert!(c.info.contains("\"max_payload\":524288"));
+    c.send(b"CONNECT {\"user\":\"bob\",\"pass\":\"p@ss\",\"verbose\":false}\r\n");
+    c.ping();
+    let mut bad = Raw::connect(port);
+    bad.send(b"CONNECT {\"user\":\"bob\",\"pass\":\"nope\"}\r\n");
+    let (got, closed) = bad.read_until_closed();
+    assert_eq!(got, "-ERR 'Authorization Violation'\r\n");
+    assert!(closed);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn reload_applies_authorization_and_logging() {
+    let conf = "authorization { user: a, password: one }\n";
+    let server = TestServer::with_config(conf, &[]);
+    let path = server.dir.join("server.conf");
+    std::fs::write(
+        &path,
+        "authorization { user: a, password: two }\ndebug: true\n",
+    )
+    .expect("rewrite");
+    let _ = Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status();
+    assert!(server.wait_log("Reloaded server configuration", WAIT));
+    assert!(server.wait_log("Reloaded: debug", WAIT));
+    let mut old = Raw::connect(server.port);
+    old.send(b"CONNECT {\"user\":\"a\",\"pass\":\"one\"}\r\n");
+    assert_eq!(
+        old.read_until_closed().0,
+        "-ERR 'Authorization Violation'\r\n"
+    );
+    let mut new = Raw::connect(server.port);
+    new.send(b"CONNECT {\"user\":\"a\",\"pass\":\"two\",\"verbose\":false}\r\n");
+    new.ping();
+}
+
+#[test]
+fn auth_required_rejects_anything_before_connect_and_times_out() {
+    let server = TestServer::with_config("authorization { token: abc, timeout: 1 }\n", &[]);
+    let mut c = Raw::connect(server.port);
+    assert!(c.info.contains("\"auth_required\":true"));
+    c.send(b"PING\r\n");
+    assert_eq!(
+        c.read_until_closed().0,
+        "-ERR 'Authorization Violation'\r\n"
+    );
+    let mut idle = Raw::connect(server.port);
+    let start = std::time::Instant::now();
+    let (got, closed) = idle.read_until_closed();
+    assert_eq!(got, "-ERR 'Authentication Timeout'\r\n");
+    assert!(closed && start.elapsed() >= Duration::from_millis(900));
+}
+
+#[test]
+fn users_with_permissions() {
+    let conf = r#"
+authorization {
+  users = [
+    { user: a, password: pa, permissions: { publish: { allow: ["foo.*"], deny: ["foo.secret"] }, subscribe: ["foo.>", "bar q1"] } }
+    { user: b, password: pb }
+  ]
+}
+"#;
+    let server = TestServer::with_config(conf, &[]);
+    let mut a = Raw::connect(server.port);
+    a.send(b"CONNECT {\"user\":\"a\",\"pass\":\"pa\",\"verbose\":false}\r\n");
+    a.send(b"PUB foo.secret 1\r\nx\r\nPUB zzz 1\r\nx\r\nSUB zzz 7\r\nSUB bar q2 8\r\nSUB bar q1 9\r\nSUB foo.> 10\r\nPUB foo.ok 1\r\ny\r\nPING\r\n");
+    a.expect(concat!(
+        "-ERR 'Permissions Violation for Publish to \"foo.secret\"'\r\n",
+        "-ERR 'Permissions Violation for Publish to \"zzz\"'\r\n",
+        "-ERR 'Permissions Violation for Subscription to \"zzz\"'\r\n",
+        "-ERR 'Permissions Violation for Subscription to \"bar\" using queue \"q2\"'\r\n",
+        "MSG foo.ok 10 1\r\ny\r\n",
+        "PONG\r\n"
+    ));
+    let mut b = Raw::connect(server.port);
+    b.send(b"CONNECT {\"user\":\"b\",\"pass\":\"pb\",\"verbose\":false}\r\nPUB zzz 1\r\nx\r\n");
+    b.ping();
+}

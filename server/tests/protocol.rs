@@ -1,0 +1,332 @@
+//! Raw-socket tests: the exact bytes of reference §1 (INFO, CONNECT defaults, verbose acks,
+//! the lexical rules of §1.2) and every client-facing `-ERR` row of §1.9, with whether the
+//! connection closes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Raw, TestServer};
+
+const QUIET: &str = r#"{"verbose":false,"pedantic":false}"#;
+
+#[test]
+fn info_has_nats_server_fields_in_order() {
+    let server = TestServer::start(&[]);
+    let raw = Raw::connect(server.port);
+    let json = raw
+        .info
+        .trim_start_matches("INFO ")
+        .trim_end_matches(" \r\n");
+    let v: serde_json::Value = serde_json::from_str(json).expect("json");
+    // No arrays in a standalone client INFO, so fields split on commas.
+    let keys: Vec<&str> = json
+        .trim_matches(|c| c == '{' || c == '}')
+        .split(',')
+        .filter_map(|kv| kv.split(':').next())
+        .map(|k| k.trim_matches('"'))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "server_id",
+            "server_name",
+            "version",
+            "proto",
+            "go",
+            "host",
+            "port",
+            "headers",
+            "max_payload",
+            "client_id",
+            "client_ip"
+        ]
+    );
+    let id = v["server_id"].as_str().expect("id");
+    assert_eq!(id.len(), 56);
+    assert!(
+        id.starts_with('N')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+    );
+    assert_eq!(v["version"], "2.9.10");
+    assert_eq!(v["proto"], 1);
+    assert_eq!(v["port"], server.port);
+    assert_eq!(v["headers"], true);
+    assert_eq!(v["max_payload"], 1048576);
+    assert_eq!(
+        v["client_id"], 4,
+        "first client id is 4, as with nats-server's system account"
+    );
+    assert_eq!(v["client_ip"], "127.0.0.1");
+    assert!(v.get("auth_required").is_none());
+}
+
+#[test]
+fn verbose_defaults_and_the_acknowledged_sequence() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect(server.port);
+    // Reference §1.8: CONNECT, SUB, PUB, UNSUB, PING with verbose on.
+    c.send(b"CONNECT {}\r\nSUB foo 1\r\nPUB foo 1\r\na\r\nUNSUB 1\r\nPING\r\n");
+    c.expect("+OK\r\n+OK\r\n+OK\r\nMSG foo 1 1\r\na\r\n+OK\r\nPONG\r\n");
+}
+
+#[test]
+fn commands_work_without_connect_and_in_any_case() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect(server.port);
+    c.send(b"sub foo 1\r\npUb foo 2\r\nhi\r\nping\r\n");
+    c.expect("+OK\r\n+OK\r\nMSG foo 1 2\r\nhi\r\nPONG\r\n");
+}
+
+#[test]
+fn lexical_rules() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    // Tabs and runs of blanks separate; bare LF ends lines; size echoed verbatim.
+    c.send(b"SUB\tfoo \t 1\nPUB foo 005\r\nhello\r\nPING\n");
+    c.expect("MSG foo 1 005\r\nhello\r\nPONG\r\n");
+    // Junk after PING is ignored up to the newline; PING\rPING is one PING.
+    c.send(b"PING foo\r\nPINGX\r\nPING\rPING\r\n");
+    c.expect("PONG\r\nPONG\r\nPONG\r\n");
+    // Payloads may contain CR LF and arrive in pieces.
+    c.send(b"PUB foo 4\r\n\r");
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(b"\n\r\n\r\n");
+    c.expect("MSG foo 1 4\r\n\r\n\r\n\r\n");
+    // Trailing blanks after the size are fine.
+    c.send(b"PUB foo 2 \r\nhi\r\nPING\r\n");
+    c.expect("MSG foo 1 2\r\nhi\r\nPONG\r\n");
+}
+
+fn closes_with(input: &[u8], expected: &str) {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    c.send(input);
+    let (got, closed) = c.read_until_closed();
+    assert_eq!(got, expected, "for {:?}", String::from_utf8_lossy(input));
+    assert!(
+        closed,
+        "connection should close for {:?}",
+        String::from_utf8_lossy(input)
+    );
+}
+
+#[test]
+fn unknown_protocol_operation_closes() {
+    for input in [
+        &b"FOO\r\n"[..],
+        b" PUB foo 1\r\na\r\n",
+        b"\r\n",
+        b"PUB\r\n",
+        b"UNSUB\r\n",
+        b"MSG foo 1 1\r\na\r\n",
+        b"RS+ $G foo\r\n",
+        b"PUB foo 5\r\nhelloXX",
+    ] {
+        closes_with(input, "-ERR 'Unknown Protocol Operation'\r\n");
+    }
+}
+
+#[test]
+fn malformed_arguments_close_silently() {
+    for input in [
+        &b"PUB foo\r\n"[..],
+        b"PUB foo bar baz 1\r\n",
+        b"PUB foo -1\r\n",
+        b"PUB foo 1234567890\r\n",
+        b"SUB foo\r\n",
+        b"UNSUB 1 2 3\r\n",
+        b"CONNECT {\"verbose\":\"false\"}\r\n",
+        b"CONNECT\r\n",
+        b"HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
+        b"-ERR 'bye'\r\n",
+    ] {
+        closes_with(input, "");
+    }
+}
+
+#[test]
+fn maximum_payload_violation() {
+    let server = TestServer::with_config("max_payload: 1024\n", &[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    assert!(c.info.contains("\"max_payload\":1024,"));
+    c.send(b"PUB foo 1024\r\n");
+    c.send(&[b'x'; 1024]);
+    c.send(b"\r\nPING\r\n");
+    c.expect("PONG\r\n");
+    c.send(b"PUB foo 1025\r\n");
+    let (got, closed) = c.read_until_closed();
+    assert_eq!(got, "-ERR 'Maximum Payload Violation'\r\n");
+    assert!(closed);
+}
+
+#[test]
+fn maximum_control_line_is_measured_on_arguments() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    let ok = format!("SUB foo {}\r\nPING\r\n", "1".repeat(4092));
+    c.send(ok.as_bytes());
+    c.expect("PONG\r\n");
+    let bad = format!("SUB foo {}\r\n", "1".repeat(4093));
+    c.send(bad.as_bytes());
+    let (got, closed) = c.read_until_closed();
+    assert_eq!(got, "-ERR 'maximum control line exceeded'\r\n");
+    assert!(closed);
+}
+
+#[test]
+fn maximum_connections_sends_info_first() {
+    let server = TestServer::with_config("max_connections: 1\n", &[]);
+    let _first = Raw::connect(server.port);
+    let mut second = Raw::connect(server.port);
+    let (got, closed) = second.read_until_closed();
+    assert_eq!(got, "-ERR 'maximum connections exceeded'\r\n");
+    assert!(closed);
+}
+
+#[test]
+fn connect_protocol_and_no_responders_checks() {
+    closes_with(
+        b"CONNECT {\"protocol\":2}\r\n",
+        "-ERR 'invalid client protocol'\r\n",
+    );
+    closes_with(
+        b"CONNECT {\"no_responders\":true}\r\n",
+        "-ERR 'no responders requires headers support'\r\n",
+    );
+}
+
+#[test]
+fn invalid_subject_keeps_the_connection() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect(server.port);
+    c.send(b"SUB foo..bar 1\r\nSUB foo.>.bar 2\r\nPING\r\n");
+    c.expect("-ERR 'Invalid Subject'\r\n-ERR 'Invalid Subject'\r\nPONG\r\n");
+}
+
+#[test]
+fn pedantic_invalid_publish_subject_is_still_delivered() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect(server.port);
+    c.send(b"CONNECT {\"verbose\":false}\r\nSUB > 1\r\nPUB foo.* 1\r\na\r\nPING\r\n");
+    c.expect("-ERR 'Invalid Publish Subject'\r\nMSG foo.* 1 1\r\na\r\nPONG\r\n");
+}
+
+#[test]
+fn duplicate_sid_is_ignored_and_unknown_unsub_accepted() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect(server.port);
+    c.send(b"SUB foo 1\r\nSUB bar 1\r\nUNSUB 99\r\nPUB bar 1\r\nb\r\nPUB foo 1\r\nf\r\nPING\r\n");
+    c.expect("+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\nMSG foo 1 1\r\nf\r\nPONG\r\n");
+}
+
+#[test]
+fn auto_unsubscribe_counts_delivered_messages() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    c.send(
+        b"SUB foo 1\r\nUNSUB 1 2\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPUB foo 1\r\nc\r\nPING\r\n",
+    );
+    c.expect("MSG foo 1 1\r\na\r\nMSG foo 1 1\r\nb\r\nPONG\r\n");
+}
+
+#[test]
+fn plain_subscribers_first_then_one_queue_member() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    c.send(b"SUB foo q 1\r\nSUB foo q 2\r\nSUB foo 3\r\nPUB foo 1\r\nx\r\nPING\r\n");
+    let first = c.read_exact_for("MSG foo 3 1\r\nx\r\n".len(), common::WAIT);
+    assert_eq!(String::from_utf8_lossy(&first), "MSG foo 3 1\r\nx\r\n");
+    let queue = c.read_line(common::WAIT).expect("queue delivery");
+    assert!(
+        queue == "MSG foo 1 1\r\n" || queue == "MSG foo 2 1\r\n",
+        "{queue:?}"
+    );
+    c.expect("x\r\nPONG\r\n");
+}
+
+#[test]
+fn echo_false_skips_own_subscriptions() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect_with(server.port, r#"{"verbose":false,"echo":false}"#);
+    let mut other = Raw::connect_with(server.port, QUIET);
+    other.send(b"SUB foo 7\r\n");
+    other.ping();
+    c.send(b"SUB foo 1\r\nPUB foo 1\r\na\r\nPING\r\n");
+    c.expect("PONG\r\n");
+    other.expect("MSG foo 7 1\r\na\r\n");
+}
+
+#[test]
+fn headers_are_stripped_for_clients_without_them() {
+    let server = TestServer::start(&[]);
+    let mut plain = Raw::connect_with(server.port, QUIET);
+    plain.send(b"SUB foo 1\r\n");
+    plain.ping();
+    let mut h = Raw::connect_with(
+        server.port,
+        r#"{"verbose":false,"pedantic":false,"headers":true}"#,
+    );
+    h.send(b"SUB foo 9\r\nHPUB foo r 18 23\r\nNATS/1.0\r\nA: B\r\n\r\nhello\r\nPING\r\n");
+    h.expect("HMSG foo 9 r 18 23\r\nNATS/1.0\r\nA: B\r\n\r\nhello\r\nPONG\r\n");
+    plain.expect("MSG foo 1 r 5\r\nhello\r\n");
+}
+
+#[test]
+fn no_responders_status_message() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect_with(
+        server.port,
+        r#"{"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}"#,
+    );
+    c.send(b"SUB _INBOX.x 2\r\nPUB nobody _INBOX.x 2\r\nhi\r\nPING\r\n");
+    c.expect("HMSG _INBOX.x 2 16 16\r\nNATS/1.0 503\r\n\r\n\r\nPONG\r\n");
+}
+
+#[test]
+fn reserved_reply_prefixes_are_refused() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    c.send(b"SUB foo 1\r\nPUB foo _R_.abc 1\r\na\r\nPING\r\n");
+    c.expect("-ERR 'Permissions Violation for Publish with Reply of \"_R_.abc\"'\r\nPONG\r\n");
+}
+
+#[test]
+fn server_pings_soon_after_connect_and_detects_stale_clients() {
+    let server = TestServer::with_config("ping_interval: \"1s\"\nping_max: 2\n", &[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    let start = std::time::Instant::now();
+    assert_eq!(
+        c.read_line(Duration::from_secs(4)).as_deref(),
+        Some("PING\r\n")
+    );
+    let first = start.elapsed();
+    // min(2 s, ping_interval) plus up to 20 %: about 1.0–1.2 s here (reference §1.11).
+    assert!(
+        first >= Duration::from_millis(950) && first < Duration::from_millis(1700),
+        "{first:?}"
+    );
+    // Never answer: the next PING, then Stale Connection.
+    let (rest, closed) = c.read_for(Duration::from_secs(5));
+    assert_eq!(
+        String::from_utf8_lossy(&rest),
+        "PING\r\n-ERR 'Stale Connection'\r\n"
+    );
+    assert!(closed);
+}
+
+#[test]
+fn pong_keeps_a_connection_alive() {
+    let server = TestServer::with_config("ping_interval: \"1s\"\nping_max: 1\n", &[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    for _ in 0..3 {
+        assert_eq!(
+            c.read_line(Duration::from_secs(4)).as_deref(),
+            Some("PING\r\n")
+        );
+        c.send(b"PONG\r\n");
+    }
+    c.ping();
+}
