@@ -1,4 +1,7 @@
-//! Shared inputs for the benchmarks: wire buffers holding many copies of one op.
+//! Shared pieces of the benchmarks: wire buffers holding many copies of one op, and the
+//! raw-protocol load generator used to compare servers.
+
+pub mod load;
 
 use bytes::{BufMut, BytesMut};
 

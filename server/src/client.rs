@@ -223,7 +223,8 @@ struct Client {
     pings_out: u32,
     ping_at: tokio::time::Instant,
     first_ping: bool,
-    last_activity: Instant,
+    /// Inbound messages or subscriptions since the last ping tick (delays the next PING).
+    active: bool,
     last_delivered: u64,
     auth_deadline: Option<tokio::time::Instant>,
 }
@@ -311,7 +312,7 @@ where
         pings_out: 0,
         ping_at: now + options.ping_interval,
         first_ping: false,
-        last_activity: Instant::now(),
+        active: false,
         last_delivered: 0,
         auth_deadline: auth_required.then(|| now + options.auth_timeout()),
     };
@@ -332,9 +333,10 @@ impl Client {
         let mut buf = BytesMut::with_capacity(READ_MIN);
         let mut read_size = READ_MIN;
         loop {
-            if buf.capacity() - buf.len() < read_size / 2 {
+            if buf.capacity() - buf.len() < read_size {
                 buf.reserve(read_size);
             }
+            let room = buf.capacity() - buf.len();
             let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
             let auth_deadline = self.auth_deadline.unwrap_or(far);
             tokio::select! {
@@ -345,7 +347,8 @@ impl Client {
                 read = rd.read_buf(&mut buf) => match read {
                     Ok(0) => return CloseReason::ClientClosed,
                     Ok(n) => {
-                        if n == buf.capacity() && read_size < READ_MAX {
+                        // A read that filled the room means more is waiting: read bigger.
+                        if n == room && read_size < READ_MAX {
                             read_size *= 2;
                         } else if n < read_size / 4 && read_size > READ_MIN {
                             read_size /= 2;
@@ -404,7 +407,7 @@ impl Client {
     fn handle(&mut self, op: ClientOp) -> Result<(), CloseReason> {
         match op {
             ClientOp::Pub(p) => {
-                self.last_activity = Instant::now();
+                self.active = true;
                 self.process_pub(&p);
             }
             ClientOp::Sub {
@@ -412,7 +415,7 @@ impl Client {
                 queue,
                 sid,
             } => {
-                self.last_activity = Instant::now();
+                self.active = true;
                 self.process_sub(subject, queue, sid);
             }
             ClientOp::Unsub { sid, max } => self.process_unsub(&sid, max),
@@ -859,8 +862,7 @@ impl Client {
         let options = self.server.options();
         self.ping_at = tokio::time::Instant::now() + options.ping_interval;
         let (delivered, _) = self.shared.out.delivered();
-        let active = self.last_activity.elapsed() < options.ping_interval
-            || delivered != self.last_delivered;
+        let active = std::mem::take(&mut self.active) || delivered != self.last_delivered;
         self.last_delivered = delivered;
         if !self.first_ping && active {
             debug!("{}Delaying PING due to client activity", self.prefix);
