@@ -358,3 +358,52 @@ authorization {
     b.send(b"CONNECT {\"user\":\"b\",\"pass\":\"pb\",\"verbose\":false}\r\nPUB zzz 1\r\nx\r\n");
     b.ping();
 }
+
+#[test]
+fn toml_configuration_with_the_same_keys() {
+    let dir = temp_dir("toml");
+    let path = dir.join("server.toml");
+    std::fs::write(&path, "host = \"127.0.0.1\"\nport = -1\nmax_payload = 2048\nserver_name = \"tomled\"\n").expect("write");
+    let server = TestServer::start(&["-c", path.to_str().expect("utf8")]);
+    let c = Raw::connect(server.port);
+    assert!(c.info.contains("\"server_name\":\"tomled\""), "{}", c.info);
+    assert!(c.info.contains("\"max_payload\":2048"), "{}", c.info);
+}
+
+#[test]
+fn ports_file_lists_the_client_url() {
+    let dir = temp_dir("ports");
+    let server = TestServer::start(&["--ports_file_dir", dir.to_str().expect("utf8")]);
+    let path = dir.join(format!("gnatsd_{}.ports", server.pid()));
+    let body = std::fs::read_to_string(&path).expect("ports file");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["nats"][0], format!("nats://127.0.0.1:{}", server.port));
+}
+
+#[test]
+fn allow_responses_lets_a_responder_reply_once() {
+    let conf = r#"
+authorization {
+  users = [
+    { user: svc, password: p, permissions: { subscribe: "requests", publish: { deny: ">" }, allow_responses: true } }
+    { user: cli, password: p }
+  ]
+}
+"#;
+    let server = TestServer::with_config(conf, &[]);
+    let mut svc = Raw::connect(server.port);
+    svc.send(b"CONNECT {\"user\":\"svc\",\"pass\":\"p\",\"verbose\":false}\r\nSUB requests 1\r\n");
+    svc.ping();
+    let mut cli = Raw::connect(server.port);
+    cli.send(b"CONNECT {\"user\":\"cli\",\"pass\":\"p\",\"verbose\":false}\r\nSUB inbox.1 9\r\nPUB requests inbox.1 1\r\n?\r\n");
+    cli.ping();
+    svc.expect("MSG requests 1 inbox.1 1\r\n?\r\n");
+    // The first reply is allowed, a second one is not, nor is any other subject.
+    svc.send(b"PUB inbox.1 2\r\nok\r\nPUB inbox.1 2\r\nno\r\nPUB other 1\r\nx\r\nPING\r\n");
+    svc.expect(concat!(
+        "-ERR 'Permissions Violation for Publish to \"inbox.1\"'\r\n",
+        "-ERR 'Permissions Violation for Publish to \"other\"'\r\n",
+        "PONG\r\n"
+    ));
+    cli.expect("MSG inbox.1 9 2\r\nok\r\n");
+}

@@ -330,3 +330,44 @@ fn pong_keeps_a_connection_alive() {
     }
     c.ping();
 }
+
+#[test]
+fn first_server_ping_comes_about_two_seconds_after_connect() {
+    let server = TestServer::start(&[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    let start = std::time::Instant::now();
+    assert_eq!(c.read_line(Duration::from_secs(5)).as_deref(), Some("PING\r\n"));
+    let at = start.elapsed();
+    assert!(at >= Duration::from_millis(1900) && at < Duration::from_millis(2700), "{at:?}");
+}
+
+#[test]
+fn maximum_subscriptions_keeps_the_connection() {
+    let server = TestServer::with_config("max_subscriptions: 2\n", &[]);
+    let mut c = Raw::connect_with(server.port, QUIET);
+    c.send(b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPUB a 1\r\nx\r\nPING\r\n");
+    c.expect("-ERR 'maximum subscriptions exceeded'\r\nMSG a 1 1\r\nx\r\nPONG\r\n");
+}
+
+#[test]
+fn a_blocked_writer_past_the_write_deadline_is_a_slow_consumer() {
+    let server = TestServer::with_config("write_deadline: \"1s\"\nmax_pending: 256MB\n", &[]);
+    let mut stuck = Raw::connect_with(server.port, QUIET);
+    stuck.send(b"SUB big 1\r\n");
+    stuck.ping();
+    let mut publisher = Raw::connect_with(server.port, QUIET);
+    let frame = {
+        let mut f = b"PUB big 65536\r\n".to_vec();
+        f.extend_from_slice(&[b'x'; 65536]);
+        f.extend_from_slice(b"\r\n");
+        f
+    };
+    // Far more than the kernel buffers hold; the writer blocks, then hits the deadline.
+    for _ in 0..600 {
+        publisher.send(&frame);
+    }
+    publisher.ping();
+    assert!(server.wait_log("Slow Consumer Detected: WriteDeadline of 1s exceeded", common::WAIT));
+    // The publisher is unaffected.
+    publisher.ping();
+}
