@@ -233,6 +233,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Action {
     {
         return Action::Print(format!("{VERSION_LINE}\n"));
     }
+    if let Some(signal) = &flags.signal {
+        return send_signal(signal);
+    }
     if let Some(word) = flags.command.first() {
         return Action::Fail(format!("nats-server: unrecognized command: {word:?}"));
     }
@@ -260,6 +263,67 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Action {
         return Action::Fail(format!("nats-server: {err}"));
     }
     Action::Run(Box::new(options))
+}
+
+/// `--signal cmd[=pid|pidfile]`: sends the signal nats-server maps `cmd` to, to the given
+/// process, or to the one running `gnatsd` process found by `pgrep`.
+fn send_signal(spec: &str) -> Action {
+    let (cmd, target) = match spec.split_once('=') {
+        Some((c, t)) => (c, Some(t)),
+        None => (spec, None),
+    };
+    let sig = match cmd {
+        "ldm" => "USR2",
+        "stop" => "KILL",
+        "quit" => "INT",
+        "term" => "TERM",
+        "reopen" => "USR1",
+        "reload" => "HUP",
+        other => return Action::Fail(format!("nats-server: unknown signal {other:?}")),
+    };
+    let pid = match target {
+        Some(t) if t.chars().all(|c| c.is_ascii_digit()) => t.to_string(),
+        Some(file) => match std::fs::read_to_string(file) {
+            Ok(pid) => pid.trim().to_string(),
+            Err(e) => {
+                return Action::Fail(format!("nats-server: could not read pidfile {file:?}: {e}"))
+            }
+        },
+        None => {
+            let out = std::process::Command::new("pgrep")
+                .arg("-x")
+                .arg("gnatsd")
+                .output();
+            let pids: Vec<String> = out
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .split_whitespace()
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let own = std::process::id().to_string();
+            let pids: Vec<String> = pids.into_iter().filter(|p| *p != own).collect();
+            match pids.as_slice() {
+                [one] => one.clone(),
+                [] => return Action::Fail("nats-server: no gnatsd process running".into()),
+                _ => {
+                    return Action::Fail(format!(
+                        "nats-server: multiple gnatsd processes running:\n{}",
+                        pids.join("\n")
+                    ))
+                }
+            }
+        }
+    };
+    match std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(&pid)
+        .status()
+    {
+        Ok(status) if status.success() => Action::Print(String::new()),
+        _ => Action::Fail(format!("nats-server: could not signal process {pid}")),
+    }
 }
 
 /// Go's flag package prints unknown flags and bad values followed by the usage, and exits 0.

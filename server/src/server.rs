@@ -235,7 +235,10 @@ impl Server {
         info!("Initiating Shutdown...");
         self.shutdown.cancel();
         if let Some(pid) = &self.options().pid_file {
-            let _ = std::fs::remove_file(pid);
+            // Only a regular file we wrote; never a device or a directory named by mistake.
+            if std::fs::symlink_metadata(pid).is_ok_and(|m| m.file_type().is_file()) {
+                let _ = std::fs::remove_file(pid);
+            }
         }
     }
 

@@ -363,7 +363,11 @@ authorization {
 fn toml_configuration_with_the_same_keys() {
     let dir = temp_dir("toml");
     let path = dir.join("server.toml");
-    std::fs::write(&path, "host = \"127.0.0.1\"\nport = -1\nmax_payload = 2048\nserver_name = \"tomled\"\n").expect("write");
+    std::fs::write(
+        &path,
+        "host = \"127.0.0.1\"\nport = -1\nmax_payload = 2048\nserver_name = \"tomled\"\n",
+    )
+    .expect("write");
     let server = TestServer::start(&["-c", path.to_str().expect("utf8")]);
     let c = Raw::connect(server.port);
     assert!(c.info.contains("\"server_name\":\"tomled\""), "{}", c.info);
@@ -406,4 +410,25 @@ authorization {
         "PONG\r\n"
     ));
     cli.expect("MSG inbox.1 9 2\r\nok\r\n");
+}
+
+#[test]
+fn signal_flag_reloads_and_stops_a_running_server() {
+    let mut server = TestServer::with_config("debug: false\n", &[]);
+    let pid = server.pid().to_string();
+    let out = gnatsd(&["--signal", &format!("reload={pid}")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.wait_log("Reloaded server configuration", WAIT));
+    let out = gnatsd(&["-sl", &format!("quit={pid}")]);
+    assert!(out.status.success());
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!server.alive());
+    assert!(server.wait_log("Server Exiting..", WAIT));
 }

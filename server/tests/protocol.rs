@@ -336,9 +336,15 @@ fn first_server_ping_comes_about_two_seconds_after_connect() {
     let server = TestServer::start(&[]);
     let mut c = Raw::connect_with(server.port, QUIET);
     let start = std::time::Instant::now();
-    assert_eq!(c.read_line(Duration::from_secs(5)).as_deref(), Some("PING\r\n"));
+    assert_eq!(
+        c.read_line(Duration::from_secs(5)).as_deref(),
+        Some("PING\r\n")
+    );
     let at = start.elapsed();
-    assert!(at >= Duration::from_millis(1900) && at < Duration::from_millis(2700), "{at:?}");
+    assert!(
+        at >= Duration::from_millis(1900) && at < Duration::from_millis(2700),
+        "{at:?}"
+    );
 }
 
 #[test]
@@ -367,7 +373,10 @@ fn a_blocked_writer_past_the_write_deadline_is_a_slow_consumer() {
         publisher.send(&frame);
     }
     publisher.ping();
-    assert!(server.wait_log("Slow Consumer Detected: WriteDeadline of 1s exceeded", common::WAIT));
+    assert!(server.wait_log(
+        "Slow Consumer Detected: WriteDeadline of 1s exceeded",
+        common::WAIT
+    ));
     // The publisher is unaffected.
     publisher.ping();
 }
