@@ -28,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, trace};
 
 use crate::auth::ClientPermissions;
-use crate::outbound::{run_writer, Outbound, Queued, WriterEnd};
+use crate::deliver::{Fanout, Msg, Origin};
+use crate::outbound::{run_writer, Outbound, WriterEnd};
 use crate::server::Server;
-use crate::sublist::SubResult;
 
 /// Why a connection was closed, with nats-server's wording (logs, `/connz`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,8 @@ pub enum CloseReason {
     BadClientProtocolVersion,
     /// The server is shutting down.
     ServerShutdown,
+    /// A second route to the same server (the other one is kept).
+    DuplicateRoute,
 }
 
 impl fmt::Display for CloseReason {
@@ -82,6 +84,7 @@ impl fmt::Display for CloseReason {
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::DuplicateRoute => "Duplicate Route",
         })
     }
 }
@@ -89,6 +92,15 @@ impl fmt::Display for CloseReason {
 /// `allow_responses` state: uses per reply, lifetime, and the reply subjects granted so far
 /// with their uses left and expiry.
 type ResponsePermits = (usize, Duration, HashMap<Vec<u8>, (usize, Instant)>);
+
+/// What is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An application client.
+    Client,
+    /// Another server of the cluster.
+    Router,
+}
 
 /// A subscription as the subject index stores it.
 pub struct Subscription {
@@ -105,24 +117,28 @@ pub struct Subscription {
     /// Auto-unsubscribe limit (0: none).
     max: AtomicU64,
     /// Set when the subscriber's permissions deny some subjects this filter matches.
-    deny_check: Option<Arc<ClientPermissions>>,
+    pub(crate) deny_check: Option<Arc<ClientPermissions>>,
 }
 
 /// The parts of a connection other connections touch: its outbound buffer, its subscriptions
 /// and its closing state.
 pub struct ClientShared {
-    /// Connection id (`cid`).
+    /// Connection id (`cid`, or `rid` for routes: one counter).
     pub cid: u64,
+    /// Client or route.
+    pub kind: Kind,
     /// Outbound buffer drained by the connection's writer.
     pub out: Outbound,
     /// Log prefix (`ip:port - cid:N - `).
     pub prefix: String,
-    /// The client negotiated headers: deliver HMSG as is.
-    headers: AtomicBool,
+    /// The peer negotiated headers: deliver HMSG as is.
+    pub(crate) headers: AtomicBool,
+    /// A protocol-1 client whose first PING was answered: it gets async INFO updates.
+    pub(crate) async_info: AtomicBool,
     /// Reply subjects this client may publish to (`allow_responses`), with uses left and expiry.
     responses: Mutex<Option<ResponsePermits>>,
-    /// Subscriptions by sid.
-    subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
+    /// Subscriptions by sid (for routes: by `subject[ queue]`).
+    pub(crate) subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
     closing: CancellationToken,
     reason: Mutex<Option<CloseReason>>,
     /// When the connection was accepted.
@@ -132,6 +148,39 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
+    /// A new connection's shared part.
+    pub(crate) fn new(
+        server: &Server,
+        cid: u64,
+        kind: Kind,
+        peer: SocketAddr,
+        max_pending: usize,
+    ) -> ClientShared {
+        let prefix = match kind {
+            Kind::Client => format!("{peer} - cid:{cid} - "),
+            Kind::Router => format!("{peer} - rid:{cid} - "),
+        };
+        ClientShared {
+            cid,
+            kind,
+            out: Outbound::new(max_pending),
+            prefix,
+            headers: AtomicBool::new(false),
+            async_info: AtomicBool::new(false),
+            responses: Mutex::new(None),
+            subs: Mutex::new(HashMap::new()),
+            closing: server.shutdown_token().child_token(),
+            reason: Mutex::new(None),
+            start: std::time::SystemTime::now(),
+            peer,
+        }
+    }
+
+    /// Cancelled when the connection closes.
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.closing
+    }
+
     /// Closes the connection for `reason` (the first reason wins). With `abort`, queued output
     /// is dropped instead of flushed.
     pub fn close(&self, reason: CloseReason, abort: bool) {
@@ -155,7 +204,7 @@ impl ClientShared {
         self.subs.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    fn note_response(&self, reply: &[u8]) {
+    pub(crate) fn note_response(&self, reply: &[u8]) {
         let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((max, ttl, map)) = r.as_mut() {
             if map.len() > 10_000 {
@@ -189,15 +238,13 @@ impl ClientShared {
     }
 }
 
-/// Per-connection cache of match results, valid while the sublist generation is unchanged.
-const L1_MAX: usize = 256;
 /// Per-connection cache of publish permission decisions.
 const PUB_CACHE_MAX: usize = 128;
 /// First read buffer size; it doubles on full reads up to `READ_MAX`.
 const READ_MIN: usize = 512;
 const READ_MAX: usize = 64 * 1024;
-
-type Matches = Arc<SubResult<Subscription>>;
+/// Longest a publisher is held back for one slow subscriber.
+const STALL: Duration = Duration::from_millis(100);
 
 /// The connection task's own state.
 struct Client {
@@ -213,13 +260,12 @@ struct Client {
     connected: bool,
     perms: Option<Arc<ClientPermissions>>,
     pub_cache: HashMap<Bytes, bool>,
-    l1: HashMap<Bytes, (u64, Matches)>,
-    /// Connections whose writers must be woken after this read batch.
-    touched: Vec<Arc<ClientShared>>,
+    fanout: Fanout,
+    protocol: i32,
+    /// The client-URL generation of the last INFO this client got.
+    info_gen: u64,
     in_msgs: u64,
     in_bytes: u64,
-    out_msgs: u64,
-    out_bytes: u64,
     pings_out: u32,
     ping_at: tokio::time::Instant,
     first_ping: bool,
@@ -235,21 +281,17 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let options = server.options();
-    let prefix = format!("{peer} - cid:{cid} - ");
-    let shared = Arc::new(ClientShared {
+    let shared = Arc::new(ClientShared::new(
+        &server,
         cid,
-        out: Outbound::new(options.max_pending),
-        prefix: prefix.clone(),
-        headers: AtomicBool::new(false),
-        responses: Mutex::new(None),
-        subs: Mutex::new(HashMap::new()),
-        closing: server.shutdown_token().child_token(),
-        reason: Mutex::new(None),
-        start: std::time::SystemTime::now(),
+        Kind::Client,
         peer,
-    });
+        options.max_pending,
+    ));
+    let prefix = shared.prefix.clone();
     let (mut rd, wr) = tokio::io::split(stream);
 
+    let info_gen = server.client_urls_generation();
     let info = server.client_info(cid, peer);
     shared.out.send(&info);
     if !server.register(shared.clone()) {
@@ -303,12 +345,11 @@ where
         connected: false,
         perms: None,
         pub_cache: HashMap::new(),
-        l1: HashMap::new(),
-        touched: Vec::new(),
+        fanout: Fanout::default(),
+        protocol: 0,
+        info_gen,
         in_msgs: 0,
         in_bytes: 0,
-        out_msgs: 0,
-        out_bytes: 0,
         pings_out: 0,
         ping_at: now + options.ping_interval,
         first_ping: false,
@@ -357,6 +398,11 @@ impl Client {
                         self.flush_batch();
                         if let Err(reason) = result {
                             return reason;
+                        }
+                        if let Some(slow) = self.fanout.take_stall() {
+                            // Hold this publisher back a little so a slow subscriber can catch
+                            // up instead of being cut off (nats-server's fast producer stall).
+                            slow.out.wait_drained(STALL).await;
                         }
                     }
                     Err(_) => return CloseReason::ReadError,
@@ -425,6 +471,15 @@ impl Client {
                     trace!("{}->> [PONG]", self.prefix);
                 }
                 self.send(b"PONG\r\n");
+                if self.protocol >= 1 && !self.shared.async_info.load(Ordering::Relaxed) {
+                    // From now on cluster changes reach this client as async INFOs; one that
+                    // happened since its INFO follows the PONG.
+                    self.shared.async_info.store(true, Ordering::Relaxed);
+                    if self.server.client_urls_generation() != self.info_gen {
+                        let info = self.server.client_info(self.shared.cid, self.shared.peer);
+                        self.send(&info);
+                    }
+                }
             }
             ClientOp::Pong => {
                 if crate::log::trace_enabled() {
@@ -491,6 +546,7 @@ impl Client {
         self.echo = c.echo;
         self.headers = headers;
         self.no_responders = c.no_responders;
+        self.protocol = c.protocol;
         self.shared.headers.store(headers, Ordering::Relaxed);
         self.codec.set_headers(headers);
         self.codec.set_auth_pending(false);
@@ -568,7 +624,18 @@ impl Client {
             self.send_err(text::INVALID_PUBLISH_SUBJECT);
         }
         self.ok();
-        let delivered = self.deliver(p);
+        let msg = Msg {
+            subject,
+            reply: p.reply(),
+            header_size: p.header_size(),
+            total_size: p.total_size(),
+            payload: p.payload(),
+        };
+        let origin = Origin::Client {
+            cid: self.shared.cid,
+            echo: self.echo,
+        };
+        let delivered = self.fanout.deliver(&self.server, msg, origin);
         if delivered == 0 && self.no_responders {
             if let Some(reply) = p.reply() {
                 self.send_no_responders(reply);
@@ -620,123 +687,6 @@ impl Client {
             }
         }
         self.shared.take_response(subject)
-    }
-
-    /// The subscriptions matching `subject`, from the connection's cache when still valid.
-    fn lookup(&mut self, subject: &[u8]) -> Matches {
-        let generation = self.server.sublist.generation();
-        if let Some((g, result)) = self.l1.get(subject) {
-            if *g == generation {
-                return result.clone();
-            }
-        }
-        let result = self.server.sublist.matches(subject);
-        if self.l1.len() >= L1_MAX {
-            self.l1.clear();
-        }
-        self.l1.insert(
-            Bytes::copy_from_slice(subject),
-            (generation, result.clone()),
-        );
-        result
-    }
-
-    /// Delivers one published message to every matching subscription; returns how many got it.
-    fn deliver(&mut self, p: &Publish) -> usize {
-        let result = self.lookup(p.subject());
-        let mut delivered = 0;
-        for sub in &result.plain {
-            if self.deliver_to(sub, p) {
-                delivered += 1;
-            }
-        }
-        for group in &result.queues {
-            let n = group.members.len();
-            if n == 0 {
-                continue;
-            }
-            let start = rand::rng().random_range(0..n);
-            for i in 0..n {
-                if self.deliver_to(&group.members[(start + i) % n], p) {
-                    delivered += 1;
-                    break;
-                }
-            }
-        }
-        delivered
-    }
-
-    /// Appends the message to one subscriber's buffer; false if it was not for this subscriber.
-    fn deliver_to(&mut self, sub: &Arc<Subscription>, p: &Publish) -> bool {
-        let target = &sub.client;
-        if !self.echo && target.cid == self.shared.cid {
-            return false;
-        }
-        let subject = p.subject();
-        if let Some(perms) = &sub.deny_check {
-            if perms.deny_delivery(subject) {
-                return false;
-            }
-        }
-        let max = sub.max.load(Ordering::Relaxed);
-        let count = sub.delivered.fetch_add(1, Ordering::Relaxed) + 1;
-        if max > 0 && count > max {
-            return false;
-        }
-        let reply = p.reply();
-        let (header_size, total_size, payload) = match p.header_size() {
-            Some(h) if !target.headers.load(Ordering::Relaxed) => {
-                let body = p.body();
-                let _ = h;
-                (None, Size::new(body.len() as u32), body)
-            }
-            h => (h, p.total_size(), p.payload()),
-        };
-        let len = subject.len() + sub.sid.len() + reply.map_or(0, <[u8]>::len) + payload.len() + 40;
-        let queued = target.out.push(len, true, |b| {
-            write_msg_line(b, subject, &sub.sid, reply, header_size, total_size);
-            b.put_slice(payload);
-            b.put_slice(b"\r\n");
-        });
-        match queued {
-            Queued::Yes => {}
-            Queued::Wake => self.touched.push(target.clone()),
-            Queued::Closed => return false,
-            Queued::SlowConsumer => {
-                self.server.count_slow_consumer();
-                info!(
-                    "{}Slow Consumer Detected: MaxPending of {} Exceeded",
-                    target.prefix,
-                    self.server.options().max_pending
-                );
-                target.close(CloseReason::SlowConsumerPendingBytes, true);
-                return false;
-            }
-        }
-        self.out_msgs += 1;
-        self.out_bytes += payload.len() as u64;
-        if crate::log::trace_enabled() {
-            let mut line = BytesMut::new();
-            write_msg_line(&mut line, subject, &sub.sid, reply, header_size, total_size);
-            trace!(
-                "{}->> [{}]",
-                target.prefix,
-                String::from_utf8_lossy(&line[..line.len() - 2])
-            );
-        }
-        if let Some(reply) = reply {
-            target.note_response(reply);
-        }
-        if max > 0 && count == max {
-            self.server.remove_subscription(sub);
-            debug!(
-                "{}Auto-unsubscribe limit of {} reached for sid '{}'",
-                target.prefix,
-                max,
-                String::from_utf8_lossy(&sub.sid)
-            );
-        }
-        true
     }
 
     /// The 503 status to the publisher's own subscription on the reply subject.
@@ -901,28 +851,18 @@ impl Client {
 
     /// Queues protocol bytes for this connection (woken with the batch).
     fn send(&mut self, bytes: &[u8]) {
-        if self
-            .shared
-            .out
-            .push(bytes.len(), false, |b| b.put_slice(bytes))
-            == Queued::Wake
-        {
-            self.touched.push(self.shared.clone());
-        }
+        let shared = self.shared.clone();
+        self.fanout.send(&shared, bytes);
     }
 
     /// End of a read batch: wake each touched writer once, add counters to the server's.
     fn flush_batch(&mut self) {
-        for c in self.touched.drain(..) {
-            c.out.wake();
-        }
-        if self.in_msgs > 0 || self.out_msgs > 0 {
+        let (out_msgs, out_bytes) = self.fanout.flush();
+        if self.in_msgs > 0 || out_msgs > 0 {
             self.server
-                .count_traffic(self.in_msgs, self.in_bytes, self.out_msgs, self.out_bytes);
+                .count_traffic(self.in_msgs, self.in_bytes, out_msgs, out_bytes);
             self.in_msgs = 0;
             self.in_bytes = 0;
-            self.out_msgs = 0;
-            self.out_bytes = 0;
         }
     }
 
@@ -939,12 +879,35 @@ impl Client {
         for sub in subs {
             self.server.remove_from_index(&sub);
         }
-        self.l1.clear();
+        self.fanout.clear();
     }
 }
 
 impl Subscription {
-    /// The subscribing connection's subscriptions map key.
+    /// A subscription of `client`.
+    pub(crate) fn new(
+        client: Arc<ClientShared>,
+        subject: Bytes,
+        queue: Option<Bytes>,
+        sid: Bytes,
+    ) -> Subscription {
+        Subscription {
+            client,
+            subject,
+            queue,
+            sid,
+            delivered: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+            deny_check: None,
+        }
+    }
+
+    /// The auto-unsubscribe limit (0: none).
+    pub(crate) fn max(&self) -> u64 {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Removes the subscription from its connection's map (if it is still the one there).
     pub(crate) fn forget(&self) {
         let mut subs = self.client.subs.lock().unwrap_or_else(|e| e.into_inner());
         if subs

@@ -23,6 +23,9 @@ pub enum Queued {
     Yes,
     /// Appended, and the caller must wake the writer (once, after its batch).
     Wake,
+    /// Appended (wake-up pending), but the buffer is over half of `max_pending`: the producer
+    /// should stall briefly so a merely slow reader is not cut off (nats-server does the same).
+    Stall,
     /// Not appended: the connection is closed or closing.
     Closed,
     /// Not appended: the pending bytes would exceed `max_pending`.
@@ -46,6 +49,8 @@ struct State {
 pub struct Outbound {
     state: Mutex<State>,
     wake: Notify,
+    /// Signalled after every write, for stalled producers.
+    drained: Notify,
     max_pending: usize,
 }
 
@@ -67,6 +72,7 @@ impl Outbound {
                 bytes: 0,
             }),
             wake: Notify::new(),
+            drained: Notify::new(),
             max_pending,
         }
     }
@@ -95,11 +101,31 @@ impl Outbound {
             st.msgs += 1;
             st.bytes += (st.buf.len() - before) as u64;
         }
-        if st.scheduled {
-            Queued::Yes
-        } else {
+        if !st.scheduled {
             st.scheduled = true;
             Queued::Wake
+        } else if st.buf.len() > self.max_pending / 2 {
+            Queued::Stall
+        } else {
+            Queued::Yes
+        }
+    }
+
+    /// Waits until the queued bytes drop to half of `max_pending`, the buffer closes, or
+    /// `timeout` passes.
+    pub async fn wait_drained(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let drained = self.drained.notified();
+            {
+                let st = self.lock();
+                if st.closed || st.buf.len() <= self.max_pending / 2 {
+                    return;
+                }
+            }
+            if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                return;
+            }
         }
     }
 
@@ -126,6 +152,12 @@ impl Outbound {
             st.abort |= abort;
         }
         self.wake.notify_one();
+        self.drained.notify_waiters();
+    }
+
+    /// The `max_pending` bound of this buffer.
+    pub fn max_pending(&self) -> usize {
+        self.max_pending
     }
 
     /// Messages and bytes delivered so far.
@@ -184,7 +216,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             continue;
         }
         match tokio::time::timeout(deadline, sink.write_all(&batch)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => out.drained.notify_waiters(),
             Ok(Err(_)) => return WriterEnd::Error,
             Err(_) => {
                 out.close(true);

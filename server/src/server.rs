@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::SystemTime;
 
 use nats_proto::ServerInfo;
@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::auth::Auth;
-use crate::client::{serve, ClientShared, Subscription};
+use crate::client::{serve, ClientShared, Kind, Subscription};
 use crate::options::Options;
+use crate::route::Cluster;
 use crate::sublist::{InvalidSubject, Sublist};
 
 /// The nats-server version whose behaviour we implement (INFO `version`, `-v`).
@@ -57,6 +58,12 @@ pub struct Server {
     client_addr: SocketAddr,
     /// When the server started.
     pub start_time: SystemTime,
+    /// The cluster side, when clustering is configured.
+    pub cluster: OnceLock<Arc<Cluster>>,
+    /// Bumped whenever the client connect URLs change (routes come and go).
+    urls_generation: AtomicU64,
+    /// A route has been registered at least once: client INFOs carry `connect_urls` from now on.
+    had_route: AtomicBool,
 }
 
 /// A random server id in nats-server's form: `N` and 55 base32 characters.
@@ -76,6 +83,9 @@ impl Server {
         info!("Starting nats-server");
         info!("  Version:  {VERSION}");
         info!("  Git:      [not set]");
+        if let Some(cluster) = &options.cluster.name {
+            info!("  Cluster:  {cluster}");
+        }
         info!("  Name:     {name}");
         info!("  ID:       {id}");
         if has_plain_passwords(&options) {
@@ -83,9 +93,6 @@ impl Server {
         }
         if let Some(file) = &options.config_file {
             info!("Using configuration file: {}", file.display());
-        }
-        if options.cluster.port != 0 || !options.cluster.routes.is_empty() {
-            warn!("Clustering is not supported by this build yet; the cluster configuration is ignored");
         }
         if options.http_port != 0 {
             warn!("Monitoring is not supported by this build yet; http_port is ignored");
@@ -114,11 +121,95 @@ impl Server {
             shutdown: CancellationToken::new(),
             client_addr,
             start_time: SystemTime::now(),
+            cluster: OnceLock::new(),
+            urls_generation: AtomicU64::new(0),
+            had_route: AtomicBool::new(false),
         });
         server.write_files();
         info!("Server is ready");
         tokio::spawn(accept_loop(server.clone(), listener));
+        if let Some(cluster) = crate::route::start(&server).await? {
+            let _ = server.cluster.set(cluster);
+        }
         Ok(server)
+    }
+
+    /// The next connection id (clients and routes share the counter, as in nats-server).
+    pub fn next_id(&self) -> u64 {
+        self.next_cid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// This server's own client URLs (`host:port`): the advertised address, or the listen
+    /// address, or every non-loopback interface address when listening on all interfaces.
+    pub fn own_client_urls(&self) -> Vec<String> {
+        let options = self.options();
+        if let Some(adv) = &options.client_advertise {
+            return vec![if adv.contains(':') {
+                adv.clone()
+            } else {
+                format!("{adv}:{}", self.client_addr.port())
+            }];
+        }
+        let port = self.client_addr.port();
+        let ip = self.client_addr.ip();
+        if !ip.is_unspecified() {
+            return vec![SocketAddr::new(ip, port).to_string()];
+        }
+        let mut urls: Vec<String> = if_addrs::get_if_addrs()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| !i.is_loopback())
+            .map(|i| i.ip())
+            .filter(|ip| match ip {
+                std::net::IpAddr::V4(_) => true,
+                std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) != 0xfe80,
+            })
+            .map(|ip| SocketAddr::new(ip, port).to_string())
+            .collect();
+        urls.dedup();
+        urls
+    }
+
+    /// The client `connect_urls`: our own, then every peer's (only once clustered).
+    pub fn client_connect_urls(&self) -> Vec<String> {
+        let Some(cluster) = self.cluster.get() else {
+            return Vec::new();
+        };
+        if !self.had_route.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let mut urls = self.own_client_urls();
+        if cluster.advertises() {
+            for url in cluster.peer_urls() {
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
+        urls
+    }
+
+    /// The generation of the client URL set.
+    pub fn client_urls_generation(&self) -> u64 {
+        self.urls_generation.load(Ordering::Relaxed)
+    }
+
+    /// Routes came or went: bump the URL generation and send an async INFO to every
+    /// protocol-1 client that has completed its first PING.
+    pub fn client_urls_changed(&self) {
+        self.had_route.store(true, Ordering::Relaxed);
+        self.urls_generation.fetch_add(1, Ordering::Relaxed);
+        let clients: Vec<Arc<ClientShared>> = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|c| c.async_info.load(Ordering::Relaxed))
+            .cloned()
+            .collect();
+        for c in clients {
+            c.out.send(&self.client_info(c.cid, c.peer));
+        }
     }
 
     /// The address clients connect to.
@@ -167,6 +258,8 @@ impl Server {
             max_payload: options.max_payload as i64,
             client_id: cid,
             client_ip: peer.ip().to_string(),
+            cluster: self.cluster.get().map(|c| c.name()).unwrap_or_default(),
+            connect_urls: self.client_connect_urls(),
             ..ServerInfo::default()
         };
         let mut out = bytes::BytesMut::new();
@@ -213,15 +306,27 @@ impl Server {
         s.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
     }
 
-    /// Inserts a subscription into the index.
+    /// Inserts a client's subscription into the index and tells the routes.
     pub fn add_subscription(&self, sub: &Arc<Subscription>) -> Result<(), InvalidSubject> {
         self.sublist
-            .insert(&sub.subject, sub.queue.as_deref(), 1, sub.clone())
+            .insert(&sub.subject, sub.queue.as_deref(), 1, sub.clone())?;
+        if sub.client.kind == Kind::Client {
+            if let Some(cluster) = self.cluster.get() {
+                cluster.local_interest(&sub.subject, sub.queue.as_ref(), 1);
+            }
+        }
+        Ok(())
     }
 
-    /// Removes a subscription from the index only (its connection is closing).
+    /// Removes a subscription from the index only (its connection is closing), telling the
+    /// routes when it was a client's.
     pub fn remove_from_index(&self, sub: &Arc<Subscription>) {
-        self.sublist.remove(&sub.subject, sub.queue.as_deref(), sub);
+        let removed = self.sublist.remove(&sub.subject, sub.queue.as_deref(), sub);
+        if removed && sub.client.kind == Kind::Client {
+            if let Some(cluster) = self.cluster.get() {
+                cluster.local_interest(&sub.subject, sub.queue.as_ref(), -1);
+            }
+        }
     }
 
     /// Removes a subscription from the index and from its connection.
@@ -329,7 +434,7 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let cid = server.next_cid.fetch_add(1, Ordering::Relaxed);
+                let cid = server.next_id();
                 tokio::spawn(serve(server.clone(), stream, peer, cid));
             }
             Err(e) => {

@@ -1,0 +1,394 @@
+//! Fan-out of one message: local subscribers get `MSG`/`HMSG` lines in their outbound buffers,
+//! one member per queue group, and every route with interest gets at most one `RMSG` carrying
+//! the queue groups picked on its side.
+//!
+//! A [`Fanout`] belongs to one reader task (a client's or a route's) and keeps what that task
+//! reuses from message to message: the match cache, the list of writers to wake at the end of
+//! the read batch, and the per-route queue lists. Nothing here allocates per message once warm.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use nats_proto::client::write_msg_line;
+use nats_proto::route::write_routed_msg_line;
+use nats_proto::Size;
+use rand::Rng;
+use tracing::{debug, info, trace};
+
+use crate::client::{ClientShared, CloseReason, Kind, Subscription};
+use crate::outbound::Queued;
+use crate::server::Server;
+use crate::sublist::SubResult;
+
+/// Match results cached per reader, valid while the sublist generation is unchanged.
+const L1_MAX: usize = 256;
+
+type Matches = Arc<SubResult<Subscription>>;
+
+/// One message to deliver, as parsed from a `PUB`/`HPUB` or an `RMSG`/`HMSG`.
+#[derive(Clone, Copy)]
+pub struct Msg<'a> {
+    /// Subject published to.
+    pub subject: &'a [u8],
+    /// Reply subject.
+    pub reply: Option<&'a [u8]>,
+    /// Header block size, for messages with headers.
+    pub header_size: Option<Size>,
+    /// Total size token, as received.
+    pub total_size: Size,
+    /// Headers and body.
+    pub payload: &'a [u8],
+}
+
+impl Msg<'_> {
+    fn body(&self) -> &[u8] {
+        &self.payload[self.header_size.map_or(0, Size::get)..]
+    }
+
+    /// The sizes and payload to send to a receiver with or without header support.
+    fn for_receiver(&self, headers: bool) -> (Option<Size>, Size, &[u8]) {
+        match self.header_size {
+            Some(_) if !headers => {
+                let body = self.body();
+                (None, Size::new(body.len() as u32), body)
+            }
+            h => (h, self.total_size, self.payload),
+        }
+    }
+}
+
+/// Where a message came from; decides the one-hop rule and echo.
+#[derive(Clone, Copy)]
+pub enum Origin<'a> {
+    /// A local client (`echo: false` skips its own subscriptions).
+    Client {
+        /// The publishing connection.
+        cid: u64,
+        /// Whether it wants its own messages.
+        echo: bool,
+    },
+    /// A route: deliver locally only, queue groups only those named (blank-separated).
+    Route {
+        /// The queue groups the sending server picked a member of on our side.
+        queues: &'a [u8],
+    },
+}
+
+/// A route picked as a destination of the current message, with the queue names for it.
+struct RouteTarget {
+    route: Option<Arc<ClientShared>>,
+    queues: BytesMut,
+}
+
+/// Per-reader delivery state.
+#[derive(Default)]
+pub struct Fanout {
+    l1: HashMap<Bytes, (u64, Matches)>,
+    /// Writers to wake at the end of the read batch.
+    pub touched: Vec<Arc<ClientShared>>,
+    targets: Vec<RouteTarget>,
+    used_targets: usize,
+    /// Messages delivered in this batch (for server statistics).
+    pub out_msgs: u64,
+    /// Payload bytes delivered in this batch.
+    pub out_bytes: u64,
+    /// A subscriber over half its `max_pending`: the reader stalls on it after the batch.
+    stall: Option<Arc<ClientShared>>,
+}
+
+impl Fanout {
+    /// The subscriptions matching `subject`, from the cache when still valid.
+    fn lookup(&mut self, server: &Server, subject: &[u8]) -> Matches {
+        let generation = server.sublist.generation();
+        if let Some((g, result)) = self.l1.get(subject) {
+            if *g == generation {
+                return result.clone();
+            }
+        }
+        let result = server.sublist.matches(subject);
+        if self.l1.len() >= L1_MAX {
+            self.l1.clear();
+        }
+        self.l1.insert(
+            Bytes::copy_from_slice(subject),
+            (generation, result.clone()),
+        );
+        result
+    }
+
+    /// Forgets cached match results (the reader is going away).
+    pub fn clear(&mut self) {
+        self.l1.clear();
+        self.targets.clear();
+        self.used_targets = 0;
+    }
+
+    /// Delivers `msg`; returns how many subscribers and routes it went to.
+    pub fn deliver(&mut self, server: &Server, msg: Msg<'_>, origin: Origin<'_>) -> usize {
+        let result = self.lookup(server, msg.subject);
+        let mut delivered = 0;
+        self.used_targets = 0;
+        for sub in &result.plain {
+            if sub.client.kind == Kind::Router {
+                if matches!(origin, Origin::Client { .. }) {
+                    self.target(&sub.client, None);
+                }
+                continue;
+            }
+            if self.deliver_local(server, sub, msg, origin) {
+                delivered += 1;
+            }
+        }
+        for group in &result.queues {
+            let n = group.members.len();
+            if n == 0 {
+                continue;
+            }
+            if let Origin::Route { queues } = origin {
+                if !queues
+                    .split(|b| *b == b' ' || *b == b'\t')
+                    .any(|q| q == &group.name[..])
+                {
+                    continue;
+                }
+            }
+            let start = rand::rng().random_range(0..n);
+            for i in 0..n {
+                let member = &group.members[(start + i) % n];
+                if member.client.kind == Kind::Router {
+                    // One hop: a message from a route never goes back out to routes.
+                    if matches!(origin, Origin::Client { .. }) {
+                        self.target(&member.client, Some(&group.name));
+                        break;
+                    }
+                    continue;
+                }
+                if self.deliver_local(server, member, msg, origin) {
+                    delivered += 1;
+                    break;
+                }
+            }
+        }
+        for i in 0..self.used_targets {
+            let Some(route) = self.targets[i].route.take() else {
+                continue;
+            };
+            let queues = std::mem::take(&mut self.targets[i].queues);
+            if self.send_routed(server, &route, msg, &queues) {
+                delivered += 1;
+            }
+            self.targets[i].queues = queues;
+            self.targets[i].queues.clear();
+        }
+        delivered
+    }
+
+    /// Notes `route` as a destination of the current message (once), adding `queue`.
+    fn target(&mut self, route: &Arc<ClientShared>, queue: Option<&[u8]>) {
+        let slot = match self.targets[..self.used_targets]
+            .iter()
+            .position(|t| t.route.as_ref().is_some_and(|r| Arc::ptr_eq(r, route)))
+        {
+            Some(i) => i,
+            None => {
+                if self.used_targets == self.targets.len() {
+                    self.targets.push(RouteTarget {
+                        route: None,
+                        queues: BytesMut::new(),
+                    });
+                }
+                let i = self.used_targets;
+                self.used_targets += 1;
+                self.targets[i].route = Some(route.clone());
+                self.targets[i].queues.clear();
+                i
+            }
+        };
+        if let Some(queue) = queue {
+            let list = &mut self.targets[slot].queues;
+            if !list.is_empty() {
+                list.put_u8(b' ');
+            }
+            list.put_slice(queue);
+        }
+    }
+
+    /// Appends one `RMSG`/`HMSG` to a route's buffer.
+    fn send_routed(
+        &mut self,
+        server: &Server,
+        route: &Arc<ClientShared>,
+        msg: Msg<'_>,
+        queues: &[u8],
+    ) -> bool {
+        let (header_size, total_size, payload) =
+            msg.for_receiver(route.headers.load(Ordering::Relaxed));
+        let len = msg.subject.len()
+            + msg.reply.map_or(0, <[u8]>::len)
+            + queues.len()
+            + payload.len()
+            + 48;
+        let queued = route.out.push(len, true, |b| {
+            write_routed_msg_line(
+                b,
+                None,
+                b"$G",
+                msg.subject,
+                msg.reply,
+                queues,
+                header_size,
+                total_size,
+            );
+            b.put_slice(payload);
+            b.put_slice(b"\r\n");
+        });
+        if crate::log::trace_enabled() {
+            let mut line = BytesMut::new();
+            write_routed_msg_line(
+                &mut line,
+                None,
+                b"$G",
+                msg.subject,
+                msg.reply,
+                queues,
+                header_size,
+                total_size,
+            );
+            trace!(
+                "{}->> [{}]",
+                route.prefix,
+                String::from_utf8_lossy(&line[..line.len() - 2])
+            );
+        }
+        self.queued(server, route, queued, payload.len())
+    }
+
+    /// Appends the message to one local subscriber's buffer; false if it was not for it.
+    fn deliver_local(
+        &mut self,
+        server: &Server,
+        sub: &Arc<Subscription>,
+        msg: Msg<'_>,
+        origin: Origin<'_>,
+    ) -> bool {
+        let target = &sub.client;
+        if let Origin::Client { cid, echo: false } = origin {
+            if target.cid == cid {
+                return false;
+            }
+        }
+        if let Some(perms) = &sub.deny_check {
+            if perms.deny_delivery(msg.subject) {
+                return false;
+            }
+        }
+        let max = sub.max();
+        let count = sub.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+        if max > 0 && count > max {
+            return false;
+        }
+        let (header_size, total_size, payload) =
+            msg.for_receiver(target.headers.load(Ordering::Relaxed));
+        let len = msg.subject.len()
+            + sub.sid.len()
+            + msg.reply.map_or(0, <[u8]>::len)
+            + payload.len()
+            + 40;
+        let queued = target.out.push(len, true, |b| {
+            write_msg_line(b, msg.subject, &sub.sid, msg.reply, header_size, total_size);
+            b.put_slice(payload);
+            b.put_slice(b"\r\n");
+        });
+        if !self.queued(server, target, queued, payload.len()) {
+            return false;
+        }
+        if crate::log::trace_enabled() {
+            let mut line = BytesMut::new();
+            write_msg_line(
+                &mut line,
+                msg.subject,
+                &sub.sid,
+                msg.reply,
+                header_size,
+                total_size,
+            );
+            trace!(
+                "{}->> [{}]",
+                target.prefix,
+                String::from_utf8_lossy(&line[..line.len() - 2])
+            );
+        }
+        if let Some(reply) = msg.reply {
+            target.note_response(reply);
+        }
+        if max > 0 && count == max {
+            server.remove_subscription(sub);
+            debug!(
+                "{}Auto-unsubscribe limit of {} reached for sid '{}'",
+                target.prefix,
+                max,
+                String::from_utf8_lossy(&sub.sid)
+            );
+        }
+        true
+    }
+
+    /// Books the outcome of an append; false when nothing was queued.
+    fn queued(
+        &mut self,
+        server: &Server,
+        target: &Arc<ClientShared>,
+        queued: Queued,
+        bytes: usize,
+    ) -> bool {
+        match queued {
+            Queued::Yes => {}
+            Queued::Wake => self.touched.push(target.clone()),
+            Queued::Stall => {
+                if target.kind == Kind::Client && self.stall.is_none() {
+                    self.stall = Some(target.clone());
+                }
+            }
+            Queued::Closed => return false,
+            Queued::SlowConsumer => {
+                server.count_slow_consumer();
+                info!(
+                    "{}Slow Consumer Detected: MaxPending of {} Exceeded",
+                    target.prefix,
+                    target.out.max_pending()
+                );
+                target.close(CloseReason::SlowConsumerPendingBytes, true);
+                return false;
+            }
+        }
+        self.out_msgs += 1;
+        self.out_bytes += bytes as u64;
+        true
+    }
+
+    /// Queues protocol bytes for `target`, waking it with the batch.
+    pub fn send(&mut self, target: &Arc<ClientShared>, bytes: &[u8]) {
+        if target.out.push(bytes.len(), false, |b| b.put_slice(bytes)) == Queued::Wake {
+            self.touched.push(target.clone());
+        }
+    }
+
+    /// A subscriber this batch filled past half its buffer, if any (see [`Queued::Stall`]).
+    pub fn take_stall(&mut self) -> Option<Arc<ClientShared>> {
+        self.stall.take()
+    }
+
+    /// End of a read batch: wakes every touched writer once and returns the batch's delivery
+    /// counters (messages, bytes), resetting them.
+    pub fn flush(&mut self) -> (u64, u64) {
+        for c in self.touched.drain(..) {
+            c.out.wake();
+        }
+        (
+            std::mem::take(&mut self.out_msgs),
+            std::mem::take(&mut self.out_bytes),
+        )
+    }
+}

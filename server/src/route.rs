@@ -1,0 +1,1132 @@
+//! Clustering: route connections speaking the nats-server 2.x route protocol, interest
+//! propagation, gossip, and the dial loops that make a full mesh form by itself.
+//!
+//! * A route is a connection like a client's (a [`ClientShared`] of kind `Router` with its own,
+//!   larger outbound buffer), so delivery treats remote interest as subscriptions of the route.
+//! * Local interest is reference counted per (subject, queue); `RS+`/`RS-` go to every route
+//!   when a plain count goes 0↔1 and on every change of a queue count (the weight). A route that
+//!   registers gets the whole table. The table and the route registry share one lock, so a
+//!   snapshot and the updates after it are never out of order.
+//! * Duplicate routes (both ends dialled) are resolved the same way on both ends: the connection
+//!   dialled by the server with the smaller id is kept, so both keep the same one.
+//! * A new peer's INFO is forwarded (with its `ip`) to the other routes; servers that receive
+//!   such an INFO dial the announced server unless they already have a route to it.
+//!
+//! Lock order: `Cluster::state` before any connection's `subs` map and before the sublist.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use nats_proto::route::{Interest, RouteCodec, RouteOp};
+use nats_proto::{Close, Limits, ProtoError, RouteConnectInfo, ServerInfo};
+use rand::Rng;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_util::codec::Decoder;
+use tracing::{debug, error, info, trace, warn};
+
+use crate::client::{ClientShared, CloseReason, Kind, Subscription};
+use crate::deliver::{Fanout, Msg, Origin};
+use crate::outbound::{run_writer, WriterEnd};
+use crate::server::{Server, GO_VERSION, VERSION};
+
+/// The only account this server has; other accounts' traffic from real peers is ignored.
+const GLOBAL_ACCOUNT: &[u8] = b"$G";
+/// Route outbound buffers hold bursts far larger than a client's.
+const ROUTE_MAX_PENDING: usize = 512 * 1024 * 1024;
+/// Routes get more time to drain a write than clients.
+const ROUTE_WRITE_DEADLINE: Duration = Duration::from_secs(60);
+/// Delay between dial attempts of a route.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// A route URL: `nats-route://[user:pass@]host:port` (the scheme is not checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteUrl {
+    /// As written, for logs.
+    pub text: String,
+    /// `host:port`.
+    pub host_port: String,
+    /// Credentials from the URL.
+    pub user: Option<(String, String)>,
+}
+
+impl RouteUrl {
+    /// Parses a route URL.
+    pub fn parse(text: &str) -> Option<RouteUrl> {
+        let rest = text.split_once("://").map_or(text, |(_, r)| r);
+        let rest = rest.trim_end_matches('/');
+        let (auth, host_port) = match rest.rsplit_once('@') {
+            Some((a, hp)) => (Some(a), hp),
+            None => (None, rest),
+        };
+        if !host_port.contains(':') {
+            return None;
+        }
+        let user = auth.map(|a| match a.split_once(':') {
+            Some((u, p)) => (u.to_string(), p.to_string()),
+            None => (a.to_string(), String::new()),
+        });
+        Some(RouteUrl {
+            text: text.to_string(),
+            host_port: host_port.to_string(),
+            user,
+        })
+    }
+}
+
+/// A registered route.
+struct Registered {
+    shared: Arc<ClientShared>,
+    info: ServerInfo,
+    /// We dialled it.
+    solicited: bool,
+}
+
+#[derive(Default)]
+struct State {
+    routes: HashMap<String, Registered>,
+    /// Local interest: (subject, queue) → number of local subscriptions.
+    interest: HashMap<(Bytes, Option<Bytes>), u32>,
+    /// Client URLs of peers, reference counted, in arrival order.
+    peer_urls: Vec<(String, u32)>,
+    /// Peers with an implicit dial in progress.
+    dialing: HashSet<String>,
+}
+
+/// The cluster side of a server.
+pub struct Cluster {
+    name: RwLock<String>,
+    dynamic: AtomicBool,
+    /// The bound cluster address.
+    pub listen: SocketAddr,
+    advertise: Option<String>,
+    auth: Option<(String, String)>,
+    auth_timeout: Duration,
+    no_advertise: bool,
+    connect_retries: u32,
+    configured: Vec<RouteUrl>,
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+impl Cluster {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cluster name.
+    pub fn name(&self) -> String {
+        self.name.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Number of registered routes.
+    pub fn num_routes(&self) -> usize {
+        self.lock().routes.len()
+    }
+
+    /// Whether client INFOs carry peer URLs.
+    pub fn advertises(&self) -> bool {
+        !self.no_advertise
+    }
+
+    /// Peer client URLs, in arrival order.
+    pub fn peer_urls(&self) -> Vec<String> {
+        self.lock()
+            .peer_urls
+            .iter()
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
+    fn is_connected(&self, id: &str) -> bool {
+        self.lock().routes.contains_key(id)
+    }
+
+    /// The INFO this server sends on routes.
+    fn route_info(&self, server: &Server) -> ServerInfo {
+        let options = server.options();
+        let (host, port) = match &self.advertise {
+            Some(adv) => match adv.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().unwrap_or(self.listen.port())),
+                None => (adv.clone(), self.listen.port()),
+            },
+            None => (self.listen.ip().to_string(), self.listen.port()),
+        };
+        let nonce: String = {
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut rng = rand::rng();
+            (0..15)
+                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+                .collect()
+        };
+        ServerInfo {
+            server_id: server.id.clone(),
+            server_name: server.name.clone(),
+            version: VERSION.into(),
+            proto: 2,
+            go: GO_VERSION.into(),
+            host,
+            port,
+            headers: !options.no_header_support,
+            auth_required: self.auth.is_some(),
+            max_payload: options.max_payload as i64,
+            ip: self
+                .advertise
+                .as_ref()
+                .map(|a| format!("nats-route://{a}/"))
+                .unwrap_or_default(),
+            nonce,
+            cluster: self.name(),
+            cluster_dynamic: self.dynamic.load(Ordering::Relaxed),
+            connect_urls: if self.no_advertise {
+                Vec::new()
+            } else {
+                server.own_client_urls()
+            },
+            ..ServerInfo::default()
+        }
+    }
+
+    /// Books a change of local interest and tells every route when it matters.
+    pub fn local_interest(&self, subject: &Bytes, queue: Option<&Bytes>, delta: i32) {
+        let mut st = self.lock();
+        let key = (subject.clone(), queue.cloned());
+        let count = st.interest.entry(key.clone()).or_insert(0);
+        let before = *count;
+        *count = count.saturating_add_signed(delta);
+        let after = *count;
+        if after == 0 {
+            st.interest.remove(&key);
+        }
+        let mut line = BytesMut::new();
+        match queue {
+            None if before == 0 && after > 0 => rs_plus(&mut line, subject, None),
+            None if before > 0 && after == 0 => rs_minus(&mut line, subject, None),
+            Some(q) if after > 0 && after != before => {
+                rs_plus(&mut line, subject, Some((q, after)))
+            }
+            Some(q) if after == 0 && before > 0 => rs_minus(&mut line, subject, Some(q)),
+            _ => return,
+        }
+        for r in st.routes.values() {
+            if crate::log::trace_enabled() {
+                trace!(
+                    "{}->> [{}]",
+                    r.shared.prefix,
+                    String::from_utf8_lossy(&line[..line.len() - 2])
+                );
+            }
+            r.shared.out.send(&line);
+        }
+    }
+}
+
+fn rs_plus(dst: &mut BytesMut, subject: &[u8], queue: Option<(&Bytes, u32)>) {
+    dst.put_slice(b"RS+ $G ");
+    dst.put_slice(subject);
+    if let Some((q, w)) = queue {
+        dst.put_u8(b' ');
+        dst.put_slice(q);
+        dst.put_slice(format!(" {w}").as_bytes());
+    }
+    dst.put_slice(b"\r\n");
+}
+
+fn rs_minus(dst: &mut BytesMut, subject: &[u8], queue: Option<&Bytes>) {
+    dst.put_slice(b"RS- $G ");
+    dst.put_slice(subject);
+    if let Some(q) = queue {
+        dst.put_u8(b' ');
+        dst.put_slice(q);
+    }
+    dst.put_slice(b"\r\n");
+}
+
+/// A random 22-character cluster name, like nats-server's NUID.
+fn dynamic_name() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    (0..22)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Binds the cluster port and starts accepting and dialling routes. Called once the client
+/// side is ready.
+pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>> {
+    let options = server.options();
+    let c = &options.cluster;
+    if c.port == 0 {
+        return Ok(None);
+    }
+    let (name, dynamic) = match &c.name {
+        Some(n) => (n.clone(), false),
+        None => (dynamic_name(), true),
+    };
+    let port = if c.port == -1 { 0 } else { c.port };
+    let host = if c.host.is_empty() {
+        "0.0.0.0"
+    } else {
+        &c.host
+    };
+    let addr = format!("{host}:{port}");
+    let listener = match TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(target: "fatal", "Error listening on router port: {addr}, {:?}", e.to_string());
+            return Err(e);
+        }
+    };
+    let listen = listener.local_addr()?;
+    let configured = c
+        .routes
+        .iter()
+        .filter_map(|r| {
+            let parsed = RouteUrl::parse(r);
+            if parsed.is_none() {
+                warn!("Ignoring invalid route URL {r:?}");
+            }
+            parsed
+        })
+        .collect::<Vec<_>>();
+    let cluster = Arc::new(Cluster {
+        name: RwLock::new(name.clone()),
+        dynamic: AtomicBool::new(dynamic),
+        listen,
+        advertise: c.advertise.clone(),
+        auth: c
+            .user
+            .clone()
+            .map(|u| (u, c.password.clone().unwrap_or_default())),
+        auth_timeout: c.auth_timeout.unwrap_or(Duration::from_secs(2)),
+        no_advertise: c.no_advertise,
+        connect_retries: c.connect_retries,
+        configured: configured.clone(),
+        state: Mutex::new(State::default()),
+        changed: Notify::new(),
+    });
+    info!("Cluster name is {name}");
+    if dynamic {
+        warn!("Cluster name was dynamically generated, consider setting one");
+    }
+    info!("Listening for route connections on {listen}");
+    tokio::spawn(accept_loop(server.clone(), cluster.clone(), listener));
+    for url in configured {
+        tokio::spawn(dial_explicit(server.clone(), cluster.clone(), url));
+    }
+    Ok(Some(cluster))
+}
+
+async fn accept_loop(server: Arc<Server>, cluster: Arc<Cluster>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = server.shutdown_token().cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let rid = server.next_id();
+                let (server, cluster) = (server.clone(), cluster.clone());
+                tokio::spawn(async move {
+                    run(server, cluster, stream, peer, rid, None).await;
+                });
+            }
+            Err(e) => {
+                error!("Error accepting route connection: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// How a route connection ended, for the dial loop.
+enum End {
+    /// It reached ourselves: stop dialling this URL.
+    SelfRoute,
+    /// It ended; the peer id, if the handshake got that far.
+    Closed(Option<String>),
+}
+
+/// Keeps an explicitly configured route connected, forever.
+async fn dial_explicit(server: Arc<Server>, cluster: Arc<Cluster>, url: RouteUrl) {
+    let mut attempt: u64 = 0;
+    let mut ever_connected = false;
+    loop {
+        if server.shutdown_token().is_cancelled() {
+            return;
+        }
+        debug!(
+            "Trying to connect to route on {} ({})",
+            url.host_port, url.host_port
+        );
+        match TcpStream::connect(&url.host_port).await {
+            Ok(stream) => {
+                attempt = 0;
+                ever_connected = true;
+                let _ = stream.set_nodelay(true);
+                let peer = stream
+                    .peer_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                let rid = server.next_id();
+                match run(
+                    server.clone(),
+                    cluster.clone(),
+                    stream,
+                    peer,
+                    rid,
+                    Some(url.clone()),
+                )
+                .await
+                {
+                    End::SelfRoute => {
+                        debug!("Detected route to self, ignoring {:?}", url.text);
+                        return;
+                    }
+                    End::Closed(Some(id)) => wait_disconnected(&server, &cluster, &id).await,
+                    End::Closed(None) => {}
+                }
+                let jitter = rand::rng().random_range(0..100u64);
+                sleep_or_shutdown(&server, RECONNECT_DELAY + Duration::from_millis(jitter)).await;
+            }
+            Err(e) => {
+                attempt += 1;
+                // nats-server reports the first failure, then only every 3600th until connected
+                // once; after a disconnect every attempt is reported.
+                if ever_connected || attempt == 1 || attempt % 3600 == 0 {
+                    error!(
+                        "Error trying to connect to route (attempt {attempt}): dial tcp {}: {e}",
+                        url.host_port
+                    );
+                }
+                let jitter = rand::rng().random_range(0..100u64);
+                sleep_or_shutdown(&server, RECONNECT_DELAY + Duration::from_millis(jitter)).await;
+            }
+        }
+    }
+}
+
+/// Waits while a route to `id` exists (possibly the other connection of a duplicate pair).
+async fn wait_disconnected(server: &Server, cluster: &Cluster, id: &str) {
+    loop {
+        let changed = cluster.changed.notified();
+        if !cluster.is_connected(id) {
+            return;
+        }
+        debug!("Not attempting reconnect for solicited route, already connected to {id:?}");
+        tokio::select! {
+            _ = changed => {}
+            _ = server.shutdown_token().cancelled() => return,
+        }
+    }
+}
+
+async fn sleep_or_shutdown(server: &Server, d: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = server.shutdown_token().cancelled() => {}
+    }
+}
+
+/// Dials a server announced by gossip: once plus `connect_retries`, and again the same way if
+/// the route drops while we are not connected to that server some other way.
+async fn dial_implicit(server: Arc<Server>, cluster: Arc<Cluster>, id: String, url: RouteUrl) {
+    'outer: loop {
+        for attempt in 0..=cluster.connect_retries {
+            if server.shutdown_token().is_cancelled() || cluster.is_connected(&id) {
+                break 'outer;
+            }
+            if attempt > 0 {
+                sleep_or_shutdown(&server, RECONNECT_DELAY).await;
+            }
+            debug!(
+                "Trying to connect to route on {} ({})",
+                url.host_port, url.host_port
+            );
+            match TcpStream::connect(&url.host_port).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    let peer = stream
+                        .peer_addr()
+                        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                    let rid = server.next_id();
+                    match run(
+                        server.clone(),
+                        cluster.clone(),
+                        stream,
+                        peer,
+                        rid,
+                        Some(url.clone()),
+                    )
+                    .await
+                    {
+                        End::SelfRoute => break 'outer,
+                        End::Closed(_) => {
+                            let jitter = rand::rng().random_range(0..100u64);
+                            sleep_or_shutdown(&server, Duration::from_millis(jitter)).await;
+                            continue 'outer;
+                        }
+                    }
+                }
+                Err(e) => error!(
+                    "Error trying to connect to route (attempt {}): dial tcp {}: {e}",
+                    attempt + 1,
+                    url.host_port
+                ),
+            }
+        }
+        break;
+    }
+    cluster.lock().dialing.remove(&id);
+}
+
+/// The reader side of one route connection.
+struct Route {
+    server: Arc<Server>,
+    cluster: Arc<Cluster>,
+    shared: Arc<ClientShared>,
+    codec: RouteCodec,
+    fanout: Fanout,
+    dialed: Option<RouteUrl>,
+    peer_id: Option<String>,
+    registered: bool,
+    self_route: bool,
+    pings_out: u32,
+    ping_at: tokio::time::Instant,
+    auth_deadline: Option<tokio::time::Instant>,
+    in_msgs: u64,
+    in_bytes: u64,
+}
+
+/// Runs one route connection to the end.
+async fn run<S>(
+    server: Arc<Server>,
+    cluster: Arc<Cluster>,
+    stream: S,
+    peer: SocketAddr,
+    rid: u64,
+    dialed: Option<RouteUrl>,
+) -> End
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let shared = Arc::new(ClientShared::new(
+        &server,
+        rid,
+        Kind::Router,
+        peer,
+        ROUTE_MAX_PENDING,
+    ));
+    info!("{}Route connection created", shared.prefix);
+    let (mut rd, wr) = tokio::io::split(stream);
+    let mut hello = BytesMut::new();
+    if let Some(url) = &dialed {
+        let (user, pass) = url
+            .user
+            .clone()
+            .or_else(|| cluster.auth.clone())
+            .unwrap_or_default();
+        let connect = RouteConnectInfo {
+            echo: true,
+            verbose: false,
+            pedantic: false,
+            user,
+            pass,
+            tls_required: false,
+            headers: !server.options().no_header_support,
+            name: server.id.clone(),
+            cluster: cluster.name(),
+            cluster_dynamic: cluster.dynamic.load(Ordering::Relaxed),
+            ..RouteConnectInfo::default()
+        };
+        RouteOp::Connect(Box::new(connect)).encode(&mut hello);
+    }
+    cluster.route_info(&server).encode(&mut hello);
+    shared.out.send(&hello);
+    if dialed.is_some() {
+        debug!("{}Route connect msg sent", shared.prefix);
+    }
+    let writer = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            match run_writer(&shared.out, wr, ROUTE_WRITE_DEADLINE).await {
+                WriterEnd::Closed => {}
+                WriterEnd::Error => shared.close(CloseReason::WriteError, true),
+                WriterEnd::Deadline => shared.close(CloseReason::SlowConsumerWriteDeadline, true),
+            }
+        })
+    };
+    let now = tokio::time::Instant::now();
+    let first_ping = Duration::from_millis(1000 + rand::rng().random_range(0..200u64));
+    let mut route = Route {
+        server: server.clone(),
+        cluster: cluster.clone(),
+        shared: shared.clone(),
+        codec: RouteCodec::new(Limits {
+            max_control_line: RouteCodec::DEFAULT_LIMITS.max_control_line,
+            max_payload: RouteCodec::DEFAULT_LIMITS.max_payload,
+        }),
+        fanout: Fanout::default(),
+        auth_deadline: (dialed.is_none() && cluster.auth.is_some())
+            .then(|| now + cluster.auth_timeout),
+        dialed,
+        peer_id: None,
+        registered: false,
+        self_route: false,
+        pings_out: 0,
+        ping_at: now + first_ping,
+        in_msgs: 0,
+        in_bytes: 0,
+    };
+    let reason = route.read_loop(&mut rd).await;
+    shared.close(reason, false);
+    route.cleanup();
+    let _ = writer.await;
+    let reason = shared.close_reason().unwrap_or(reason);
+    if route.self_route {
+        return End::SelfRoute;
+    }
+    info!("{}Router connection closed: {reason}", shared.prefix);
+    End::Closed(route.peer_id.clone())
+}
+
+impl Route {
+    async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> CloseReason {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        loop {
+            if buf.capacity() - buf.len() < 32 * 1024 {
+                buf.reserve(64 * 1024);
+            }
+            let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
+            let auth_deadline = self.auth_deadline.unwrap_or(far);
+            tokio::select! {
+                biased;
+                _ = self.shared.closing().cancelled() => {
+                    return self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown);
+                }
+                read = rd.read_buf(&mut buf) => match read {
+                    Ok(0) => return CloseReason::ClientClosed,
+                    Ok(_) => {
+                        let result = self.process(&mut buf);
+                        self.flush();
+                        if let Err(reason) = result {
+                            return reason;
+                        }
+                    }
+                    Err(_) => return CloseReason::ReadError,
+                },
+                _ = tokio::time::sleep_until(self.ping_at) => {
+                    let result = self.ping_tick();
+                    self.flush();
+                    if let Err(reason) = result {
+                        return reason;
+                    }
+                }
+                _ = tokio::time::sleep_until(auth_deadline), if self.auth_deadline.is_some() => {
+                    self.send_err("Authentication Timeout");
+                    self.flush();
+                    return CloseReason::AuthenticationTimeout;
+                }
+            }
+        }
+    }
+
+    fn process(&mut self, buf: &mut BytesMut) -> Result<(), CloseReason> {
+        loop {
+            match self.codec.decode(buf) {
+                Ok(Some(op)) => self.handle(op)?,
+                Ok(None) => return Ok(()),
+                Err(err) => return Err(self.protocol_error(err)),
+            }
+        }
+    }
+
+    fn protocol_error(&mut self, err: ProtoError) -> CloseReason {
+        error!("{}{}", self.shared.prefix, err);
+        if let Close::WithErr(text) = err.close() {
+            self.send_err(text);
+        }
+        match err {
+            ProtoError::Io(_) => CloseReason::ReadError,
+            _ => CloseReason::ProtocolViolation,
+        }
+    }
+
+    fn handle(&mut self, op: RouteOp) -> Result<(), CloseReason> {
+        match op {
+            RouteOp::Msg(m) => {
+                if crate::log::trace_enabled() {
+                    let mut line = BytesMut::new();
+                    nats_proto::route::write_routed_msg_line(
+                        &mut line,
+                        m.origin(),
+                        m.account(),
+                        m.subject(),
+                        m.reply(),
+                        m.queue_list(),
+                        m.header_size(),
+                        m.total_size(),
+                    );
+                    trace!(
+                        "{}<<- [{}]",
+                        self.shared.prefix,
+                        String::from_utf8_lossy(&line[..line.len() - 2])
+                    );
+                }
+                if m.account() != GLOBAL_ACCOUNT || m.origin().is_some() {
+                    return Ok(());
+                }
+                self.in_msgs += 1;
+                self.in_bytes += m.payload().len() as u64;
+                let msg = Msg {
+                    subject: m.subject(),
+                    reply: m.reply(),
+                    header_size: m.header_size(),
+                    total_size: m.total_size(),
+                    payload: m.payload(),
+                };
+                let origin = Origin::Route {
+                    queues: m.queue_list(),
+                };
+                self.fanout.deliver(&self.server, msg, origin);
+            }
+            RouteOp::Sub(i) => {
+                self.trace_interest("RS+", &i, true);
+                self.remote_sub(i);
+            }
+            RouteOp::Unsub(i) => {
+                self.trace_interest("RS-", &i, false);
+                self.remote_unsub(&i);
+            }
+            RouteOp::LeafSub { .. } | RouteOp::LeafUnsub(_) => {}
+            RouteOp::Ping => {
+                if crate::log::trace_enabled() {
+                    trace!("{}<<- [PING]", self.shared.prefix);
+                }
+                self.send(b"PONG\r\n");
+            }
+            RouteOp::Pong => self.pings_out = 0,
+            RouteOp::Ok => {}
+            RouteOp::Err(text) => {
+                error!(
+                    "{}Router Error '{}'",
+                    self.shared.prefix,
+                    String::from_utf8_lossy(&text)
+                );
+                return Err(CloseReason::ProtocolViolation);
+            }
+            RouteOp::Connect(c) => self.process_connect(&c)?,
+            RouteOp::Info(info) => self.process_info(*info)?,
+        }
+        Ok(())
+    }
+
+    fn trace_interest(&self, verb: &str, i: &Interest, plus: bool) {
+        if crate::log::trace_enabled() {
+            let queue = match (&i.queue, plus) {
+                (Some(q), true) => format!(" {} {}", String::from_utf8_lossy(q), i.weight),
+                (Some(q), false) => format!(" {}", String::from_utf8_lossy(q)),
+                (None, _) => String::new(),
+            };
+            trace!(
+                "{}<<- [{verb} {} {}{queue}]",
+                self.shared.prefix,
+                String::from_utf8_lossy(&i.account),
+                String::from_utf8_lossy(&i.subject)
+            );
+        }
+    }
+
+    fn process_connect(&mut self, c: &RouteConnectInfo) -> Result<(), CloseReason> {
+        if self.dialed.is_some() {
+            return Ok(());
+        }
+        if !c.lang.is_empty() {
+            self.send_err("attempted to connect to route port");
+            return Err(CloseReason::ProtocolViolation);
+        }
+        if !c.gateway.is_empty() {
+            self.send_err(&format!(
+                "Rejecting connection from gateway {:?} on the Route port",
+                c.gateway
+            ));
+            return Err(CloseReason::ProtocolViolation);
+        }
+        self.auth_deadline = None;
+        if let Some((user, pass)) = &self.cluster.auth {
+            if &c.user != user || &c.pass != pass {
+                error!("{}authentication error", self.shared.prefix);
+                self.send_err("Authorization Violation");
+                return Err(CloseReason::AuthenticationFailure);
+            }
+        }
+        self.check_cluster_name(&c.cluster, c.cluster_dynamic, true)
+    }
+
+    /// nats-server's cluster name rules: a dynamic name yields to a configured one (or to a
+    /// higher dynamic one); two different configured names do not mix.
+    fn check_cluster_name(
+        &mut self,
+        theirs: &str,
+        their_dynamic: bool,
+        reject: bool,
+    ) -> Result<(), CloseReason> {
+        let ours = self.cluster.name();
+        if theirs.is_empty() || theirs == ours {
+            return Ok(());
+        }
+        let our_dynamic = self.cluster.dynamic.load(Ordering::Relaxed);
+        if our_dynamic && (!their_dynamic || theirs > ours.as_str()) {
+            *self.cluster.name.write().unwrap_or_else(|e| e.into_inner()) = theirs.to_string();
+            self.cluster.dynamic.store(their_dynamic, Ordering::Relaxed);
+            info!("Cluster name updated to {theirs}");
+            return Ok(());
+        }
+        if our_dynamic || their_dynamic {
+            // The other side adopts ours.
+            return Ok(());
+        }
+        if reject {
+            self.send_err(&format!(
+                "Rejecting connection, cluster name {theirs:?} does not match {ours:?}"
+            ));
+        }
+        error!(
+            "{}Rejecting connection, cluster name {theirs:?} does not match {ours:?}",
+            self.shared.prefix
+        );
+        Err(CloseReason::ProtocolViolation)
+    }
+
+    fn process_info(&mut self, info: ServerInfo) -> Result<(), CloseReason> {
+        if self.peer_id.is_none() {
+            return self.handshake(info);
+        }
+        if Some(&info.server_id) == self.peer_id.as_ref() {
+            // An update from the peer itself (lame duck mode, permissions): nothing to do yet.
+            return Ok(());
+        }
+        self.gossiped(info);
+        Ok(())
+    }
+
+    /// The first INFO from the peer: identity checks, then registration.
+    fn handshake(&mut self, info: ServerInfo) -> Result<(), CloseReason> {
+        if info.server_id == self.server.id {
+            self.self_route = true;
+            return Err(CloseReason::ProtocolViolation);
+        }
+        if self.dialed.is_some() {
+            self.check_cluster_name(&info.cluster, info.cluster_dynamic, false)?;
+        }
+        if self.dialed.is_none()
+            && !info.server_name.is_empty()
+            && info.server_name == self.server.name
+        {
+            error!(
+                "{}Remote server has a duplicate name: {:?}",
+                self.shared.prefix, info.server_name
+            );
+            return Err(CloseReason::ProtocolViolation);
+        }
+        self.shared.headers.store(info.headers, Ordering::Relaxed);
+        self.peer_id = Some(info.server_id.clone());
+        debug!(
+            "{}Registering remote route {:?}",
+            self.shared.prefix, info.server_id
+        );
+        match self.register(info) {
+            Some(replaced) => {
+                self.registered = true;
+                debug!("{}Sent local subscriptions to route", self.shared.prefix);
+                if let Some(old) = replaced {
+                    old.close(CloseReason::DuplicateRoute, false);
+                }
+                self.server.client_urls_changed();
+                Ok(())
+            }
+            None => {
+                debug!(
+                    "{}Detected duplicate remote route {:?}",
+                    self.shared.prefix,
+                    self.peer_id.as_deref().unwrap_or("")
+                );
+                Err(CloseReason::DuplicateRoute)
+            }
+        }
+    }
+
+    /// Registers this route; `None` when a kept duplicate exists, `Some(replaced)` otherwise.
+    fn register(&mut self, info: ServerInfo) -> Option<Option<Arc<ClientShared>>> {
+        let cluster = self.cluster.clone();
+        let mut st = cluster.lock();
+        let id = info.server_id.clone();
+        let solicited = self.dialed.is_some();
+        let mut replaced = None;
+        if let Some(existing) = st.routes.get(&id) {
+            // Keep the connection dialled by the smaller server id; both ends agree on it.
+            let dialer = |s: bool| {
+                if s {
+                    self.server.id.as_str()
+                } else {
+                    id.as_str()
+                }
+            };
+            let keep_new = dialer(solicited) < dialer(existing.solicited);
+            if !keep_new {
+                return None;
+            }
+            replaced = Some(existing.shared.clone());
+        }
+        let remote_ip = self.shared.peer.ip();
+        // The new peer's INFO goes to every other route (gossip), so they dial it.
+        let mut gossip = info.clone();
+        gossip.nonce.clear();
+        if gossip.ip.is_empty() {
+            gossip.ip = format!("nats-route://{}/", SocketAddr::new(remote_ip, info.port));
+        }
+        let mut forwarded = BytesMut::new();
+        gossip.encode_forwarded(&mut forwarded);
+        for (other_id, r) in st.routes.iter() {
+            if other_id != &id {
+                r.shared.out.send(&forwarded);
+            }
+        }
+        // The whole local interest table, in one write.
+        let mut snapshot = BytesMut::new();
+        for ((subject, queue), count) in st.interest.iter() {
+            match queue {
+                None => rs_plus(&mut snapshot, subject, None),
+                Some(q) => rs_plus(&mut snapshot, subject, Some((q, *count))),
+            }
+        }
+        if !snapshot.is_empty() {
+            self.shared.out.send(&snapshot);
+        }
+        if replaced.is_none() && !cluster.no_advertise {
+            for url in &info.connect_urls {
+                match st.peer_urls.iter_mut().find(|(u, _)| u == url) {
+                    Some((_, n)) => *n += 1,
+                    None => st.peer_urls.push((url.clone(), 1)),
+                }
+            }
+        }
+        st.routes.insert(
+            id,
+            Registered {
+                shared: self.shared.clone(),
+                info,
+                solicited,
+            },
+        );
+        drop(st);
+        cluster.changed.notify_waiters();
+        Some(replaced)
+    }
+
+    /// An INFO about a third server: dial it unless we already can reach it.
+    fn gossiped(&mut self, info: ServerInfo) {
+        let id = info.server_id.clone();
+        if id == self.server.id || info.ip.is_empty() {
+            return;
+        }
+        let Some(url) = RouteUrl::parse(&info.ip) else {
+            return;
+        };
+        if self
+            .cluster
+            .configured
+            .iter()
+            .any(|c| c.host_port == url.host_port)
+        {
+            return;
+        }
+        {
+            let mut st = self.cluster.lock();
+            if st.routes.contains_key(&id) || !st.dialing.insert(id.clone()) {
+                return;
+            }
+        }
+        let url = RouteUrl {
+            user: self.cluster.auth.clone(),
+            ..url
+        };
+        tokio::spawn(dial_implicit(
+            self.server.clone(),
+            self.cluster.clone(),
+            id,
+            url,
+        ));
+    }
+
+    fn remote_sub(&mut self, i: Interest) {
+        if i.account != GLOBAL_ACCOUNT {
+            return;
+        }
+        let key = interest_key(&i);
+        let existing = self
+            .shared
+            .subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        match existing {
+            Some(sub) => {
+                if sub.queue.is_some() {
+                    // A repeated RS+ for a queue carries the new weight.
+                    let _ = self.server.sublist.insert(
+                        &sub.subject,
+                        sub.queue.as_deref(),
+                        i.weight.max(1),
+                        sub.clone(),
+                    );
+                }
+            }
+            None => {
+                let sub = Arc::new(Subscription::new(
+                    self.shared.clone(),
+                    i.subject,
+                    i.queue,
+                    key.clone(),
+                ));
+                if self
+                    .server
+                    .sublist
+                    .insert(
+                        &sub.subject,
+                        sub.queue.as_deref(),
+                        i.weight.max(1),
+                        sub.clone(),
+                    )
+                    .is_err()
+                {
+                    self.send_err("Invalid Subscription");
+                    return;
+                }
+                self.shared
+                    .subs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, sub);
+            }
+        }
+    }
+
+    fn remote_unsub(&mut self, i: &Interest) {
+        if i.account != GLOBAL_ACCOUNT {
+            return;
+        }
+        let key = interest_key(i);
+        let removed = self
+            .shared
+            .subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        if let Some(sub) = removed {
+            self.server
+                .sublist
+                .remove(&sub.subject, sub.queue.as_deref(), &sub);
+        }
+    }
+
+    fn ping_tick(&mut self) -> Result<(), CloseReason> {
+        let options = self.server.options();
+        self.ping_at = tokio::time::Instant::now() + options.ping_interval;
+        if self.pings_out + 1 > options.ping_max {
+            self.send_err("Stale Connection");
+            return Err(CloseReason::StaleConnection);
+        }
+        debug!("{}Router Ping Timer", self.shared.prefix);
+        self.pings_out += 1;
+        self.send(b"PING\r\n");
+        Ok(())
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        let shared = self.shared.clone();
+        self.fanout.send(&shared, bytes);
+    }
+
+    fn send_err(&mut self, text: &str) {
+        self.send(format!("-ERR '{text}'\r\n").as_bytes());
+    }
+
+    fn flush(&mut self) {
+        let (out_msgs, out_bytes) = self.fanout.flush();
+        if self.in_msgs > 0 || out_msgs > 0 {
+            self.server
+                .count_traffic(self.in_msgs, self.in_bytes, out_msgs, out_bytes);
+            self.in_msgs = 0;
+            self.in_bytes = 0;
+        }
+    }
+
+    /// Forgets everything learned from this route, and the route itself if it was registered.
+    fn cleanup(&mut self) {
+        let subs: Vec<Arc<Subscription>> = self
+            .shared
+            .subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for sub in subs {
+            self.server
+                .sublist
+                .remove(&sub.subject, sub.queue.as_deref(), &sub);
+        }
+        self.fanout.clear();
+        if !self.registered {
+            return;
+        }
+        let Some(id) = &self.peer_id else {
+            return;
+        };
+        let cluster = self.cluster.clone();
+        let mut st = cluster.lock();
+        let ours = st
+            .routes
+            .get(id)
+            .is_some_and(|r| Arc::ptr_eq(&r.shared, &self.shared));
+        if ours {
+            if let Some(r) = st.routes.remove(id) {
+                if !cluster.no_advertise {
+                    for url in &r.info.connect_urls {
+                        if let Some(pos) = st.peer_urls.iter().position(|(u, _)| u == url) {
+                            st.peer_urls[pos].1 -= 1;
+                            if st.peer_urls[pos].1 == 0 {
+                                st.peer_urls.remove(pos);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        drop(st);
+        cluster.changed.notify_waiters();
+        if ours {
+            self.server.client_urls_changed();
+        }
+    }
+}
+
+/// The key remote interest is stored under: `subject` or `subject queue` (the RS- arguments).
+fn interest_key(i: &Interest) -> Bytes {
+    let mut key =
+        BytesMut::with_capacity(i.subject.len() + 1 + i.queue.as_ref().map_or(0, |q| q.len()));
+    key.put_slice(&i.subject);
+    if let Some(q) = &i.queue {
+        key.put_u8(b' ');
+        key.put_slice(q);
+    }
+    key.freeze()
+}
