@@ -73,6 +73,12 @@ pub fn wait_ready(port: u16, timeout: Duration) -> bool {
 
 /// Runs `scenario` against the server on `port`.
 pub fn run(port: u16, scenario: Scenario) -> std::io::Result<Outcome> {
+    run_between(port, port, scenario)
+}
+
+/// Runs `scenario` with the publisher on `pub_port` and the subscribers on `sub_port` (two
+/// routed servers when they differ).
+pub fn run_between(pub_port: u16, sub_port: u16, scenario: Scenario) -> std::io::Result<Outcome> {
     let subject = "bench.subject";
     let payload = vec![b'x'; scenario.payload];
     let mut frame = format!("PUB {subject} {}\r\n", scenario.payload).into_bytes();
@@ -83,13 +89,18 @@ pub fn run(port: u16, scenario: Scenario) -> std::io::Result<Outcome> {
 
     let mut subs = Vec::new();
     for _ in 0..scenario.subscribers {
-        let mut s = connect(port)?;
+        let mut s = connect(sub_port)?;
         s.write_all(format!("SUB {subject} 1\r\n").as_bytes())?;
         sync(&mut s)?;
         subs.push(s);
     }
-    let mut publisher = connect(port)?;
+    let mut publisher = connect(pub_port)?;
     sync(&mut publisher)?;
+    if pub_port != sub_port {
+        for s in subs.iter_mut() {
+            wait_for_route_interest(s, &mut publisher)?;
+        }
+    }
 
     let start = Instant::now();
     let readers: Vec<_> = subs
@@ -138,6 +149,38 @@ pub fn run(port: u16, scenario: Scenario) -> std::io::Result<Outcome> {
         elapsed,
         msgs_per_sec: scenario.messages as f64 / elapsed.as_secs_f64(),
     })
+}
+
+/// Across a route, interest arrives asynchronously: subscribe to a probe subject after the
+/// bench subject (interest travels in order) and publish probes until one gets through.
+fn wait_for_route_interest(sub: &mut TcpStream, publisher: &mut TcpStream) -> std::io::Result<()> {
+    sub.write_all(b"SUB bench.probe 2\r\n")?;
+    sync(sub)?;
+    sub.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        publisher.write_all(b"PUB bench.probe 0\r\n\r\n")?;
+        if let Ok(n) = sub.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+            if seen.windows(15).any(|w| w == b"MSG bench.probe") {
+                break;
+            }
+        }
+    }
+    // Stop probing, then drain the probes still in flight.
+    sub.write_all(b"UNSUB 2\r\n")?;
+    sync(publisher)?;
+    sync(sub)?;
+    sub.set_read_timeout(Some(Duration::from_millis(100)))?;
+    while sub.read(&mut buf).map(|n| n > 0).unwrap_or(false) {}
+    sub.set_read_timeout(Some(Duration::from_secs(30)))?;
+    if seen.windows(15).any(|w| w == b"MSG bench.probe") {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("interest never crossed the route"))
+    }
 }
 
 /// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.

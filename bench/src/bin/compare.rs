@@ -56,9 +56,10 @@ impl Drop for Running {
     }
 }
 
-fn start(binary: &str, port: u16) -> Option<Running> {
+fn start(binary: &str, port: u16, cluster: &[&str]) -> Option<Running> {
     let child = Command::new(binary)
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(cluster)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -75,9 +76,12 @@ struct Sample {
     peak_rss_kib: u64,
 }
 
-fn measure(binary: &str, scenario: Scenario) -> Option<Sample> {
+fn measure(binary: &str, scenario: Scenario, routed: bool) -> Option<Sample> {
+    if routed {
+        return measure_routed(binary, scenario);
+    }
     let port = free_port();
-    let server = start(binary, port)?;
+    let server = start(binary, port, &[])?;
     let pid = server.0.id();
     let cpu_before = load::cpu_time(pid)?;
     let outcome = load::run(port, scenario).ok()?;
@@ -86,6 +90,48 @@ fn measure(binary: &str, scenario: Scenario) -> Option<Sample> {
         msgs_per_sec: outcome.msgs_per_sec,
         cpu_ns_per_msg: cpu.as_nanos() as f64 / scenario.messages as f64,
         peak_rss_kib: load::peak_rss_kib(pid).unwrap_or(0),
+    })
+}
+
+/// Two servers routed together: subscribers on A, the publisher on B. CPU is both servers'.
+fn measure_routed(binary: &str, scenario: Scenario) -> Option<Sample> {
+    let (pa, pb, ca, cb) = (free_port(), free_port(), free_port(), free_port());
+    let ca_url = format!("nats://127.0.0.1:{ca}");
+    let cb_url = format!("nats://127.0.0.1:{cb}");
+    let a = start(
+        binary,
+        pa,
+        &["--cluster_name", "bench", "-cluster", &ca_url],
+    )?;
+    let b = start(
+        binary,
+        pb,
+        &[
+            "--cluster_name",
+            "bench",
+            "-cluster",
+            &cb_url,
+            "-routes",
+            &ca_url,
+        ],
+    )?;
+    let pids = [a.0.id(), b.0.id()];
+    let cpu = |pids: &[u32]| {
+        pids.iter()
+            .filter_map(|p| load::cpu_time(*p))
+            .sum::<Duration>()
+    };
+    let before = cpu(&pids);
+    let outcome = load::run_between(pb, pa, scenario).ok()?;
+    let used = cpu(&pids).saturating_sub(before);
+    Some(Sample {
+        msgs_per_sec: outcome.msgs_per_sec,
+        cpu_ns_per_msg: used.as_nanos() as f64 / scenario.messages as f64,
+        peak_rss_kib: pids
+            .iter()
+            .filter_map(|p| load::peak_rss_kib(*p))
+            .max()
+            .unwrap_or(0),
     })
 }
 
@@ -98,37 +144,31 @@ fn best(samples: &[Sample]) -> Sample {
 
 fn main() {
     let args = parse_args();
+    let s = |name, payload, subscribers, messages| Scenario {
+        name,
+        payload,
+        subscribers,
+        messages,
+    };
+    let m = args.messages;
     let scenarios = [
-        Scenario {
-            name: "pub 128B, no subscribers",
-            payload: 128,
-            subscribers: 0,
-            messages: args.messages,
-        },
-        Scenario {
-            name: "pub/sub 128B 1->1",
-            payload: 128,
-            subscribers: 1,
-            messages: args.messages,
-        },
-        Scenario {
-            name: "pub/sub 128B 1->4",
-            payload: 128,
-            subscribers: 4,
-            messages: args.messages / 2,
-        },
+        (s("pub 128B, no subscribers", 128, 0, m), false),
+        (s("pub/sub 128B 1->1", 128, 1, m), false),
+        (s("pub/sub 128B 1->4", 128, 4, m / 2), false),
+        (s("routed B->A 128B 1->1", 128, 1, m), true),
+        (s("routed B->A 1KB 1->1", 1024, 1, m / 2), true),
     ];
     println!("| scenario | gnatsd msgs/s | nats-server msgs/s | ratio | gnatsd CPU ns/msg | nats-server CPU ns/msg | gnatsd peak RSS | nats-server peak RSS |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut ratios = Vec::new();
-    for scenario in scenarios {
+    for (scenario, routed) in scenarios {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..args.rounds {
-            match measure(&args.gnatsd, scenario) {
+            match measure(&args.gnatsd, scenario, routed) {
                 Some(s) => ours.push(s),
                 None => eprintln!("{}: gnatsd run failed", scenario.name),
             }
-            match measure(&args.reference, scenario) {
+            match measure(&args.reference, scenario, routed) {
                 Some(s) => theirs.push(s),
                 None => eprintln!("{}: nats-server run failed", scenario.name),
             }

@@ -1,0 +1,187 @@
+//! One connection to one server: TCP, the handshake, and typed ops in both directions.
+//!
+//! The handshake is what nats.go does and what nats-server expects from a client (protocol
+//! reference §1.1, §1.4): read the server's `INFO`, send `CONNECT {json}` and `PING` together,
+//! and treat the first `PONG` as "connected". A server refuses a client by sending `-ERR`
+//! instead of that `PONG` (`-ERR 'Authorization Violation'`), so the `-ERR` text is the reason
+//! the connection failed.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use nats_proto::client::{ClientCodec, ClientOp, ServerOp};
+use nats_proto::{ConnectInfo, ServerInfo};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+use crate::url::{Auth, ServerUrl};
+use crate::Error;
+
+/// How a connection introduces itself.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Client name shown by the server (`/connz`, logs): `NATS Sample Subscriber`, …
+    pub name: String,
+    /// Client version sent in `CONNECT`.
+    pub version: String,
+    /// Bound on TCP connect plus handshake.
+    pub timeout: Duration,
+}
+
+/// An established connection: the handshake completed with a `PONG`.
+pub struct Connection {
+    framed: Framed<TcpStream, ClientCodec>,
+    info: ServerInfo,
+    url: ServerUrl,
+}
+
+impl Connection {
+    /// Connects to `url` and completes the handshake within `options.timeout`.
+    pub async fn connect(url: &ServerUrl, options: &ConnectOptions) -> Result<Connection, Error> {
+        match tokio::time::timeout(options.timeout, Self::handshake(url, options)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::ConnectTimeout),
+        }
+    }
+
+    async fn handshake(url: &ServerUrl, options: &ConnectOptions) -> Result<Connection, Error> {
+        let stream = TcpStream::connect((url.host.as_str(), url.port)).await?;
+        // Control lines are tiny and a flush waits for the PONG: don't let Nagle hold them.
+        stream.set_nodelay(true)?;
+        let mut framed = Framed::new(stream, ClientCodec::default());
+        let info = match framed.next().await {
+            Some(Ok(ServerOp::Info(info))) => *info,
+            Some(Ok(_)) => return Err(Error::NoInfo),
+            // Whatever answered does not speak NATS (an HTTP port, say).
+            Some(Err(nats_proto::ProtoError::Io(err))) => return Err(Error::Io(err)),
+            Some(Err(_)) => return Err(Error::NoInfo),
+            None => return Err(Error::ConnectionClosed),
+        };
+        if info.tls_required {
+            return Err(Error::SecureConnectionRequired);
+        }
+        let connect = connect_info(url, &info, options);
+        framed.feed(ClientOp::Connect(Box::new(connect))).await?;
+        framed.send(ClientOp::Ping).await?;
+        let mut conn = Connection {
+            framed,
+            info,
+            url: url.clone(),
+        };
+        loop {
+            match conn.next_op().await {
+                Some(Ok(ServerOp::Pong)) => return Ok(conn),
+                Some(Ok(ServerOp::Err(text))) => return Err(Error::Server(err_text(&text))),
+                Some(Ok(ServerOp::Ping)) => conn.send(ClientOp::Pong).await?,
+                Some(Ok(ServerOp::Info(info))) => conn.info = *info,
+                Some(Ok(ServerOp::Ok | ServerOp::Msg(_))) => {}
+                Some(Err(err)) => return Err(err),
+                None => return Err(Error::ConnectionClosed),
+            }
+        }
+    }
+
+    /// The server's latest `INFO`.
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// Replaces the stored `INFO` (asynchronous `INFO` updates).
+    pub fn set_info(&mut self, info: ServerInfo) {
+        self.info = info;
+    }
+
+    /// The URL this connection was made to.
+    pub fn url(&self) -> &ServerUrl {
+        &self.url
+    }
+
+    /// The next op from the server; `None` when it closed the connection. `-ERR` texts come
+    /// as [`ServerOp::Err`] here; converting them is the caller's business.
+    pub async fn next_op(&mut self) -> Option<Result<ServerOp, Error>> {
+        self.framed.next().await.map(|r| r.map_err(Error::from))
+    }
+
+    /// Queues an op without flushing (see [`Connection::send`]).
+    pub async fn feed(&mut self, op: ClientOp) -> Result<(), Error> {
+        self.framed.feed(op).await.map_err(Error::from)
+    }
+
+    /// Queues an op and flushes everything queued to the socket.
+    pub async fn send(&mut self, op: ClientOp) -> Result<(), Error> {
+        self.framed.send(op).await.map_err(Error::from)
+    }
+}
+
+/// The text of a server's `-ERR`, which the codec hands over as bytes.
+pub(crate) fn err_text(text: &[u8]) -> String {
+    String::from_utf8_lossy(text).into_owned()
+}
+
+/// The `CONNECT` body: what nats.go 1.22 sends, with our language and version.
+///
+/// Verbose and pedantic are off (no `+OK` per op; nats-server defaults both to on), protocol
+/// 1 asks for asynchronous `INFO` updates, which carry the cluster's `connect_urls`. Headers
+/// and no-responders follow the server's `headers` flag as in nats.go: asking for
+/// no-responders from a server without headers would get the connection closed.
+fn connect_info(url: &ServerUrl, info: &ServerInfo, options: &ConnectOptions) -> ConnectInfo {
+    let mut connect = ConnectInfo {
+        verbose: false,
+        pedantic: false,
+        tls_required: false,
+        name: options.name.clone(),
+        lang: "rust".into(),
+        version: options.version.clone(),
+        protocol: 1,
+        echo: true,
+        headers: info.headers,
+        no_responders: info.headers,
+        ..ConnectInfo::default()
+    };
+    match &url.auth {
+        Auth::None => {}
+        Auth::UserPass { user, pass } => {
+            connect.user = user.clone();
+            connect.pass = pass.clone();
+        }
+        Auth::Token(token) => connect.auth_token = token.clone(),
+    }
+    connect
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_carries_url_credentials() {
+        let options = ConnectOptions {
+            name: "NATS Sample Publisher".into(),
+            version: "0.1.0".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let info = ServerInfo {
+            headers: true,
+            ..ServerInfo::default()
+        };
+        let url = ServerUrl::parse("nats://u:p@h:1").expect("url");
+        let json = String::from_utf8(connect_info(&url, &info, &options).to_json()).expect("utf8");
+        for part in [
+            r#""verbose":false"#,
+            r#""pedantic":false"#,
+            r#""user":"u""#,
+            r#""pass":"p""#,
+            r#""name":"NATS Sample Publisher""#,
+            r#""lang":"rust""#,
+            r#""protocol":1"#,
+            r#""headers":true"#,
+            r#""no_responders":true"#,
+        ] {
+            assert!(json.contains(part), "{part} in {json}");
+        }
+        let url = ServerUrl::parse("nats://tok@h:1").expect("url");
+        let json = String::from_utf8(connect_info(&url, &info, &options).to_json()).expect("utf8");
+        assert!(json.contains(r#""auth_token":"tok""#), "{json}");
+        assert!(!json.contains("\"user\""), "{json}");
+    }
+}
