@@ -403,6 +403,12 @@ impl FileConfig {
         if let Some(v) = self.ports_file_dir {
             o.ports_file_dir = Some(v.into());
         }
+        if let Some(v) = &self.lame_duck_duration {
+            o.lame_duck_duration = v.get()?;
+        }
+        if let Some(v) = &self.lame_duck_grace_period {
+            o.lame_duck_grace_period = v.get()?;
+        }
         o.no_header_support = self.no_header_support.unwrap_or(o.no_header_support);
         o.no_system_account = self.no_system_account.unwrap_or(o.no_system_account);
         if let Some(auth) = self.authorization {

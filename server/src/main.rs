@@ -56,20 +56,32 @@ async fn run(options: gnatsd::options::Options) -> ExitCode {
         Ok(server) => server,
         Err(_) => return ExitCode::FAILURE,
     };
-    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1)) = (
+    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
         signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
     ) else {
         error!(target: "fatal", "could not install signal handlers");
         return ExitCode::FAILURE;
     };
+    let lame_duck_done = tokio_util::sync::CancellationToken::new();
+    let mut in_lame_duck = false;
     let code = loop {
         tokio::select! {
             _ = int.recv() => break ExitCode::SUCCESS,
-            // nats-server exits with status 1 on SIGTERM.
-            _ = term.recv() => break ExitCode::FAILURE,
+            // nats-server exits with status 1 on SIGTERM, but ignores it in lame duck mode.
+            _ = term.recv(), if !in_lame_duck => break ExitCode::FAILURE,
+            _ = usr2.recv(), if !in_lame_duck => {
+                in_lame_duck = true;
+                let (server, done) = (server.clone(), lame_duck_done.clone());
+                tokio::spawn(async move {
+                    server.enter_lame_duck().await;
+                    done.cancel();
+                });
+            }
+            _ = lame_duck_done.cancelled() => break ExitCode::SUCCESS,
             _ = hup.recv() => reload(&server),
             _ = usr1.recv() => match gnatsd::log::reopen() {
                 Ok(true) => info!("File log re-opened"),

@@ -152,6 +152,10 @@ pub struct Options {
     pub no_header_support: bool,
     /// No system account (client ids start at 1 instead of 4).
     pub no_system_account: bool,
+    /// How long lame duck mode takes to close every client.
+    pub lame_duck_duration: Duration,
+    /// Wait before lame duck mode starts closing clients.
+    pub lame_duck_grace_period: Duration,
     /// Client authentication.
     pub authorization: Authorization,
     /// Clustering.
@@ -185,6 +189,8 @@ impl Default for Options {
             ports_file_dir: None,
             no_header_support: false,
             no_system_account: false,
+            lame_duck_duration: Duration::from_secs(120),
+            lame_duck_grace_period: Duration::from_secs(10),
             authorization: Authorization::default(),
             cluster: ClusterOptions::default(),
             config_file: None,
@@ -215,6 +221,17 @@ impl Options {
         }
         if !auth.users.is_empty() && auth.token.is_some() {
             return Err("Can not have a token and a users array".into());
+        }
+        if self.lame_duck_duration < Duration::from_secs(30) {
+            return Err(format!(
+                "lame duck duration must be at least 30s, got {:?}",
+                self.lame_duck_duration
+            ));
+        }
+        if self.lame_duck_grace_period >= self.lame_duck_duration {
+            return Err(
+                "lame duck grace period must be strictly lower than lame duck duration".into(),
+            );
         }
         if !self.cluster.routes.is_empty() && self.cluster.port == 0 {
             return Err("solicited routes require cluster capabilities, e.g. --cluster".into());

@@ -193,6 +193,27 @@ impl Cluster {
         }
     }
 
+    /// Sends our INFO with `ldm: true` to every route, so peers stop handing out our URL.
+    pub fn announce_lame_duck(&self, server: &Server) {
+        let mut line = BytesMut::new();
+        ServerInfo {
+            ldm: true,
+            ..self.route_info(server)
+        }
+        .encode(&mut line);
+        for r in self.lock().routes.values() {
+            r.shared.out.send(&line);
+        }
+    }
+
+    /// Removes a peer's client URLs (it entered lame duck mode) and reports whether any went.
+    fn forget_peer_urls(&self, urls: &[String]) -> bool {
+        let mut st = self.lock();
+        let before = st.peer_urls.len();
+        st.peer_urls.retain(|(u, _)| !urls.contains(u));
+        before != st.peer_urls.len()
+    }
+
     /// Books a change of local interest and tells every route when it matters.
     pub fn local_interest(&self, subject: &Bytes, queue: Option<&Bytes>, delta: i32) {
         let mut st = self.lock();
@@ -809,7 +830,10 @@ impl Route {
             return self.handshake(info);
         }
         if Some(&info.server_id) == self.peer_id.as_ref() {
-            // An update from the peer itself (lame duck mode, permissions): nothing to do yet.
+            // An update from the peer itself: in lame duck mode its URLs stop being ours to give.
+            if info.ldm && self.cluster.forget_peer_urls(&info.connect_urls) {
+                self.server.client_urls_changed();
+            }
             return Ok(());
         }
         self.gossiped(info);

@@ -64,6 +64,10 @@ pub struct Server {
     urls_generation: AtomicU64,
     /// A route has been registered at least once: client INFOs carry `connect_urls` from now on.
     had_route: AtomicBool,
+    /// Lame duck mode: no new clients, INFOs say `ldm`.
+    lame_duck: AtomicBool,
+    /// Stops the client listener (lame duck mode).
+    stop_accepting: CancellationToken,
 }
 
 /// A random server id in nats-server's form: `N` and 55 base32 characters.
@@ -124,6 +128,8 @@ impl Server {
             cluster: OnceLock::new(),
             urls_generation: AtomicU64::new(0),
             had_route: AtomicBool::new(false),
+            lame_duck: AtomicBool::new(false),
+            stop_accepting: CancellationToken::new(),
         });
         server.write_files();
         info!("Server is ready");
@@ -262,6 +268,21 @@ impl Server {
             connect_urls: self.client_connect_urls(),
             ..ServerInfo::default()
         };
+        let info = if self.lame_duck.load(Ordering::Relaxed) {
+            // Point clients elsewhere: only the other servers' URLs.
+            let own = self.own_client_urls();
+            ServerInfo {
+                ldm: true,
+                connect_urls: info
+                    .connect_urls
+                    .into_iter()
+                    .filter(|u| !own.contains(u))
+                    .collect(),
+                ..info
+            }
+        } else {
+            info
+        };
         let mut out = bytes::BytesMut::new();
         info.encode(&mut out);
         out.to_vec()
@@ -333,6 +354,46 @@ impl Server {
     pub fn remove_subscription(&self, sub: &Arc<Subscription>) {
         self.remove_from_index(sub);
         sub.forget();
+    }
+
+    /// Lame duck mode: stop accepting clients, tell routes and clients, then close the clients
+    /// spread over `lame_duck_duration` after `lame_duck_grace_period`, and shut down.
+    pub async fn enter_lame_duck(&self) {
+        if self.lame_duck.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        info!("Entering lame duck mode, stop accepting new clients");
+        self.stop_accepting.cancel();
+        if let Some(cluster) = self.cluster.get() {
+            cluster.announce_lame_duck(self);
+        }
+        let clients: Vec<Arc<ClientShared>> = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for c in &clients {
+            c.out.send(&self.client_info(c.cid, c.peer));
+        }
+        let options = self.options();
+        tokio::select! {
+            _ = tokio::time::sleep(options.lame_duck_grace_period) => {}
+            _ = self.shutdown.cancelled() => return,
+        }
+        info!("Closing existing clients");
+        let spread = options
+            .lame_duck_duration
+            .saturating_sub(options.lame_duck_grace_period);
+        let pause = spread / (clients.len().max(1) as u32);
+        for c in clients {
+            c.close(crate::client::CloseReason::ServerShutdown, false);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
     }
 
     /// Closes every connection and stops accepting.
@@ -429,6 +490,7 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
     loop {
         let accepted = tokio::select! {
             _ = server.shutdown.cancelled() => return,
+            _ = server.stop_accepting.cancelled() => return,
             a = listener.accept() => a,
         };
         match accepted {

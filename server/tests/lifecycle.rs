@@ -432,3 +432,39 @@ fn signal_flag_reloads_and_stops_a_running_server() {
     assert!(!server.alive());
     assert!(server.wait_log("Server Exiting..", WAIT));
 }
+
+#[test]
+fn lame_duck_mode_stops_accepting_and_closes_clients_after_the_grace_period() {
+    let mut server = TestServer::with_config(
+        "lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\n",
+        &[],
+    );
+    let mut c = Raw::connect_with(server.port, r#"{"verbose":false,"protocol":1}"#);
+    c.ping();
+    let _ = Command::new("kill")
+        .args(["-USR2", &server.pid().to_string()])
+        .status();
+    let info = c.read_line(WAIT).expect("lame duck INFO");
+    assert!(
+        info.starts_with("INFO {") && info.ends_with(",\"ldm\":true} \r\n"),
+        "{info}"
+    );
+    assert!(server.wait_log("Entering lame duck mode, stop accepting new clients", WAIT));
+    let start = std::time::Instant::now();
+    let (_, closed) = c.read_until_closed();
+    assert!(closed, "client closed after the grace period");
+    assert!(start.elapsed() >= Duration::from_millis(700));
+    assert!(server.wait_log("Closing existing clients", WAIT));
+    // No new clients: the listener is gone.
+    let refused = std::net::TcpStream::connect(("127.0.0.1", server.port))
+        .map(|mut s| {
+            use std::io::Read;
+            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+            let mut b = [0u8; 1];
+            matches!(s.read(&mut b), Ok(0) | Err(_))
+        })
+        .unwrap_or(true);
+    assert!(refused);
+    // SIGINT still ends it at once.
+    assert_eq!(server.signal_and_wait("INT"), Some(0));
+}

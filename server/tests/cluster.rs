@@ -1,0 +1,512 @@
+//! Clustering, seen from outside our server: the walkthrough and the Docker examples of the
+//! clustering docs (flags and config files), full-mesh formation with gossip, one-hop
+//! delivery with exactly one copy per subscriber, queue groups spread over servers,
+//! interest propagation (subscribe, unsubscribe, re-sent after a route comes back), a
+//! server killed and restarted, five servers started together, and the exact route
+//! protocol bytes (`RS+`, `RS-`, `RMSG`) as seen by an impersonated route peer.
+//!
+//! Routes are observed through a client INFO's `connect_urls` (own URL + one per routed
+//! peer), log lines and /proc sockets; every wait polls with a deadline.
+//! `CLUSTER_TESTS_SERVER=nats-server cargo test -p gnatsd --test cluster` runs every test
+//! here against the reference nats-server 2.9.10: they pass there, so a failure against
+//! `gnatsd` points at the server, not at the tests.
+
+#[path = "common/cluster.rs"]
+mod cluster_util;
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cluster_util::*;
+use common::{Raw, WAIT};
+use futures::StreamExt;
+
+// ----------------------------------------------------------------------------------------
+// The documented set-ups
+
+/// The docs' walkthrough, with flags and no cluster name (so names are dynamic): a seed
+/// with `-cluster`, two more servers with `-routes` to it; gossip completes the mesh.
+#[test]
+fn seed_walkthrough_with_flags_forms_a_full_mesh() {
+    let kind = kind_under_test();
+    let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
+    // gnatsd -p 4222 -cluster nats://localhost:4248 -D
+    let a = ClusterNode::start(kind, pa, ca, &[], None, &[]);
+    // gnatsd -p 5222 -cluster nats://localhost:5248 -routes nats://localhost:4248 -D
+    let b = ClusterNode::start(kind, pb, cb, &[ca], None, &[]);
+    // gnatsd -p 6222 -cluster nats://localhost:6248 -routes nats://localhost:4248 -D
+    let c = ClusterNode::start(kind, pc, cc, &[ca], None, &[]);
+    for node in [&a, &b, &c] {
+        node.wait_routes(2);
+    }
+
+    // Each server registered the other two, as in the docs' logs.
+    let ids = [a.server_id(), b.server_id(), c.server_id()];
+    for (i, node) in [&a, &b, &c].into_iter().enumerate() {
+        for (j, id) in ids.iter().enumerate() {
+            if i != j {
+                let line = format!("Registering remote route \"{id}\"");
+                assert!(
+                    node.wait_log(&line, WAIT),
+                    "{} should log {line}",
+                    node.label
+                );
+            }
+        }
+        assert!(node.count_log("Route connection created") >= 2);
+    }
+
+    // Subscribe on A with a real client, publish on C: exactly one copy arrives.
+    block_on(async {
+        let on_a = async_nats::connect(a.url()).await.expect("connect to A");
+        let on_c = async_nats::connect(c.url()).await.expect("connect to C");
+        let mut hello = on_a.subscribe("hello").await.expect("subscribe on A");
+        let mut probe = on_a.subscribe("_SYNC.walk").await.expect("subscribe on A");
+        on_a.flush().await.expect("flush A");
+        let deadline = Instant::now() + ROUTE_WAIT;
+        loop {
+            on_c.publish("_SYNC.walk", "probe".into())
+                .await
+                .expect("pub");
+            on_c.flush().await.expect("flush C");
+            let got = tokio::time::timeout(Duration::from_millis(100), probe.next()).await;
+            if got.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "A's interest never reached C");
+        }
+        on_c.publish("hello", "world".into()).await.expect("pub");
+        on_c.flush().await.expect("flush C");
+        let msg = tokio::time::timeout(WAIT, hello.next())
+            .await
+            .expect("the message published on C reaches A")
+            .expect("subscription open");
+        assert_eq!(msg.payload, "world");
+        assert!(
+            tokio::time::timeout(QUIET, hello.next()).await.is_err(),
+            "exactly one copy"
+        );
+    });
+
+    check_pubsub_everywhere(&[&a, &b, &c], "everywhere");
+}
+
+/// Docker example 1: A, B and C each list the other two in `cluster { routes = [...] }`.
+#[test]
+fn docker_example_1_servers_listing_each_other() {
+    let kind = kind_under_test();
+    let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
+    let a = ClusterNode::launch_with_config(
+        kind,
+        pa,
+        ca,
+        &docker_style_conf("A", pa, ca, "dock1", &[cb, cc]),
+        &[],
+    );
+    let b = ClusterNode::launch_with_config(
+        kind,
+        pb,
+        cb,
+        &docker_style_conf("B", pb, cb, "dock1", &[ca, cc]),
+        &[],
+    );
+    let c = ClusterNode::launch_with_config(
+        kind,
+        pc,
+        cc,
+        &docker_style_conf("C", pc, cc, "dock1", &[ca, cb]),
+        &[],
+    );
+    let mut nodes = [a, b, c];
+    for node in &mut nodes {
+        node.wait_ready();
+    }
+    for node in &nodes {
+        node.wait_routes(2);
+    }
+    let [a, b, c] = &nodes;
+    assert_routes_stay(a.client_port, 2, Duration::from_millis(500));
+    check_pubsub_everywhere(&[a, b, c], "docker.one");
+}
+
+/// Docker example 2, started one by one: A has no routes, B routes to A, C routes to A and B.
+#[test]
+fn docker_example_2_servers_added_one_by_one() {
+    let kind = kind_under_test();
+    let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
+    let a = ClusterNode::with_config(
+        kind,
+        pa,
+        ca,
+        &docker_style_conf("A", pa, ca, "dock2", &[]),
+        &[],
+    );
+    let b = ClusterNode::with_config(
+        kind,
+        pb,
+        cb,
+        &docker_style_conf("B", pb, cb, "dock2", &[ca]),
+        &[],
+    );
+    b.wait_routes(1);
+    a.wait_routes(1);
+    let c = ClusterNode::with_config(
+        kind,
+        pc,
+        cc,
+        &docker_style_conf("C", pc, cc, "dock2", &[ca, cb]),
+        &[],
+    );
+    for node in [&a, &b, &c] {
+        node.wait_routes(2);
+    }
+    // Sub on A, pub on C, as the docs' nats-sub / nats-pub lines.
+    let mut on_a = raw_sub(pa, "hello");
+    sync_interest(&mut on_a, &[pc]);
+    let mut on_c = common::Raw::connect_with(pc, r#"{"verbose":false}"#);
+    on_c.send(b"PUB hello 5\r\nworld\r\n");
+    on_c.ping();
+    expect_exactly_one(&mut on_a, "hello", "world");
+    check_pubsub_everywhere(&[&a, &b, &c], "docker.two");
+}
+
+// ----------------------------------------------------------------------------------------
+// Delivery
+
+/// A queue group with two members on each of three servers: 3,000 messages published
+/// round-robin on the servers are each received exactly once, spread over the members.
+#[test]
+fn queue_group_over_three_servers_gets_each_message_once() {
+    let kind = kind_under_test();
+    let [a, b, c] = seeded_trio([kind; 3], Some("queue"));
+    check_queue_group(&[&a, &b, &c], 2, 3000);
+}
+
+/// After UNSUB on A, a message published on C reaches nobody on A, and C no longer sends it
+/// to A at all (A's protocol trace shows no RMSG for the subject).
+#[test]
+fn unsubscribe_on_one_server_stops_delivery_from_the_others() {
+    let kind = kind_under_test();
+    let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
+    let a = ClusterNode::start(kind, pa, ca, &[], Some("unsub"), &["-V"]);
+    let b = ClusterNode::start(kind, pb, cb, &[ca], Some("unsub"), &[]);
+    let c = ClusterNode::start(kind, pc, cc, &[ca], Some("unsub"), &[]);
+    for node in [&a, &b, &c] {
+        node.wait_routes(2);
+    }
+    let mut on_a = Client::connect(pa);
+    let sid = on_a.sub("news");
+    sync_interest(&mut on_a, &[pb, pc]);
+    let mut on_c = Client::connect(pc);
+    on_c.publish("news", "one");
+    on_c.flush();
+    expect_exactly_one(&mut on_a, "news", "one");
+    assert!(
+        a.wait_log("RMSG $G news ", WAIT),
+        "A traces the routed message (-V)"
+    );
+
+    on_a.unsub(sid);
+    on_a.flush();
+    // A fresh probe subscription made after the UNSUB arrives at C after the RS-.
+    sync_interest(&mut on_a, &[pb, pc]);
+    on_c.publish("news", "two");
+    on_c.flush();
+    let mut on_b = Client::connect(pb);
+    on_b.publish("news", "three");
+    on_b.flush();
+    // Anything C or B sent A for "news" would have arrived before these later probes.
+    let probe = sync_interest(&mut on_a, &[pb, pc]);
+    assert!(a.wait_log(&format!("RMSG $G {probe} "), WAIT));
+    expect_nothing(&mut on_a, "news", QUIET);
+    assert_eq!(
+        a.count_log("RMSG $G news "),
+        1,
+        "after the unsubscribe nothing for \"news\" is routed to A"
+    );
+}
+
+/// A's subscription is announced again when its route to C comes back: kill C, restart it
+/// on the same ports, and messages published on C reach A's old subscriber exactly once.
+#[test]
+fn interest_is_resent_when_a_route_reconnects() {
+    let kind = kind_under_test();
+    let [a, b, mut c] = seeded_trio([kind; 3], Some("resend"));
+    let mut on_a = raw_sub(a.client_port, "alerts");
+    sync_interest(&mut on_a, &[b.client_port, c.client_port]);
+    let mut publisher = Client::connect(c.client_port);
+    publisher.publish("alerts", "before");
+    publisher.flush();
+    expect_exactly_one(&mut on_a, "alerts", "before");
+
+    c.kill();
+    a.wait_routes(1);
+    b.wait_routes(1);
+    c.restart();
+    for node in [&a, &b, &c] {
+        node.wait_routes(2);
+    }
+    probe_until_delivered(c.client_port, "alerts", &mut [&mut on_a]);
+    let mut publisher = Client::connect(c.client_port);
+    publisher.publish("alerts", "after");
+    publisher.flush();
+    expect_exactly_one(&mut on_a, "alerts", "after");
+    // B's route was never interrupted: still exactly one copy from there.
+    let mut publisher = Client::connect(b.client_port);
+    publisher.publish("alerts", "from-b");
+    publisher.flush();
+    expect_exactly_one(&mut on_a, "alerts", "from-b");
+}
+
+/// Kill B: A and C keep exchanging messages. Restart B on the same ports: the mesh is whole
+/// again, old subscribers get B's messages and B's new subscribers receive.
+#[test]
+fn killed_server_leaves_the_rest_working_and_rejoins_on_restart() {
+    let kind = kind_under_test();
+    let [a, mut b, c] = seeded_trio([kind; 3], Some("kill"));
+    let (pa, pc) = (a.client_port, c.client_port);
+    let mut on_a = raw_sub(pa, "work");
+    let mut on_c = raw_sub(pc, "work");
+    sync_interest(&mut on_a, &[pc]);
+    sync_interest(&mut on_c, &[pa]);
+
+    b.kill();
+    a.wait_routes(1);
+    c.wait_routes(1);
+    for (port, payload) in [(pa, "a1"), (pc, "c1")] {
+        let mut publisher = Client::connect(port);
+        publisher.publish("work", payload);
+        publisher.flush();
+    }
+    let both = ["a1".to_string(), "c1".to_string()];
+    expect_payloads(&mut on_a, "work", &both, "B down, on A");
+    expect_payloads(&mut on_c, "work", &both, "B down, on C");
+
+    b.restart();
+    for node in [&a, &b, &c] {
+        node.wait_routes(2);
+    }
+    probe_until_delivered(b.client_port, "work", &mut [&mut on_a, &mut on_c]);
+    let mut publisher = Client::connect(b.client_port);
+    publisher.publish("work", "b1");
+    publisher.flush();
+    expect_exactly_one(&mut on_a, "work", "b1");
+    expect_exactly_one(&mut on_c, "work", "b1");
+    check_pubsub_everywhere(&[&a, &b, &c], "rejoined");
+}
+
+/// Five servers whose config files list all five, started together: one full mesh (four
+/// routes each, one socket per pair), no reconnect storm.
+#[test]
+fn five_servers_started_together_form_one_full_mesh() {
+    let kind = kind_under_test();
+    let clients = free_ports::<5>();
+    let clusters = free_ports::<5>();
+    let mut nodes: Vec<ClusterNode> = clients
+        .iter()
+        .zip(&clusters)
+        .map(|(&p, &cp)| {
+            ClusterNode::launch_with_config(
+                kind,
+                p,
+                cp,
+                &listen_style_conf(
+                    p,
+                    cp,
+                    "mesh5",
+                    &clusters
+                        .iter()
+                        .copied()
+                        .filter(|&c| c != cp)
+                        .collect::<Vec<_>>(),
+                ),
+                &[],
+            )
+        })
+        .collect();
+    let t0 = Instant::now();
+    for node in &mut nodes {
+        node.wait_ready();
+    }
+    for node in &nodes {
+        node.wait_routes(4);
+    }
+    eprintln!("DEBUGT routes {:?}", t0.elapsed());
+    for node in &nodes {
+        assert_routes_stay(node.client_port, 4, Duration::from_millis(300));
+    }
+    // Duplicate connections (both sides dialled) must have been resolved to one per pair.
+    let settled = poll_until(ROUTE_WAIT, || {
+        nodes.iter().all(|n| n.route_sockets(&clusters) == 4)
+    });
+    let sockets: Vec<usize> = nodes.iter().map(|n| n.route_sockets(&clusters)).collect();
+    assert!(settled, "one route socket per peer, got {sockets:?}");
+    eprintln!("DEBUGT settled {:?}", t0.elapsed());
+    assert_routes_stay(nodes[0].client_port, 4, Duration::from_secs(1));
+    let sockets: Vec<usize> = nodes.iter().map(|n| n.route_sockets(&clusters)).collect();
+    assert_eq!(sockets, [4; 5], "no duplicate route came back");
+    for node in &nodes {
+        let created = node.count_log("Route connection created");
+        eprintln!(
+            "DEBUGCOUNT {created} {}",
+            node.count_log("Registering remote route")
+        );
+        assert!(
+            (4..=12).contains(&created),
+            "{}: {created} route connections created; expected 4 plus a few duplicates and \
+             the route to itself, not a reconnect storm",
+            node.label
+        );
+    }
+    let refs: Vec<&ClusterNode> = nodes.iter().collect();
+    check_pubsub_everywhere(&refs, "mesh.five");
+}
+
+// ----------------------------------------------------------------------------------------
+// The route protocol, byte for byte, against an impersonated peer
+
+/// A server for impersonation tests, with its fake peer registered.
+fn server_with_fake_peer(cluster: &str) -> (ClusterNode, FakePeer) {
+    let [p, cp, fake_client] = free_ports::<3>();
+    let node = ClusterNode::start(kind_under_test(), p, cp, &[], Some(cluster), &[]);
+    let peer = FakePeer::connect(cp, cluster, fake_client);
+    node.wait_routes(1);
+    (node, peer)
+}
+
+/// Local subscriptions become `RS+`/`RS-` on the route: plain interest per subject, queue
+/// interest with its member count, removals on UNSUB and on disconnect.
+#[test]
+fn fake_peer_sees_local_interest_as_rs_plus_and_rs_minus() {
+    let (node, mut peer) = server_with_fake_peer("fakecl");
+    assert!(
+        peer.server_info.contains("\"cluster\":\"fakecl\""),
+        "{}",
+        peer.server_info
+    );
+    let mut client = Raw::connect_with(node.client_port, r#"{"verbose":false}"#);
+    client.send(
+        b"SUB foo 1\r\nSUB foo q1 2\r\nSUB foo q1 3\r\nSUB bar.* qq 4\r\nUNSUB 3\r\nUNSUB 1\r\n",
+    );
+    client.ping();
+    for expected in [
+        "RS+ $G foo\r\n",
+        "RS+ $G foo q1 1\r\n",
+        "RS+ $G foo q1 2\r\n",
+        "RS+ $G bar.* qq 1\r\n",
+        "RS+ $G foo q1 1\r\n",
+        "RS- $G foo\r\n",
+    ] {
+        peer.expect_op(expected);
+    }
+    drop(client);
+    let mut closing = vec![
+        peer.next_op(WAIT).expect("first RS- on disconnect"),
+        peer.next_op(WAIT).expect("second RS- on disconnect"),
+    ];
+    closing.sort();
+    assert_eq!(closing, ["RS- $G bar.* qq\r\n", "RS- $G foo q1\r\n"]);
+    peer.expect_silence();
+}
+
+/// Messages published by local clients go to the peer as one `RMSG` with the reply and the
+/// queue names it was chosen for; an `RS-` from the peer stops the flow.
+#[test]
+fn fake_peer_receives_rmsg_with_reply_and_queue_names() {
+    let (node, mut peer) = server_with_fake_peer("fakecl");
+    peer.send("RS+ $G baz\r\nRS+ $G baz grp 3\r\n");
+    peer.sync();
+    let mut client = Raw::connect_with(node.client_port, r#"{"verbose":false}"#);
+    client.send(b"PUB baz reply.x 5\r\nhello\r\nPUB baz 2\r\nhi\r\n");
+    client.ping();
+    peer.expect_op("RMSG $G baz + reply.x grp 5\r\nhello\r\n");
+    peer.expect_op("RMSG $G baz | grp 2\r\nhi\r\n");
+    peer.expect_silence();
+
+    // Several matching remote entries: one RMSG listing every chosen queue.
+    peer.send(
+        "RS+ $G a.*\r\nRS+ $G a.b\r\nRS+ $G a.> g1 2\r\nRS+ $G a.b g2 1\r\nRS+ $G marker\r\n",
+    );
+    peer.sync();
+    client.send(b"PUB a.b 1\r\nx\r\nPUB a.b r 1\r\ny\r\nPUB marker 1\r\nm\r\n");
+    client.ping();
+    let first = peer.next_op(WAIT).expect("RMSG for PUB a.b");
+    assert_eq!(sorted_queues(&first), "RMSG $G a.b | g1 g2 1\r\nx\r\n");
+    let second = peer.next_op(WAIT).expect("RMSG for PUB a.b r");
+    assert_eq!(sorted_queues(&second), "RMSG $G a.b + r g1 g2 1\r\ny\r\n");
+    peer.expect_op("RMSG $G marker 1\r\nm\r\n");
+    peer.expect_silence();
+
+    // The peer withdraws interest: nothing more for that subject.
+    peer.send("RS- $G marker\r\n");
+    peer.sync();
+    client.send(b"PUB marker 1\r\nm\r\nPUB baz 1\r\nz\r\n");
+    client.ping();
+    peer.expect_op("RMSG $G baz | grp 1\r\nz\r\n");
+    peer.expect_silence();
+}
+
+/// An `RMSG` from a route is delivered to local subscribers only (one hop, never to another
+/// route); queue members get it only when their group is listed, one member per group.
+#[test]
+fn rmsg_from_a_route_reaches_local_clients_only() {
+    let (node, mut sender) = server_with_fake_peer("fakecl");
+    let mut other = FakePeer::connect(node.cluster_port, "fakecl", free_port());
+    node.wait_routes(2);
+    other.send("RS+ $G foo\r\n");
+    other.sync();
+
+    let port = node.client_port;
+    let mut q1 = Client::connect(port);
+    q1.qsub("foo", "q1");
+    let mut q2 = Client::connect(port);
+    q2.qsub("foo", "q1");
+    let mut everyone = [raw_sub(port, "foo"), q1, q2];
+    for client in &mut everyone {
+        client.sub("marker");
+        client.flush();
+    }
+
+    sender.send("RMSG $G foo 5\r\nplain\r\n");
+    sender.send("RMSG $G foo | q1 6\r\nqueued\r\n");
+    sender.send("RMSG $G foo | nope 4\r\nnope\r\n");
+    sender.send("RMSG $G marker 3\r\nend\r\n");
+    sender.sync();
+    // Everything the server delivered from `sender` came before "end".
+    let mut got: Vec<Vec<String>> = Vec::new();
+    for client in &mut everyone {
+        let mut payloads = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = client.next_msg(left).expect("the marker arrives");
+            if msg.subject == "marker" {
+                break;
+            }
+            payloads.push(msg.payload);
+        }
+        got.push(payloads);
+    }
+    assert_eq!(
+        got[0],
+        ["plain", "queued", "nope"],
+        "plain subscribers get every routed message"
+    );
+    let mut queued: Vec<String> = got[1].iter().chain(&got[2]).cloned().collect();
+    queued.sort();
+    assert_eq!(
+        queued,
+        ["queued"],
+        "one q1 member gets the message listing q1, none gets the others"
+    );
+    // Nothing was forwarded to the other route: the first thing it gets is a local publish.
+    let mut publisher = Client::connect(port);
+    publisher.publish("foo", "local");
+    publisher.flush();
+    assert_eq!(
+        other.next_message_op(WAIT).as_deref(),
+        Some("RMSG $G foo 5\r\nlocal\r\n"),
+        "one hop: routed messages are not forwarded to other routes"
+    );
+    other.expect_no_message_ops();
+}
