@@ -143,6 +143,22 @@ impl Cluster {
             .collect()
     }
 
+    /// Whether `addr` is this server's own cluster address (so a route to it is a route to
+    /// ourselves).
+    fn is_own_address(&self, addr: SocketAddr) -> bool {
+        if addr.port() != self.listen.port() {
+            return false;
+        }
+        if !self.listen.ip().is_unspecified() {
+            return addr.ip() == self.listen.ip();
+        }
+        addr.ip().is_loopback()
+            || if_addrs::get_if_addrs()
+                .unwrap_or_default()
+                .iter()
+                .any(|i| i.ip() == addr.ip())
+    }
+
     fn is_connected(&self, id: &str) -> bool {
         self.lock().routes.contains_key(id)
     }
@@ -375,32 +391,87 @@ enum End {
     Closed(Option<String>),
 }
 
-/// Keeps an explicitly configured route connected, forever.
+/// Keeps an explicitly configured route connected, forever. The host name is resolved again
+/// and again, and every address it resolves to gets its own dial loop, so a name that stands
+/// for several servers (a headless service) still yields a full mesh; our own address is
+/// skipped quietly.
 async fn dial_explicit(server: Arc<Server>, cluster: Arc<Cluster>, url: RouteUrl) {
-    let mut attempt: u64 = 0;
-    let mut ever_connected = false;
+    let mut loops: HashMap<SocketAddr, tokio::task::JoinHandle<bool>> = HashMap::new();
+    let mut selves: HashSet<SocketAddr> = HashSet::new();
+    let mut failures: u64 = 0;
     loop {
         if server.shutdown_token().is_cancelled() {
             return;
         }
-        debug!(
-            "Trying to connect to route on {} ({})",
-            url.host_port, url.host_port
-        );
-        match TcpStream::connect(&url.host_port).await {
+        match tokio::net::lookup_host(&url.host_port).await {
+            Ok(addrs) => {
+                failures = 0;
+                for addr in addrs {
+                    if selves.contains(&addr) || cluster.is_own_address(addr) {
+                        continue;
+                    }
+                    if let Some(task) = loops.get(&addr) {
+                        if !task.is_finished() {
+                            continue;
+                        }
+                    }
+                    if let Some(task) = loops.remove(&addr) {
+                        if task.await.unwrap_or(false) {
+                            selves.insert(addr);
+                            continue;
+                        }
+                    }
+                    let task = tokio::spawn(dial_address(
+                        server.clone(),
+                        cluster.clone(),
+                        url.clone(),
+                        addr,
+                    ));
+                    loops.insert(addr, task);
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures % 3600 == 0 {
+                    error!(
+                        "Error trying to connect to route (attempt {failures}): lookup {}: {e}",
+                        url.host_port
+                    );
+                }
+            }
+        }
+        // Re-resolve now and then: containers come and go behind one name.
+        let jitter = rand::rng().random_range(0..500u64);
+        sleep_or_shutdown(&server, RECONNECT_DELAY * 2 + Duration::from_millis(jitter)).await;
+    }
+}
+
+/// Keeps one resolved address of an explicit route connected. Returns true when the address
+/// turned out to be this server.
+async fn dial_address(
+    server: Arc<Server>,
+    cluster: Arc<Cluster>,
+    url: RouteUrl,
+    addr: SocketAddr,
+) -> bool {
+    let mut attempt: u64 = 0;
+    let mut ever_connected = false;
+    loop {
+        if server.shutdown_token().is_cancelled() {
+            return false;
+        }
+        debug!("Trying to connect to route on {} ({addr})", url.host_port);
+        match TcpStream::connect(addr).await {
             Ok(stream) => {
                 attempt = 0;
                 ever_connected = true;
                 let _ = stream.set_nodelay(true);
-                let peer = stream
-                    .peer_addr()
-                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
                 let rid = server.next_id();
                 match run(
                     server.clone(),
                     cluster.clone(),
                     stream,
-                    peer,
+                    addr,
                     rid,
                     Some(url.clone()),
                 )
@@ -408,7 +479,7 @@ async fn dial_explicit(server: Arc<Server>, cluster: Arc<Cluster>, url: RouteUrl
                 {
                     End::SelfRoute => {
                         debug!("Detected route to self, ignoring {:?}", url.text);
-                        return;
+                        return true;
                     }
                     End::Closed(Some(id)) => wait_disconnected(&server, &cluster, &id).await,
                     End::Closed(None) => {}
@@ -421,10 +492,7 @@ async fn dial_explicit(server: Arc<Server>, cluster: Arc<Cluster>, url: RouteUrl
                 // nats-server reports the first failure, then only every 3600th until connected
                 // once; after a disconnect every attempt is reported.
                 if ever_connected || attempt == 1 || attempt % 3600 == 0 {
-                    error!(
-                        "Error trying to connect to route (attempt {attempt}): dial tcp {}: {e}",
-                        url.host_port
-                    );
+                    error!("Error trying to connect to route (attempt {attempt}): dial tcp {addr}: {e}");
                 }
                 let jitter = rand::rng().random_range(0..100u64);
                 sleep_or_shutdown(&server, RECONNECT_DELAY + Duration::from_millis(jitter)).await;
