@@ -521,6 +521,65 @@ pub fn assert_routes_stay(port: u16, n: usize, window: Duration) {
     }
 }
 
+/// Waits (up to [`ROUTE_WAIT`]) until the nodes form a full mesh that holds for 1.5 s —
+/// longer than the 1 s between dials of an explicit route, so duplicate connections from
+/// delayed retries have come and gone: every node reports `nodes.len() - 1` routed peers and
+/// holds exactly one route socket per peer.
+pub fn wait_mesh_settled(nodes: &[ClusterNode], cluster_ports: &[u16]) {
+    const STABLE: Duration = Duration::from_millis(1500);
+    let peers = nodes.len() - 1;
+    let deadline = Instant::now() + ROUTE_WAIT;
+    let mut since: Option<Instant> = None;
+    loop {
+        let state: Vec<(usize, usize)> = nodes
+            .iter()
+            .map(|n| (route_count(n.client_port), n.route_sockets(cluster_ports)))
+            .collect();
+        if state.iter().all(|&s| s == (peers, peers)) {
+            let start = *since.get_or_insert_with(Instant::now);
+            if start.elapsed() >= STABLE {
+                return;
+            }
+        } else {
+            since = None;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stable full mesh within {ROUTE_WAIT:?}: (routes, route sockets) per node \
+             {state:?}, want ({peers}, {peers}) each"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Asserts that throughout `window` every node reports `nodes.len() - 1` routed peers and
+/// holds exactly that many route sockets (no duplicate comes back, nothing flaps).
+pub fn assert_mesh_stays(nodes: &[ClusterNode], cluster_ports: &[u16], window: Duration) {
+    let peers = nodes.len() - 1;
+    let deadline = Instant::now() + window;
+    loop {
+        for node in nodes {
+            let urls = connect_urls(node.client_port);
+            assert_eq!(
+                urls.len().saturating_sub(1),
+                peers,
+                "{} should keep {peers} routes; connect_urls is {urls:?}",
+                node.label
+            );
+            assert_eq!(
+                node.route_sockets(cluster_ports),
+                peers,
+                "{} should keep exactly one route socket per peer",
+                node.label
+            );
+        }
+        if Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Established TCP connections of process `pid` that are route connections: accepted on its
 /// own cluster port, or dialled to one of `cluster_ports`. Read from /proc, so it counts
 /// duplicate routes that `connect_urls` (a set of URLs) cannot show.
