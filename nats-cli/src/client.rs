@@ -15,6 +15,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::backoff::Backoff;
 use crate::conn::{err_text, ConnectOptions, Connection};
+use crate::tls::TlsSetup;
 use crate::{Error, ServerPool, ServerUrl};
 
 /// How the client behaves.
@@ -30,6 +31,9 @@ pub struct ClientOptions {
     pub ping_interval: Duration,
     /// Unanswered pings after which the connection counts as stale.
     pub max_pings_out: u32,
+    /// TLS files (`--tlscert`, `--tlskey`, `--tlscacert`); empty: TLS only for `tls://` URLs
+    /// and servers that require it, verified with the system's CA certificates.
+    pub tls: TlsSetup,
 }
 
 impl ClientOptions {
@@ -41,6 +45,7 @@ impl ClientOptions {
             connect_timeout: Duration::from_secs(2),
             ping_interval: Duration::from_secs(120),
             max_pings_out: 2,
+            tls: TlsSetup::default(),
         }
     }
 
@@ -49,6 +54,7 @@ impl ClientOptions {
             name: self.name.clone(),
             version: self.version.clone(),
             timeout,
+            tls: self.tls.clone(),
         }
     }
 }

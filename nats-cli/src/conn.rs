@@ -4,7 +4,8 @@
 //! reference §1.1, §1.4): read the server's `INFO`, send `CONNECT {json}` and `PING` together,
 //! and treat the first `PONG` as "connected". A server refuses a client by sending `-ERR`
 //! instead of that `PONG` (`-ERR 'Authorization Violation'`), so the `-ERR` text is the reason
-//! the connection failed.
+//! the connection failed. TLS, when used, starts right after the plaintext `INFO` (see
+//! [`crate::tls`]).
 
 use std::time::Duration;
 
@@ -12,8 +13,9 @@ use futures_util::{SinkExt, StreamExt};
 use nats_proto::client::{ClientCodec, ClientOp, ServerOp};
 use nats_proto::{ConnectInfo, ServerInfo};
 use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedParts};
 
+use crate::tls::{TlsSetup, Transport};
 use crate::url::{Auth, ServerUrl};
 use crate::Error;
 
@@ -26,11 +28,13 @@ pub struct ConnectOptions {
     pub version: String,
     /// Bound on TCP connect plus handshake.
     pub timeout: Duration,
+    /// TLS files and configuration, for `tls://` URLs and servers that require TLS.
+    pub tls: TlsSetup,
 }
 
 /// An established connection: the handshake completed with a `PONG`.
 pub struct Connection {
-    framed: Framed<TcpStream, ClientCodec>,
+    framed: Framed<Transport, ClientCodec>,
     info: ServerInfo,
     url: ServerUrl,
 }
@@ -48,7 +52,7 @@ impl Connection {
         let stream = TcpStream::connect((url.host.as_str(), url.port)).await?;
         // Control lines are tiny and a flush waits for the PONG: don't let Nagle hold them.
         stream.set_nodelay(true)?;
-        let mut framed = Framed::new(stream, ClientCodec::default());
+        let mut framed = Framed::new(Transport::Plain(stream), ClientCodec::default());
         let info = match framed.next().await {
             Some(Ok(ServerOp::Info(info))) => *info,
             Some(Ok(_)) => return Err(Error::NoInfo),
@@ -57,8 +61,14 @@ impl Connection {
             Some(Err(_)) => return Err(Error::NoInfo),
             None => return Err(Error::ConnectionClosed),
         };
-        if info.tls_required {
-            return Err(Error::SecureConnectionRequired);
+        // nats.go's rules: TLS asked for but not offered is an error; TLS required by the
+        // server is used even when not asked for.
+        let wanted = url.tls || options.tls.wanted();
+        if wanted && !info.tls_required && !info.tls_available {
+            return Err(Error::SecureConnectionWanted);
+        }
+        if wanted || info.tls_required {
+            framed = secure(framed, url, &options.tls).await?;
         }
         let connect = connect_info(url, &info, options);
         framed.feed(ClientOp::Connect(Box::new(connect))).await?;
@@ -75,6 +85,12 @@ impl Connection {
                 Some(Ok(ServerOp::Ping)) => conn.send(ClientOp::Pong).await?,
                 Some(Ok(ServerOp::Info(info))) => conn.info = *info,
                 Some(Ok(ServerOp::Ok | ServerOp::Msg(_))) => {}
+                Some(Err(Error::Io(err))) => {
+                    return Err(match crate::tls::tls_failure(&err) {
+                        Some(reason) => Error::Tls(reason),
+                        None => Error::Io(err),
+                    })
+                }
                 Some(Err(err)) => return Err(err),
                 None => return Err(Error::ConnectionClosed),
             }
@@ -111,6 +127,29 @@ impl Connection {
     pub async fn send(&mut self, op: ClientOp) -> Result<(), Error> {
         self.framed.send(op).await.map_err(Error::from)
     }
+}
+
+/// Replaces the plaintext stream under `framed` with TLS. The server sends nothing after
+/// `INFO` until the handshake, so nothing read may be left over.
+async fn secure(
+    framed: Framed<Transport, ClientCodec>,
+    url: &ServerUrl,
+    tls: &TlsSetup,
+) -> Result<Framed<Transport, ClientCodec>, Error> {
+    let parts = framed.into_parts();
+    if !parts.read_buf.is_empty() {
+        return Err(Error::Protocol(
+            "data after INFO before the TLS handshake".into(),
+        ));
+    }
+    let Transport::Plain(tcp) = parts.io else {
+        return Err(Error::Protocol("TLS already established".into()));
+    };
+    let stream = tls.upgrade(tcp, &url.host).await?;
+    Ok(Framed::from_parts(FramedParts::new::<ClientOp>(
+        Transport::Tls(Box::new(stream)),
+        parts.codec,
+    )))
 }
 
 /// The text of a server's `-ERR`, which the codec hands over as bytes.
@@ -159,6 +198,7 @@ mod tests {
             name: "NATS Sample Publisher".into(),
             version: "0.1.0".into(),
             timeout: Duration::from_secs(1),
+            tls: TlsSetup::default(),
         };
         let info = ServerInfo {
             headers: true,

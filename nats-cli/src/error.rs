@@ -40,9 +40,11 @@ pub enum Error {
         /// The server's limit.
         max: i64,
     },
-    /// The server requires TLS, which these tools do not speak.
-    SecureConnectionRequired,
-    /// The URL asks for a transport these tools do not speak (`tls://`, `ws://`).
+    /// TLS was asked for (`tls://`, a TLS flag) but the server offers none.
+    SecureConnectionWanted,
+    /// TLS set-up or handshake failed (a certificate file, an untrusted server).
+    Tls(String),
+    /// The URL asks for a transport these tools do not speak (`ws://`).
     UnsupportedScheme(String),
     /// The first thing the server sent was not an `INFO` line.
     NoInfo,
@@ -84,11 +86,10 @@ impl Error {
             Error::MaxPayload { size, max } => {
                 format!("maximum payload exceeded ({size} bytes, server allows {max})")
             }
-            Error::SecureConnectionRequired => {
-                "secure connection required (TLS is not supported by this tool)".into()
-            }
+            Error::SecureConnectionWanted => "secure connection not available".into(),
+            Error::Tls(text) => text.clone(),
             Error::UnsupportedScheme(s) => {
-                format!("unsupported URL scheme {s:?} (only nats:// is supported)")
+                format!("unsupported URL scheme {s:?} (only nats:// and tls:// are supported)")
             }
             Error::NoInfo => "protocol exception, INFO not received".into(),
             Error::ConnectTimeout => "timeout connecting to server".into(),

@@ -9,6 +9,7 @@
 //! * [`client`]: a connection that answers server `PING`s, learns cluster URLs, detects a dead
 //!   server and reconnects to another one with [`backoff`].
 //! * [`duration`]: `2m` / `500ms` style durations for flags and messages.
+//! * [`tls`]: `tls://` URLs, servers that require TLS, and the certificate flags.
 //!
 //! Every error a user can see is an [`Error`] whose text starts with `nats: `, the prefix the
 //! Go tools print, so scripts written against them keep matching.
@@ -21,6 +22,7 @@ mod error;
 pub mod pool;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tls;
 pub mod url;
 
 pub use client::{Client, ClientOptions, Event};

@@ -77,6 +77,8 @@ impl ServerPool {
                 if url.auth == Auth::None {
                     url.auth = current.auth.clone();
                 }
+                // A cluster reached over `tls://` is one whose members need TLS too.
+                url.tls |= current.tls;
                 url
             })
             .collect();

@@ -1,7 +1,8 @@
 //! Server URLs as the Go tools accept them.
 //!
 //! `scheme://[user[:pass]@]host[:port]`, where a user without a password is a token
-//! (`nats://s3cr3t@host`), the scheme may be left out (`host:port` means `nats://host:port`),
+//! (`nats://s3cr3t@host`), the scheme is `nats` or `tls` (TLS required) and may be left out
+//! (`host:port` means `nats://host:port`),
 //! the port defaults to 4222 and IPv6 hosts are bracketed (`[::1]:4222`). A server list is
 //! such URLs separated by commas, blanks allowed. Userinfo is percent-decoded, as Go's
 //! `url.Parse` does, so passwords with `@` or `:` can be written `%40`, `%3A`.
@@ -42,6 +43,8 @@ pub struct ServerUrl {
     pub port: u16,
     /// Credentials from the userinfo part.
     pub auth: Auth,
+    /// `tls://`: the connection must be secured with TLS.
+    pub tls: bool,
 }
 
 impl ServerUrl {
@@ -56,6 +59,7 @@ impl ServerUrl {
         if text.is_empty() {
             return Err(bad("empty URL"));
         }
+        let mut tls = false;
         let rest = match text.find("://") {
             Some(at) => {
                 let scheme = &text[..at];
@@ -66,7 +70,9 @@ impl ServerUrl {
                 {
                     return Err(bad("malformed scheme"));
                 }
-                if !scheme.eq_ignore_ascii_case("nats") {
+                if scheme.eq_ignore_ascii_case("tls") {
+                    tls = true;
+                } else if !scheme.eq_ignore_ascii_case("nats") {
                     return Err(Error::UnsupportedScheme(scheme.to_string()));
                 }
                 &text[at + 3..]
@@ -93,7 +99,12 @@ impl ServerUrl {
             },
         };
         let (host, port) = split_host_port(hostport).map_err(|reason| bad(&reason))?;
-        Ok(ServerUrl { host, port, auth })
+        Ok(ServerUrl {
+            host,
+            port,
+            auth,
+            tls,
+        })
     }
 
     /// `host:port`, the host bracketed if it is an IPv6 address: the form servers use in
@@ -113,10 +124,12 @@ impl ServerUrl {
     }
 }
 
-/// `nats://host:port`, without credentials so that notices never print a password.
+/// `nats://host:port` (or `tls://`), without credentials so that notices never print a
+/// password.
 impl fmt::Display for ServerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "nats://{}", self.host_port())
+        let scheme = if self.tls { "tls" } else { "nats" };
+        write!(f, "{scheme}://{}", self.host_port())
     }
 }
 
@@ -294,9 +307,19 @@ mod tests {
             assert!(err.to_string().starts_with("nats: "), "{err}");
         }
         assert!(matches!(
-            ServerUrl::parse("tls://host:4222"),
+            ServerUrl::parse("ws://host:4222"),
             Err(Error::UnsupportedScheme(_))
         ));
+    }
+
+    #[test]
+    fn tls_scheme() {
+        let u = url("tls://u:p@host:4443");
+        assert!(u.tls);
+        assert_eq!((u.host.as_str(), u.port), ("host", 4443));
+        assert_eq!(u.to_string(), "tls://host:4443");
+        assert!(!url("nats://host").tls);
+        assert!(url("TLS://host").tls);
     }
 
     #[test]

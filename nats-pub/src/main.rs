@@ -8,11 +8,13 @@
 //! is read from stdin, byte for byte. Failures print one `nats: …` line on stderr and exit 1.
 
 use std::io::{self, IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use clap::Parser;
+use nats_cli::tls::{TlsFiles, TlsSetup};
 use nats_cli::url::parse_server_list;
 use nats_cli::{Client, ClientOptions, Error, ServerPool, DEFAULT_URL};
 use nats_proto::client::{ClientOp, Publish};
@@ -37,9 +39,21 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Parser, Debug)]
 #[command(name = "nats-pub", version)]
 struct Args {
-    /// NATS server URLs, comma separated (nats://[user:pass@|token@]host[:port]).
+    /// NATS server URLs, comma separated (nats:// or tls://[user:pass@|token@]host[:port]).
     #[arg(short = 's', long = "server", value_name = "URLS", default_value = DEFAULT_URL)]
     server: String,
+
+    /// Client certificate (PEM) to present to the server; needs --tlskey. Implies TLS.
+    #[arg(long = "tlscert", value_name = "FILE")]
+    tlscert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tlscert.
+    #[arg(long = "tlskey", value_name = "FILE")]
+    tlskey: Option<PathBuf>,
+
+    /// CA certificates (PEM) to verify the server with (default: the system's). Implies TLS.
+    #[arg(long = "tlscacert", value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
 
     /// Reply subject to send with the message.
     #[arg(short = 'r', long = "reply", value_name = "SUBJECT")]
@@ -106,6 +120,11 @@ fn run(args: Args) -> Result<(), Failure> {
         .map(|h| parse_header(h))
         .collect::<Result<Vec<_>, _>>()?;
     let urls = parse_server_list(&args.server)?;
+    let tls = TlsSetup::new(TlsFiles {
+        ca_file: args.tlscacert.clone(),
+        cert_file: args.tlscert.clone(),
+        key_file: args.tlskey.clone(),
+    })?;
 
     let body = match &args.message {
         Some(message) => message.as_bytes().to_vec(),
@@ -117,7 +136,7 @@ fn run(args: Args) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|err| Failure::Io("start the async runtime", err))?;
-    runtime.block_on(publish(&args, urls, &headers, &body))?;
+    runtime.block_on(publish(&args, urls, tls, &headers, &body))?;
 
     let mut out = io::stdout().lock();
     for _ in 0..args.count {
@@ -132,10 +151,12 @@ fn run(args: Args) -> Result<(), Failure> {
 async fn publish(
     args: &Args,
     urls: Vec<nats_cli::ServerUrl>,
+    tls: TlsSetup,
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(), Error> {
-    let options = ClientOptions::new(CLIENT_NAME, env!("CARGO_PKG_VERSION"));
+    let mut options = ClientOptions::new(CLIENT_NAME, env!("CARGO_PKG_VERSION"));
+    options.tls = tls;
     let mut client = Client::connect(ServerPool::new(urls), options).await?;
     if !headers.is_empty() && !client.info().headers {
         return Err(Error::HeadersNotSupported);
@@ -250,5 +271,20 @@ mod tests {
         let args = Args::try_parse_from(["nats-pub", "hello"]).expect("valid");
         assert_eq!(args.message, None);
         assert!(Args::try_parse_from(["nats-pub", "-n", "0", "x", "y"]).is_err());
+        let args = Args::try_parse_from([
+            "nats-pub",
+            "--tlscert",
+            "c.pem",
+            "--tlskey",
+            "k.pem",
+            "--tlscacert",
+            "ca.pem",
+            "x",
+            "y",
+        ])
+        .expect("valid");
+        assert_eq!(args.tlscert, Some(PathBuf::from("c.pem")));
+        assert_eq!(args.tlskey, Some(PathBuf::from("k.pem")));
+        assert_eq!(args.tlscacert, Some(PathBuf::from("ca.pem")));
     }
 }

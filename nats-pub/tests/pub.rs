@@ -130,8 +130,8 @@ fn failures_exit_non_zero_with_one_line() {
             "nats: invalid server URL \"nats://[::1:4222\": missing ']' after IPv6 address",
         ),
         (
-            vec!["-s", "tls://127.0.0.1:4222", "hello", "x"],
-            "nats: unsupported URL scheme \"tls\" (only nats:// is supported)",
+            vec!["-s", "ws://127.0.0.1:4222", "hello", "x"],
+            "nats: unsupported URL scheme \"ws\" (only nats:// and tls:// are supported)",
         ),
         (
             vec!["-s", &good, "foo.*", "x"],

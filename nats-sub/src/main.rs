@@ -14,11 +14,13 @@
 //! `--max-reconnect-time`.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
+use nats_cli::tls::{TlsFiles, TlsSetup};
 use nats_cli::url::parse_server_list;
 use nats_cli::{duration, Client, ClientOptions, Error, Event, ServerPool, DEFAULT_URL};
 use nats_proto::client::{ClientOp, Message};
@@ -45,9 +47,21 @@ const SID: &[u8] = b"1";
 #[derive(Parser, Debug)]
 #[command(name = "nats-sub", version)]
 struct Args {
-    /// NATS server URLs, comma separated (nats://[user:pass@|token@]host[:port]).
+    /// NATS server URLs, comma separated (nats:// or tls://[user:pass@|token@]host[:port]).
     #[arg(short = 's', long = "server", value_name = "URLS", default_value = DEFAULT_URL)]
     server: String,
+
+    /// Client certificate (PEM) to present to the server; needs --tlskey. Implies TLS.
+    #[arg(long = "tlscert", value_name = "FILE")]
+    tlscert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tlscert.
+    #[arg(long = "tlskey", value_name = "FILE")]
+    tlskey: Option<PathBuf>,
+
+    /// CA certificates (PEM) to verify the server with (default: the system's). Implies TLS.
+    #[arg(long = "tlscacert", value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
 
     /// Join this queue group: each message goes to one member of the group.
     #[arg(short = 'q', long = "queue", value_name = "GROUP")]
@@ -137,7 +151,12 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
     }
     let urls = parse_server_list(&args.server)?;
-    let options = ClientOptions::new(CLIENT_NAME, env!("CARGO_PKG_VERSION"));
+    let mut options = ClientOptions::new(CLIENT_NAME, env!("CARGO_PKG_VERSION"));
+    options.tls = TlsSetup::new(TlsFiles {
+        ca_file: args.tlscacert.clone(),
+        cert_file: args.tlscert.clone(),
+        key_file: args.tlskey.clone(),
+    })?;
     let mut client = Client::connect(ServerPool::new(urls), options).await?;
     let printer = Printer {
         timestamp: args.timestamp,
@@ -374,5 +393,19 @@ mod tests {
         assert!(Args::try_parse_from(["nats-sub", "--raw", "-t", "x"]).is_err());
         assert!(Args::try_parse_from(["nats-sub", "-n", "0", "x"]).is_err());
         assert!(Args::try_parse_from(["nats-sub"]).is_err());
+        let args = Args::try_parse_from([
+            "nats-sub",
+            "--tlscacert",
+            "ca.pem",
+            "--tlscert",
+            "c.pem",
+            "--tlskey",
+            "k.pem",
+            "x",
+        ])
+        .expect("valid");
+        assert_eq!(args.tlscacert, Some(PathBuf::from("ca.pem")));
+        assert_eq!(args.tlscert, Some(PathBuf::from("c.pem")));
+        assert_eq!(args.tlskey, Some(PathBuf::from("k.pem")));
     }
 }

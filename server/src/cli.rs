@@ -405,8 +405,9 @@ pub fn apply(flags: &Flags, options: &mut Options) -> Result<(), String> {
     if let Some(v) = &flags.auth {
         options.authorization.token = Some(v.clone());
     }
-    if flags.tls.is_some() || flags.tlscert.is_some() || flags.tlsverify.is_some() {
-        return Err("TLS is not supported by this build yet".into());
+    apply_tls(flags, options)?;
+    if let Some(v) = flags.https_port {
+        options.https_port = v;
     }
     if let Some(routes) = &flags.routes {
         options.cluster.routes = routes
@@ -431,6 +432,39 @@ pub fn apply(flags: &Flags, options: &mut Options) -> Result<(), String> {
     if let Some(v) = flags.connect_retries {
         options.cluster.connect_retries = v;
     }
+    Ok(())
+}
+
+/// Any TLS flag replaces the file's client TLS with the flags' settings, which must then name
+/// a certificate and a key (nats-server's `overrideTLS`); the file's `timeout` is kept.
+fn apply_tls(flags: &Flags, options: &mut Options) -> Result<(), String> {
+    let any = flags.tls.is_some()
+        || flags.tlscert.is_some()
+        || flags.tlskey.is_some()
+        || flags.tlsverify.is_some()
+        || flags.tlscacert.is_some();
+    if !any {
+        return Ok(());
+    }
+    let cert = flags
+        .tlscert
+        .clone()
+        .ok_or("TLS Server certificate must be present and valid")?;
+    let key = flags
+        .tlskey
+        .clone()
+        .ok_or("TLS Server private key must be present and valid")?;
+    let tls = crate::options::TlsOptions {
+        ca_file: flags.tlscacert.clone(),
+        verify: flags.tlsverify == Some(true),
+        timeout: options
+            .tls
+            .as_ref()
+            .map_or(crate::options::TlsOptions::DEFAULT_TIMEOUT, |t| t.timeout),
+        ..crate::options::TlsOptions::new(cert, key)
+    };
+    crate::tls::check(&tls)?;
+    options.tls = Some(tls);
     Ok(())
 }
 

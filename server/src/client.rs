@@ -22,7 +22,7 @@ use nats_proto::error::text;
 use nats_proto::headers::NO_RESPONDERS;
 use nats_proto::{subject, Close, ConnectInfo, Limits, ProtoError, Size};
 use rand::Rng;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, trace};
@@ -65,6 +65,8 @@ pub enum CloseReason {
     ServerShutdown,
     /// A second route to the same server (the other one is kept).
     DuplicateRoute,
+    /// The TLS handshake failed or timed out.
+    TlsHandshakeFailure,
 }
 
 impl fmt::Display for CloseReason {
@@ -85,6 +87,7 @@ impl fmt::Display for CloseReason {
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::DuplicateRoute => "Duplicate Route",
+            CloseReason::TlsHandshakeFailure => "TLS Handshake Failure",
         })
     }
 }
@@ -145,6 +148,9 @@ pub struct ClientShared {
     pub start: std::time::SystemTime,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// Monitoring counters: inbound traffic (added once per read batch), activity, RTT and
+    /// what CONNECT said.
+    pub stats: crate::monitor::ConnStats,
 }
 
 impl ClientShared {
@@ -173,6 +179,7 @@ impl ClientShared {
             reason: Mutex::new(None),
             start: std::time::SystemTime::now(),
             peer,
+            stats: crate::monitor::ConnStats::default(),
         }
     }
 
@@ -272,38 +279,105 @@ struct Client {
     /// Inbound messages or subscriptions since the last ping tick (delays the next PING).
     active: bool,
     last_delivered: u64,
+    /// When the oldest unanswered server PING was sent (its PONG gives the RTT).
+    ping_sent: Option<Instant>,
     auth_deadline: Option<tokio::time::Instant>,
 }
 
-/// Runs one client connection to the end.
-pub async fn serve<S>(server: Arc<Server>, stream: S, peer: SocketAddr, cid: u64)
+/// Runs one plaintext client connection to the end.
+pub async fn serve<S>(server: Arc<Server>, mut stream: S, peer: SocketAddr, cid: u64)
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    if let Some(admitted) = admit(&server, &mut stream, peer, cid).await {
+        run(server, admitted, stream).await;
+    }
+}
+
+/// A client connection that got its `INFO` and counts against `max_connections`, before its
+/// reader and writer start. A TLS server does the handshake at this point, so that `INFO` (and
+/// a `maximum connections exceeded` error) go out in plaintext, as nats-server sends them.
+pub struct Admitted {
+    shared: Arc<ClientShared>,
+    /// The client-URL generation of the `INFO` sent.
+    info_gen: u64,
+}
+
+impl Admitted {
+    /// The connection's log prefix.
+    pub fn prefix(&self) -> &str {
+        &self.shared.prefix
+    }
+
+    /// Gives the connection up before it ran (a failed TLS handshake).
+    pub fn abandon(self, server: &Server, reason: CloseReason) {
+        self.shared.close(reason, true);
+        server.unregister(&self.shared);
+        // Listed among closed connections like any other (nats-server does the same).
+        server.monitor.record_closed(&self.shared, Vec::new());
+        debug!("{}Client connection closed: {reason}", self.shared.prefix);
+    }
+}
+
+/// Registers a new connection and writes its `INFO` straight to the socket. `None` when the
+/// connection is already over (`max_connections` reached: `INFO` and `-ERR` were sent; or the
+/// write failed).
+pub async fn admit<S>(
+    server: &Arc<Server>,
+    stream: &mut S,
+    peer: SocketAddr,
+    cid: u64,
+) -> Option<Admitted>
+where
+    S: AsyncWrite + Unpin,
 {
     let options = server.options();
     let shared = Arc::new(ClientShared::new(
-        &server,
+        server,
         cid,
         Kind::Client,
         peer,
         options.max_pending,
     ));
     let prefix = shared.prefix.clone();
-    let (mut rd, wr) = tokio::io::split(stream);
-
     let info_gen = server.client_urls_generation();
-    let info = server.client_info(cid, peer);
-    shared.out.send(&info);
-    if !server.register(shared.clone()) {
-        shared
-            .out
-            .send(format!("-ERR '{}'\r\n", text::MAXIMUM_CONNECTIONS_EXCEEDED).as_bytes());
+    let mut hello = server.client_info(cid, peer);
+    let registered = server.register(shared.clone());
+    if !registered {
+        hello.extend_from_slice(
+            format!("-ERR '{}'\r\n", text::MAXIMUM_CONNECTIONS_EXCEEDED).as_bytes(),
+        );
+    }
+    let written = tokio::time::timeout(options.write_deadline, async {
+        stream.write_all(&hello).await?;
+        stream.flush().await
+    })
+    .await;
+    if !registered {
         shared.close(CloseReason::MaxConnectionsExceeded, false);
         info!("{prefix}Maximum Connections Exceeded");
-        let _ = run_writer(&shared.out, wr, options.write_deadline).await;
-        return;
+        let _ = tokio::time::timeout(options.write_deadline, stream.shutdown()).await;
+        return None;
+    }
+    if !matches!(written, Ok(Ok(()))) {
+        shared.close(CloseReason::WriteError, true);
+        server.unregister(&shared);
+        return None;
     }
     debug!("{prefix}Client connection created");
+    Some(Admitted { shared, info_gen })
+}
+
+/// Runs an admitted client connection to the end over `stream` (TCP, or TLS after the
+/// handshake): the same reader, writer and delivery code either way.
+pub async fn run<S>(server: Arc<Server>, admitted: Admitted, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let Admitted { shared, info_gen } = admitted;
+    let options = server.options();
+    let prefix = shared.prefix.clone();
+    let (mut rd, wr) = tokio::io::split(stream);
 
     let writer = {
         let shared = shared.clone();
@@ -355,13 +429,17 @@ where
         first_ping: false,
         active: false,
         last_delivered: 0,
+        ping_sent: None,
         auth_deadline: auth_required.then(|| now + options.auth_timeout()),
     };
     let reason = client.read_loop(&mut rd).await;
     shared.close(reason, false);
+    // `/connz?state=closed` shows the subscriptions the connection had.
+    let closed_subs = crate::monitor::sub_details(&shared);
     client.cleanup();
     let _ = writer.await;
     server.unregister(&shared);
+    server.monitor.record_closed(&shared, closed_subs);
     debug!(
         "{}Client connection closed: {}",
         client.prefix,
@@ -405,6 +483,11 @@ impl Client {
                             slow.out.wait_drained(STALL).await;
                         }
                     }
+                    // A TLS peer that closes without close_notify: nats-server counts that
+                    // as the client closing, like EOF on TCP.
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        return CloseReason::ClientClosed
+                    }
                     Err(_) => return CloseReason::ReadError,
                 },
                 _ = tokio::time::sleep_until(self.ping_at) => {
@@ -416,6 +499,7 @@ impl Client {
                 }
                 _ = tokio::time::sleep_until(auth_deadline), if self.auth_deadline.is_some() => {
                     self.send_err(text::AUTHENTICATION_TIMEOUT);
+                    self.flush_batch();
                     error!("{}Authentication Timeout", self.prefix);
                     return CloseReason::AuthenticationTimeout;
                 }
@@ -486,6 +570,9 @@ impl Client {
                     trace!("{}<<- [PONG]", self.prefix);
                 }
                 self.pings_out = 0;
+                if let Some(sent) = self.ping_sent.take() {
+                    self.shared.stats.set_rtt(sent.elapsed());
+                }
             }
             ClientOp::Connect(info) => self.process_connect(*info)?,
             ClientOp::Ok | ClientOp::Info(_) => {}
@@ -571,8 +658,26 @@ impl Client {
         if !descriptor.is_empty() && !self.connected {
             self.prefix = format!("{}{:?} - ", self.shared.prefix, descriptor);
         }
+        // What `/connz` shows. Unlike nats-server, a token is not shown in clear.
+        let user = match &authenticated.user {
+            Some(u) => u.clone(),
+            None if !c.user.is_empty() => c.user.clone(),
+            None if !c.auth_token.is_empty() => "[REDACTED]".into(),
+            None => String::new(),
+        };
+        self.shared.stats.set_meta(crate::monitor::ConnMeta {
+            name: c.name.clone(),
+            lang: c.lang.clone(),
+            version: c.version.clone(),
+            user,
+        });
+        self.shared.stats.touch();
         if !self.connected {
             self.connected = true;
+            // Like nats-server, the first RTT estimate is INFO (sent on accept) to CONNECT.
+            if let Ok(rtt) = self.shared.start.elapsed() {
+                self.shared.stats.set_rtt(rtt);
+            }
             // nats-server measures the RTT with a PING about 2 s after CONNECT (sooner if the
             // ping interval is shorter), plus up to 20 % so clients do not all ping at once.
             let first = self
@@ -777,6 +882,7 @@ impl Client {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(sid, sub);
+        self.shared.stats.touch();
         self.ok();
     }
 
@@ -829,6 +935,7 @@ impl Client {
             trace!("{}->> [PING]", self.prefix);
         }
         self.pings_out += 1;
+        self.ping_sent.get_or_insert_with(Instant::now);
         self.send(b"PING\r\n");
         Ok(())
     }
@@ -857,10 +964,11 @@ impl Client {
 
     /// End of a read batch: wake each touched writer once, add counters to the server's.
     fn flush_batch(&mut self) {
-        let (out_msgs, out_bytes) = self.fanout.flush();
+        let (out_msgs, out_bytes) = self.fanout.flush(&self.server);
         if self.in_msgs > 0 || out_msgs > 0 {
             self.server
                 .count_traffic(self.in_msgs, self.in_bytes, out_msgs, out_bytes);
+            self.shared.stats.add_in(self.in_msgs, self.in_bytes);
             self.in_msgs = 0;
             self.in_bytes = 0;
         }

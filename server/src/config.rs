@@ -12,7 +12,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::conf;
-use crate::options::{Authorization, Options, Permissions, ResponsePermission, SubjectRules, User};
+use crate::options::{
+    Authorization, Options, Permissions, ResponsePermission, SubjectRules, TlsOptions, User,
+};
 
 /// Loads `path` (conf language, or TOML when the name ends in `.toml`) into options.
 pub fn load(path: &Path) -> Result<Options, String> {
@@ -244,6 +246,196 @@ impl AuthBlock {
     }
 }
 
+/// The keys nats-server 2.9.10 accepts in a `tls {}` block.
+const TLS_KEYS: &[&str] = &[
+    "cert_file",
+    "key_file",
+    "ca_file",
+    "verify",
+    "verify_and_map",
+    "verify_cert_and_check_known_urls",
+    "cipher_suites",
+    "curve_preferences",
+    "insecure",
+    "pinned_certs",
+    "timeout",
+    "connection_rate_limit",
+];
+
+/// A `tls {}` block (top level or in `cluster {}`). Read by hand rather than derived so that
+/// errors carry nats-server's wording (`error parsing tls config, unknown field ["x"]`) at
+/// the offending key or value; the certificate files are loaded here too, as nats-server
+/// does while parsing, so `-t` catches a bad certificate.
+#[derive(Debug)]
+struct TlsBlock(TlsOptions);
+
+impl<'de> Deserialize<'de> for TlsBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_struct("tls", TLS_KEYS, TlsVisitor)
+    }
+}
+
+/// A key of a `tls {}` block. Unknown keys fail while the key is read, so the error points
+/// at the key.
+struct TlsKey(String);
+
+impl<'de> Deserialize<'de> for TlsKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        if TLS_KEYS.contains(&key.as_str()) {
+            Ok(TlsKey(key))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "error parsing tls config, unknown field [{key:?}]"
+            )))
+        }
+    }
+}
+
+/// Any value of a `tls {}` key; [`TlsFields::set`] checks its type.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TlsValue {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    List(Vec<String>),
+    Other(serde::de::IgnoredAny),
+}
+
+/// The `tls {}` keys read so far.
+#[derive(Debug, Default)]
+struct TlsFields {
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    ca_file: Option<String>,
+    verify: bool,
+    insecure: bool,
+    timeout: Option<Duration>,
+}
+
+impl TlsFields {
+    fn set(&mut self, key: &str, value: TlsValue) -> Result<(), String> {
+        let wrong = |what: &str| format!("error parsing tls config, expected '{key}' to be {what}");
+        let file = |v: TlsValue| match v {
+            TlsValue::Text(s) => Ok(s),
+            _ => Err(wrong("filename")),
+        };
+        let flag = |v: TlsValue| match v {
+            TlsValue::Bool(b) => Ok(b),
+            _ => Err(wrong("a boolean")),
+        };
+        let unsupported = || format!("tls: '{key}' is not supported by this server yet");
+        match key {
+            "cert_file" => self.cert_file = Some(file(value)?),
+            "key_file" => self.key_file = Some(file(value)?),
+            "ca_file" => self.ca_file = Some(file(value)?),
+            "verify" => self.verify = flag(value)?,
+            "insecure" => self.insecure = flag(value)?,
+            // Certificate-to-user mapping and OCSP-style URL checks change who may connect;
+            // refusing them beats silently accepting connections nats-server would reject.
+            "verify_and_map" | "verify_cert_and_check_known_urls" => {
+                if flag(value)? {
+                    return Err(unsupported());
+                }
+            }
+            "pinned_certs" => match value {
+                TlsValue::List(pins) if pins.is_empty() => {}
+                TlsValue::List(_) => return Err(unsupported()),
+                _ => return Err(wrong("an array")),
+            },
+            // rustls offers only modern suites and curves and picks among them itself, so
+            // these lists are checked like nats-server does and otherwise not used.
+            "cipher_suites" | "curve_preferences" => match value {
+                TlsValue::List(list) if list.is_empty() => {
+                    return Err(format!("error parsing tls config, '{key}' cannot be empty"))
+                }
+                TlsValue::List(_) => {}
+                _ => return Err(wrong("an array")),
+            },
+            "timeout" => {
+                self.timeout = Some(match value {
+                    TlsValue::Number(secs) if secs >= 0.0 => Duration::from_secs_f64(secs),
+                    TlsValue::Text(t) => conf::parse_duration(&t).ok_or_else(|| {
+                        format!("error parsing tls config, 'timeout' time: invalid duration {t:?}")
+                    })?,
+                    _ => return Err(wrong("a number or a duration")),
+                })
+            }
+            // Not enforced (no accept rate limiting yet).
+            "connection_rate_limit" => match value {
+                TlsValue::Number(_) => {}
+                _ => return Err(wrong("a number")),
+            },
+            other => {
+                return Err(format!(
+                    "error parsing tls config, unknown field [{other:?}]"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<TlsOptions, String> {
+        let cert_file = self
+            .cert_file
+            .ok_or("missing 'cert_file' in TLS configuration")?;
+        let key_file = self
+            .key_file
+            .ok_or("missing 'key_file' in TLS configuration")?;
+        let tls = TlsOptions {
+            ca_file: self.ca_file.map(Into::into),
+            verify: self.verify,
+            insecure: self.insecure,
+            timeout: self.timeout.unwrap_or(TlsOptions::DEFAULT_TIMEOUT),
+            ..TlsOptions::new(cert_file.into(), key_file.into())
+        };
+        crate::tls::check(&tls)?;
+        Ok(tls)
+    }
+}
+
+/// Reads one value into [`TlsFields`]; a wrong type is reported at the value.
+struct TlsEntry<'a> {
+    key: &'a str,
+    fields: &'a mut TlsFields,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for TlsEntry<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let value = TlsValue::deserialize(d)?;
+        self.fields
+            .set(self.key, value)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+struct TlsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TlsVisitor {
+    type Value = TlsBlock;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map of TLS settings")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<TlsBlock, A::Error> {
+        let mut fields = TlsFields::default();
+        while let Some(TlsKey(key)) = map.next_key()? {
+            map.next_value_seed(TlsEntry {
+                key: &key,
+                fields: &mut fields,
+            })?;
+        }
+        fields
+            .finish()
+            .map(TlsBlock)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClusterAuth {
@@ -267,7 +459,7 @@ struct ClusterBlock {
     routes: Option<Vec<String>>,
     authorization: Option<ClusterAuth>,
     permissions: Option<serde::de::IgnoredAny>,
-    tls: Option<serde::de::IgnoredAny>,
+    tls: Option<TlsBlock>,
     #[serde(alias = "advertise")]
     cluster_advertise: Option<String>,
     no_advertise: Option<bool>,
@@ -323,7 +515,7 @@ struct FileConfig {
     lame_duck_grace_period: Option<DurationValue>,
     no_auth_user: Option<String>,
     authorization: Option<AuthBlock>,
-    tls: Option<serde::de::IgnoredAny>,
+    tls: Option<TlsBlock>,
     cluster: Option<ClusterBlock>,
     accounts: Option<serde::de::IgnoredAny>,
     system_account: Option<String>,
@@ -364,8 +556,18 @@ impl FileConfig {
         if let Some(v) = self.http_port {
             o.http_port = port(v)?;
         }
-        if self.https.is_some() || self.https_port.is_some() || self.tls.is_some() {
-            return Err("TLS is not supported by this build yet".into());
+        if let Some(https) = &self.https {
+            let (host, port) = https.split()?;
+            if let Some(host) = host {
+                o.http_host = host;
+            }
+            o.https_port = port;
+        }
+        if let Some(v) = self.https_port {
+            o.https_port = port(v)?;
+        }
+        if let Some(tls) = self.tls {
+            o.tls = Some(tls.0);
         }
         if let Some(v) = self.max_connections {
             o.max_connections = size(v, "max_connections")?;
@@ -440,9 +642,7 @@ impl FileConfig {
             c.advertise = cluster.cluster_advertise;
             c.no_advertise = cluster.no_advertise.unwrap_or(false);
             c.connect_retries = cluster.connect_retries.unwrap_or(0);
-            if cluster.tls.is_some() {
-                return Err("TLS is not supported by this build yet".into());
-            }
+            c.tls = cluster.tls.map(|t| t.0);
         }
         Ok(())
     }

@@ -3,10 +3,11 @@
 //! the queue groups picked on its side.
 //!
 //! A [`Fanout`] belongs to one reader task (a client's or a route's) and keeps what that task
-//! reuses from message to message: the match cache, the list of writers to wake at the end of
-//! the read batch, and the per-route queue lists. Nothing here allocates per message once warm.
+//! reuses from message to message: the match cache, the per-route queue lists, and staging
+//! buffers. Output for a connection is staged locally during a read batch and appended to its
+//! outbound buffer once at the end (one lock per destination per batch, not per message), which
+//! also keeps each destination's output in order. Nothing here allocates per message once warm.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -24,6 +25,11 @@ use crate::sublist::SubResult;
 
 /// Match results cached per reader, valid while the sublist generation is unchanged.
 const L1_MAX: usize = 256;
+/// Destinations staged per batch; beyond this, deliveries go straight to outbound buffers
+/// (a big fan-out gains nothing from staging and a linear search would cost).
+const MAX_STAGED: usize = 16;
+/// A staged buffer is handed over early once it holds this much.
+const STAGE_FLUSH: usize = 64 * 1024;
 
 type Matches = Arc<SubResult<Subscription>>;
 
@@ -82,52 +88,97 @@ struct RouteTarget {
     queues: BytesMut,
 }
 
+/// Output for one destination, collected during a read batch.
+struct Staged {
+    target: Arc<ClientShared>,
+    buf: BytesMut,
+    msgs: u64,
+    payload_bytes: u64,
+}
+
 /// Per-reader delivery state.
 #[derive(Default)]
 pub struct Fanout {
-    l1: HashMap<Bytes, (u64, Matches)>,
+    l1: rustc_hash::FxHashMap<Bytes, (u64, Matches)>,
+    scratch: Scratch,
+}
+
+/// Everything but the match cache, so a cached result can be borrowed while delivering.
+#[derive(Default)]
+struct Scratch {
     /// Writers to wake at the end of the read batch.
-    pub touched: Vec<Arc<ClientShared>>,
+    touched: Vec<Arc<ClientShared>>,
     targets: Vec<RouteTarget>,
     used_targets: usize,
+    staged: Vec<Staged>,
+    used_staged: usize,
     /// Messages delivered in this batch (for server statistics).
-    pub out_msgs: u64,
+    out_msgs: u64,
     /// Payload bytes delivered in this batch.
-    pub out_bytes: u64,
+    out_bytes: u64,
     /// A subscriber over half its `max_pending`: the reader stalls on it after the batch.
     stall: Option<Arc<ClientShared>>,
 }
 
 impl Fanout {
-    /// The subscriptions matching `subject`, from the cache when still valid.
-    fn lookup(&mut self, server: &Server, subject: &[u8]) -> Matches {
-        let generation = server.sublist.generation();
-        if let Some((g, result)) = self.l1.get(subject) {
-            if *g == generation {
-                return result.clone();
-            }
-        }
-        let result = server.sublist.matches(subject);
-        if self.l1.len() >= L1_MAX {
-            self.l1.clear();
-        }
-        self.l1.insert(
-            Bytes::copy_from_slice(subject),
-            (generation, result.clone()),
-        );
-        result
-    }
-
     /// Forgets cached match results (the reader is going away).
     pub fn clear(&mut self) {
         self.l1.clear();
-        self.targets.clear();
-        self.used_targets = 0;
+        self.scratch.targets.clear();
+        self.scratch.used_targets = 0;
     }
 
     /// Delivers `msg`; returns how many subscribers and routes it went to.
     pub fn deliver(&mut self, server: &Server, msg: Msg<'_>, origin: Origin<'_>) -> usize {
-        let result = self.lookup(server, msg.subject);
+        let generation = server.sublist.generation();
+        let fresh = matches!(self.l1.get(msg.subject), Some((g, _)) if *g == generation);
+        if !fresh {
+            let result = server.sublist.matches(msg.subject);
+            if self.l1.len() >= L1_MAX {
+                self.l1.clear();
+            }
+            self.l1
+                .insert(Bytes::copy_from_slice(msg.subject), (generation, result));
+        }
+        match self.l1.get(msg.subject) {
+            Some((_, result)) => self.scratch.deliver(server, result, msg, origin),
+            None => 0,
+        }
+    }
+
+    /// Queues protocol bytes for `target`, in order with the messages staged for it.
+    pub fn send(&mut self, target: &Arc<ClientShared>, bytes: &[u8]) {
+        self.scratch
+            .stage(target, bytes.len(), 0, 0, |b| b.put_slice(bytes), None);
+    }
+
+    /// A subscriber this batch filled past half its buffer, if any (see [`Queued::Stall`]).
+    pub fn take_stall(&mut self) -> Option<Arc<ClientShared>> {
+        self.scratch.stall.take()
+    }
+
+    /// End of a read batch: hands every staged buffer to its connection, wakes every touched
+    /// writer once, and returns the batch's delivery counters (messages, bytes), resetting them.
+    pub fn flush(&mut self, server: &Server) -> (u64, u64) {
+        self.scratch.flush_staged(server);
+        for c in self.scratch.touched.drain(..) {
+            c.out.wake();
+        }
+        (
+            std::mem::take(&mut self.scratch.out_msgs),
+            std::mem::take(&mut self.scratch.out_bytes),
+        )
+    }
+}
+
+impl Scratch {
+    fn deliver(
+        &mut self,
+        server: &Server,
+        result: &SubResult<Subscription>,
+        msg: Msg<'_>,
+        origin: Origin<'_>,
+    ) -> usize {
         let mut delivered = 0;
         self.used_targets = 0;
         for sub in &result.plain {
@@ -176,9 +227,8 @@ impl Fanout {
                 continue;
             };
             let queues = std::mem::take(&mut self.targets[i].queues);
-            if self.send_routed(server, &route, msg, &queues) {
-                delivered += 1;
-            }
+            self.send_routed(server, &route, msg, &queues);
+            delivered += 1;
             self.targets[i].queues = queues;
             self.targets[i].queues.clear();
         }
@@ -215,14 +265,14 @@ impl Fanout {
         }
     }
 
-    /// Appends one `RMSG`/`HMSG` to a route's buffer.
+    /// Stages one `RMSG`/`HMSG` for a route.
     fn send_routed(
         &mut self,
         server: &Server,
         route: &Arc<ClientShared>,
         msg: Msg<'_>,
         queues: &[u8],
-    ) -> bool {
+    ) {
         let (header_size, total_size, payload) =
             msg.for_receiver(route.headers.load(Ordering::Relaxed));
         let len = msg.subject.len()
@@ -230,20 +280,29 @@ impl Fanout {
             + queues.len()
             + payload.len()
             + 48;
-        let queued = route.out.push(len, true, |b| {
-            write_routed_msg_line(
-                b,
-                None,
-                b"$G",
-                msg.subject,
-                msg.reply,
-                queues,
-                header_size,
-                total_size,
-            );
-            b.put_slice(payload);
-            b.put_slice(b"\r\n");
-        });
+        self.stage(
+            route,
+            len,
+            1,
+            payload.len() as u64,
+            |b| {
+                write_routed_msg_line(
+                    b,
+                    None,
+                    b"$G",
+                    msg.subject,
+                    msg.reply,
+                    queues,
+                    header_size,
+                    total_size,
+                );
+                b.put_slice(payload);
+                b.put_slice(b"\r\n");
+            },
+            Some(server),
+        );
+        self.out_msgs += 1;
+        self.out_bytes += payload.len() as u64;
         if crate::log::trace_enabled() {
             let mut line = BytesMut::new();
             write_routed_msg_line(
@@ -262,10 +321,9 @@ impl Fanout {
                 String::from_utf8_lossy(&line[..line.len() - 2])
             );
         }
-        self.queued(server, route, queued, payload.len())
     }
 
-    /// Appends the message to one local subscriber's buffer; false if it was not for it.
+    /// Stages the message for one local subscriber; false if it was not for it.
     fn deliver_local(
         &mut self,
         server: &Server,
@@ -289,6 +347,9 @@ impl Fanout {
         if max > 0 && count > max {
             return false;
         }
+        if target.out.is_closed() {
+            return false;
+        }
         let (header_size, total_size, payload) =
             msg.for_receiver(target.headers.load(Ordering::Relaxed));
         let len = msg.subject.len()
@@ -296,14 +357,20 @@ impl Fanout {
             + msg.reply.map_or(0, <[u8]>::len)
             + payload.len()
             + 40;
-        let queued = target.out.push(len, true, |b| {
-            write_msg_line(b, msg.subject, &sub.sid, msg.reply, header_size, total_size);
-            b.put_slice(payload);
-            b.put_slice(b"\r\n");
-        });
-        if !self.queued(server, target, queued, payload.len()) {
-            return false;
-        }
+        self.stage(
+            target,
+            len,
+            1,
+            payload.len() as u64,
+            |b| {
+                write_msg_line(b, msg.subject, &sub.sid, msg.reply, header_size, total_size);
+                b.put_slice(payload);
+                b.put_slice(b"\r\n");
+            },
+            Some(server),
+        );
+        self.out_msgs += 1;
+        self.out_bytes += payload.len() as u64;
         if crate::log::trace_enabled() {
             let mut line = BytesMut::new();
             write_msg_line(
@@ -335,60 +402,107 @@ impl Fanout {
         true
     }
 
-    /// Books the outcome of an append; false when nothing was queued.
-    fn queued(
+    /// Writes about `len` bytes for `target` into its staging buffer (or straight into its
+    /// outbound buffer when too many destinations are staged already).
+    fn stage(
         &mut self,
-        server: &Server,
         target: &Arc<ClientShared>,
-        queued: Queued,
-        bytes: usize,
-    ) -> bool {
+        len: usize,
+        msgs: u64,
+        payload_bytes: u64,
+        write: impl FnOnce(&mut BytesMut),
+        server: Option<&Server>,
+    ) {
+        let slot = self.staged[..self.used_staged]
+            .iter()
+            .rposition(|s| Arc::ptr_eq(&s.target, target));
+        let slot = match slot {
+            Some(i) => i,
+            None if self.used_staged < MAX_STAGED => {
+                let i = self.used_staged;
+                self.used_staged += 1;
+                if i == self.staged.len() {
+                    self.staged.push(Staged {
+                        target: target.clone(),
+                        buf: BytesMut::new(),
+                        msgs: 0,
+                        payload_bytes: 0,
+                    });
+                } else {
+                    self.staged[i].target = target.clone();
+                }
+                i
+            }
+            None => {
+                let queued = target.out.push(len, msgs, payload_bytes, write);
+                self.queued(server, target, queued);
+                return;
+            }
+        };
+        let staged = &mut self.staged[slot];
+        staged.buf.reserve(len);
+        write(&mut staged.buf);
+        staged.msgs += msgs;
+        staged.payload_bytes += payload_bytes;
+        if staged.buf.len() >= STAGE_FLUSH {
+            self.hand_over(slot, server);
+        }
+    }
+
+    /// Appends a staging buffer to its connection's outbound buffer and empties it.
+    fn hand_over(&mut self, slot: usize, server: Option<&Server>) {
+        let staged = &mut self.staged[slot];
+        if staged.buf.is_empty() {
+            return;
+        }
+        let target = staged.target.clone();
+        let buf = &staged.buf;
+        let queued = target
+            .out
+            .push(buf.len(), staged.msgs, staged.payload_bytes, |b| {
+                b.put_slice(buf)
+            });
+        staged.buf.clear();
+        staged.msgs = 0;
+        staged.payload_bytes = 0;
+        self.queued(server, &target, queued);
+    }
+
+    /// Hands every staged buffer over, at the end of a read batch.
+    fn flush_staged(&mut self, server: &Server) {
+        for slot in 0..self.used_staged {
+            self.hand_over(slot, Some(server));
+        }
+        // Keep the buffers for the next batch, but let go of big idle ones.
+        for s in &mut self.staged[..self.used_staged] {
+            if s.buf.capacity() > 4 * STAGE_FLUSH {
+                s.buf = BytesMut::new();
+            }
+        }
+        self.used_staged = 0;
+    }
+
+    /// Books the outcome of an append to an outbound buffer.
+    fn queued(&mut self, server: Option<&Server>, target: &Arc<ClientShared>, queued: Queued) {
         match queued {
-            Queued::Yes => {}
+            Queued::Yes | Queued::Closed => {}
             Queued::Wake => self.touched.push(target.clone()),
             Queued::Stall => {
                 if target.kind == Kind::Client && self.stall.is_none() {
                     self.stall = Some(target.clone());
                 }
             }
-            Queued::Closed => return false,
             Queued::SlowConsumer => {
-                server.count_slow_consumer();
+                if let Some(server) = server {
+                    server.count_slow_consumer();
+                }
                 info!(
                     "{}Slow Consumer Detected: MaxPending of {} Exceeded",
                     target.prefix,
                     target.out.max_pending()
                 );
                 target.close(CloseReason::SlowConsumerPendingBytes, true);
-                return false;
             }
         }
-        self.out_msgs += 1;
-        self.out_bytes += bytes as u64;
-        true
-    }
-
-    /// Queues protocol bytes for `target`, waking it with the batch.
-    pub fn send(&mut self, target: &Arc<ClientShared>, bytes: &[u8]) {
-        if target.out.push(bytes.len(), false, |b| b.put_slice(bytes)) == Queued::Wake {
-            self.touched.push(target.clone());
-        }
-    }
-
-    /// A subscriber this batch filled past half its buffer, if any (see [`Queued::Stall`]).
-    pub fn take_stall(&mut self) -> Option<Arc<ClientShared>> {
-        self.stall.take()
-    }
-
-    /// End of a read batch: wakes every touched writer once and returns the batch's delivery
-    /// counters (messages, bytes), resetting them.
-    pub fn flush(&mut self) -> (u64, u64) {
-        for c in self.touched.drain(..) {
-            c.out.wake();
-        }
-        (
-            std::mem::take(&mut self.out_msgs),
-            std::mem::take(&mut self.out_bytes),
-        )
     }
 }

@@ -80,6 +80,41 @@ impl Authorization {
     }
 }
 
+/// TLS settings of one listener: the top-level `tls {}` (clients) and `cluster { tls {} }`
+/// (routes), or the `--tls*` flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsOptions {
+    /// PEM certificate chain this server presents.
+    pub cert_file: PathBuf,
+    /// PEM private key of that certificate.
+    pub key_file: PathBuf,
+    /// PEM CA certificates peers' certificates must chain to (None: the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// Require and verify client certificates (always on for routes, as in nats-server).
+    pub verify: bool,
+    /// When dialling (routes): do not verify the server's certificate.
+    pub insecure: bool,
+    /// Longest a TLS handshake may take (`timeout`, default 2 s).
+    pub timeout: Duration,
+}
+
+impl TlsOptions {
+    /// nats-server's default TLS handshake timeout.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// Settings for `cert_file`/`key_file` with every other key at its default.
+    pub fn new(cert_file: PathBuf, key_file: PathBuf) -> TlsOptions {
+        TlsOptions {
+            cert_file,
+            key_file,
+            ca_file: None,
+            verify: false,
+            insecure: false,
+            timeout: TlsOptions::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
 /// Cluster settings (`cluster {}` and the cluster flags); used by the clustering issue.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterOptions {
@@ -103,6 +138,8 @@ pub struct ClusterOptions {
     pub advertise: Option<String>,
     /// Retries for implicit routes.
     pub connect_retries: u32,
+    /// Route TLS (`cluster { tls {} }`).
+    pub tls: Option<TlsOptions>,
 }
 
 /// Everything the server needs to start.
@@ -160,6 +197,10 @@ pub struct Options {
     pub authorization: Authorization,
     /// Clustering.
     pub cluster: ClusterOptions,
+    /// Client TLS (`tls {}`, `--tls*`); also the certificate of HTTPS monitoring.
+    pub tls: Option<TlsOptions>,
+    /// Monitoring HTTPS port (`https`, `https_port`, `-ms`; 0: off, -1: random).
+    pub https_port: i32,
     /// The configuration file, if any (for reload and the startup line).
     pub config_file: Option<PathBuf>,
 }
@@ -193,15 +234,23 @@ impl Default for Options {
             lame_duck_grace_period: Duration::from_secs(10),
             authorization: Authorization::default(),
             cluster: ClusterOptions::default(),
+            tls: None,
+            https_port: 0,
             config_file: None,
         }
     }
 }
 
 impl Options {
-    /// The authentication timeout in force (nats-server default: 2 s).
+    /// The authentication timeout in force (nats-server default: 2 s, or the TLS timeout
+    /// plus 1 s when TLS is configured, so a slow handshake leaves time to authenticate).
     pub fn auth_timeout(&self) -> Duration {
-        self.authorization.timeout.unwrap_or(Duration::from_secs(2))
+        self.authorization
+            .timeout
+            .unwrap_or_else(|| match &self.tls {
+                Some(tls) => tls.timeout + Duration::from_secs(1),
+                None => Duration::from_secs(2),
+            })
     }
 
     /// Checks constraints between options, with nats-server's messages.

@@ -9,6 +9,7 @@
 //! past `max_pending` makes the connection a slow consumer: nothing more is queued and the
 //! producer moves on at full speed.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -52,6 +53,9 @@ pub struct Outbound {
     /// Signalled after every write, for stalled producers.
     drained: Notify,
     max_pending: usize,
+    /// Unix nanoseconds of the last write that carried messages (0: none yet), for the
+    /// connection's last activity in `/connz`; stored once per write, not per message.
+    last_delivery: AtomicI64,
 }
 
 /// Initial capacity of an outbound buffer; it grows with bursts up to `max_pending`.
@@ -74,6 +78,7 @@ impl Outbound {
             wake: Notify::new(),
             drained: Notify::new(),
             max_pending,
+            last_delivery: AtomicI64::new(0),
         }
     }
 
@@ -82,9 +87,16 @@ impl Outbound {
     }
 
     /// Appends what `write` writes (at most about `len` bytes, which is what the `max_pending`
-    /// check uses); counts a message if `message` is set.
+    /// check uses), counting `msgs` messages carrying `payload_bytes` bytes of headers and
+    /// payload (nats-server counts message bodies, not the `MSG` lines around them).
     #[inline]
-    pub fn push(&self, len: usize, message: bool, write: impl FnOnce(&mut BytesMut)) -> Queued {
+    pub fn push(
+        &self,
+        len: usize,
+        msgs: u64,
+        payload_bytes: u64,
+        write: impl FnOnce(&mut BytesMut),
+    ) -> Queued {
         let mut st = self.lock();
         if st.closed {
             return Queued::Closed;
@@ -95,12 +107,9 @@ impl Outbound {
             return Queued::SlowConsumer;
         }
         st.buf.reserve(len);
-        let before = st.buf.len();
         write(&mut st.buf);
-        if message {
-            st.msgs += 1;
-            st.bytes += (st.buf.len() - before) as u64;
-        }
+        st.msgs += msgs;
+        st.bytes += payload_bytes;
         if !st.scheduled {
             st.scheduled = true;
             Queued::Wake
@@ -131,7 +140,7 @@ impl Outbound {
 
     /// Appends raw protocol bytes (INFO, PONG, +OK, -ERR) and wakes the writer.
     pub fn send(&self, bytes: &[u8]) -> Queued {
-        let queued = self.push(bytes.len(), false, |b| b.put_slice(bytes));
+        let queued = self.push(bytes.len(), 0, 0, |b| b.put_slice(bytes));
         if queued == Queued::Wake {
             self.wake();
         }
@@ -155,12 +164,22 @@ impl Outbound {
         self.drained.notify_waiters();
     }
 
+    /// Whether the buffer takes no more output (the connection is closing).
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// The `max_pending` bound of this buffer.
     pub fn max_pending(&self) -> usize {
         self.max_pending
     }
 
-    /// Messages and bytes delivered so far.
+    /// Unix nanoseconds of the last write that carried messages (0: none yet).
+    pub fn last_delivery(&self) -> i64 {
+        self.last_delivery.load(Ordering::Relaxed)
+    }
+
+    /// Messages and body bytes delivered so far.
     pub fn delivered(&self) -> (u64, u64) {
         let st = self.lock();
         (st.msgs, st.bytes)
@@ -172,14 +191,15 @@ impl Outbound {
     }
 
     /// Swaps the queued bytes into `out` (which must be empty). Returns whether the buffer is
-    /// closed, and whether queued bytes must be dropped instead of written.
-    fn take(&self, out: &mut BytesMut) -> (bool, bool) {
+    /// closed, whether queued bytes must be dropped instead of written, and the number of
+    /// messages queued so far.
+    fn take(&self, out: &mut BytesMut) -> (bool, bool, u64) {
         let mut st = self.lock();
         std::mem::swap(&mut st.buf, out);
         if out.is_empty() {
             st.scheduled = false;
         }
-        (st.closed, st.abort)
+        (st.closed, st.abort, st.msgs)
     }
 }
 
@@ -202,8 +222,9 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
     deadline: Duration,
 ) -> WriterEnd {
     let mut batch = BytesMut::with_capacity(INITIAL);
+    let mut written_msgs = 0;
     loop {
-        let (closed, abort) = out.take(&mut batch);
+        let (closed, abort, msgs) = out.take(&mut batch);
         if abort {
             return WriterEnd::Closed;
         }
@@ -215,8 +236,21 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             out.wake.notified().await;
             continue;
         }
-        match tokio::time::timeout(deadline, sink.write_all(&batch)).await {
-            Ok(Ok(())) => out.drained.notify_waiters(),
+        // The flush is a no-op on TCP; a TLS stream may keep encrypted records it could not
+        // write yet, and only a flush pushes them out before the writer goes back to sleep.
+        let write = async {
+            sink.write_all(&batch).await?;
+            sink.flush().await
+        };
+        match tokio::time::timeout(deadline, write).await {
+            Ok(Ok(())) => {
+                out.drained.notify_waiters();
+                if msgs != written_msgs {
+                    written_msgs = msgs;
+                    out.last_delivery
+                        .store(crate::monitor::format::now_nanos(), Ordering::Relaxed);
+                }
+            }
             Ok(Err(_)) => return WriterEnd::Error,
             Err(_) => {
                 out.close(true);

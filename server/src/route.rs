@@ -85,6 +85,22 @@ struct Registered {
     info: ServerInfo,
     /// We dialled it.
     solicited: bool,
+    /// We dialled it from a configured route URL (not one learned by gossip).
+    configured: bool,
+}
+
+/// A registered route as monitoring sees it (`/routez`, `/metrics`, `/healthz?cluster=1`).
+pub struct RouteView {
+    /// The connection (counters, subscriptions, addresses).
+    pub shared: Arc<ClientShared>,
+    /// The peer's server id.
+    pub remote_id: String,
+    /// We dialled it.
+    pub did_solicit: bool,
+    /// We dialled it from a configured route URL.
+    pub configured: bool,
+    /// The cluster port the peer announced in its INFO.
+    pub remote_port: u16,
 }
 
 #[derive(Default)]
@@ -110,6 +126,8 @@ pub struct Cluster {
     no_advertise: bool,
     connect_retries: u32,
     configured: Vec<RouteUrl>,
+    /// Route TLS (`cluster { tls {} }`): both sides handshake before anything else.
+    tls: Option<Arc<crate::tls::RouteTls>>,
     state: Mutex<State>,
     changed: Notify,
 }
@@ -132,6 +150,31 @@ impl Cluster {
     /// Whether client INFOs carry peer URLs.
     pub fn advertises(&self) -> bool {
         !self.no_advertise
+    }
+
+    /// The registered routes, for monitoring.
+    pub fn route_views(&self) -> Vec<RouteView> {
+        self.lock()
+            .routes
+            .iter()
+            .map(|(id, r)| RouteView {
+                shared: r.shared.clone(),
+                remote_id: id.clone(),
+                did_solicit: r.solicited,
+                configured: r.configured,
+                remote_port: r.info.port,
+            })
+            .collect()
+    }
+
+    /// The explicitly configured route URLs.
+    pub fn configured_routes(&self) -> &[RouteUrl] {
+        &self.configured
+    }
+
+    /// Whether `addr` is this server's own cluster address (a configured route to ourselves).
+    pub fn is_own_route_address(&self, addr: SocketAddr) -> bool {
+        self.is_own_address(addr)
     }
 
     /// Peer client URLs, in arrival order.
@@ -191,6 +234,8 @@ impl Cluster {
             port,
             headers: !options.no_header_support,
             auth_required: self.auth.is_some(),
+            tls_required: self.tls.is_some(),
+            tls_verify: self.tls.is_some(),
             max_payload: options.max_payload as i64,
             ip: self
                 .advertise
@@ -312,6 +357,14 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
     } else {
         &c.host
     };
+    let tls = match c.tls.as_ref().map(crate::tls::RouteTls::new) {
+        Some(Ok(tls)) => Some(Arc::new(tls)),
+        Some(Err(e)) => {
+            error!(target: "fatal", "{e}");
+            return Err(std::io::Error::other(e));
+        }
+        None => None,
+    };
     let addr = format!("{host}:{port}");
     let listener = match TcpListener::bind(&addr).await {
         Ok(l) => l,
@@ -345,6 +398,7 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
         no_advertise: c.no_advertise,
         connect_retries: c.connect_retries,
         configured: configured.clone(),
+        tls,
         state: Mutex::new(State::default()),
         changed: Notify::new(),
     });
@@ -372,7 +426,11 @@ async fn accept_loop(server: Arc<Server>, cluster: Arc<Cluster>, listener: TcpLi
                 let rid = server.next_id();
                 let (server, cluster) = (server.clone(), cluster.clone());
                 tokio::spawn(async move {
-                    run(server, cluster, stream, peer, rid, None).await;
+                    let tls = cluster.tls.clone();
+                    let accepted = crate::tls::accept_route(tls.as_deref(), stream, peer, rid);
+                    if let Some(stream) = accepted.await {
+                        run(server, cluster, stream, peer, rid, None).await;
+                    }
                 });
             }
             Err(e) => {
@@ -467,6 +525,15 @@ async fn dial_address(
                 ever_connected = true;
                 let _ = stream.set_nodelay(true);
                 let rid = server.next_id();
+                let host = crate::tls::host_of(&url.host_port);
+                let secured =
+                    crate::tls::connect_route(cluster.tls.as_deref(), stream, host, addr, rid);
+                let Some(stream) = secured.await else {
+                    let jitter = rand::rng().random_range(0..100u64);
+                    sleep_or_shutdown(&server, RECONNECT_DELAY + Duration::from_millis(jitter))
+                        .await;
+                    continue;
+                };
                 match run(
                     server.clone(),
                     cluster.clone(),
@@ -545,6 +612,12 @@ async fn dial_implicit(server: Arc<Server>, cluster: Arc<Cluster>, id: String, u
                         .peer_addr()
                         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
                     let rid = server.next_id();
+                    let host = crate::tls::host_of(&url.host_port);
+                    let secured =
+                        crate::tls::connect_route(cluster.tls.as_deref(), stream, host, peer, rid);
+                    let Some(stream) = secured.await else {
+                        continue;
+                    };
                     match run(
                         server.clone(),
                         cluster.clone(),
@@ -591,6 +664,8 @@ struct Route {
     auth_deadline: Option<tokio::time::Instant>,
     in_msgs: u64,
     in_bytes: u64,
+    /// When the oldest unanswered PING was sent (its PONG gives the RTT).
+    ping_sent: Option<std::time::Instant>,
 }
 
 /// Runs one route connection to the end.
@@ -627,7 +702,7 @@ where
             pedantic: false,
             user,
             pass,
-            tls_required: false,
+            tls_required: cluster.tls.is_some(),
             headers: !server.options().no_header_support,
             name: server.id.clone(),
             cluster: cluster.name(),
@@ -672,6 +747,7 @@ where
         ping_at: now + first_ping,
         in_msgs: 0,
         in_bytes: 0,
+        ping_sent: None,
     };
     let reason = route.read_loop(&mut rd).await;
     shared.close(reason, false);
@@ -800,7 +876,12 @@ impl Route {
                 }
                 self.send(b"PONG\r\n");
             }
-            RouteOp::Pong => self.pings_out = 0,
+            RouteOp::Pong => {
+                self.pings_out = 0;
+                if let Some(sent) = self.ping_sent.take() {
+                    self.shared.stats.set_rtt(sent.elapsed());
+                }
+            }
             RouteOp::Ok => {}
             RouteOp::Err(text) => {
                 error!(
@@ -960,6 +1041,12 @@ impl Route {
         let mut st = cluster.lock();
         let id = info.server_id.clone();
         let solicited = self.dialed.is_some();
+        let configured = self.dialed.as_ref().is_some_and(|d| {
+            cluster
+                .configured
+                .iter()
+                .any(|c| c.host_port == d.host_port)
+        });
         let mut replaced = None;
         if let Some(existing) = st.routes.get(&id) {
             // Keep the connection dialled by the smaller server id; both ends agree on it.
@@ -970,7 +1057,11 @@ impl Route {
                     id.as_str()
                 }
             };
-            let keep_new = dialer(solicited) < dialer(existing.solicited);
+            // A real nats-server peer (it advertises `lnoc`, we do not) keeps whichever
+            // connection it registered first; do the same with it, or each side could keep a
+            // different one and the pair would flap.
+            let nats_server_peer = info.lnoc || existing.info.lnoc;
+            let keep_new = !nats_server_peer && dialer(solicited) < dialer(existing.solicited);
             if !keep_new {
                 return None;
             }
@@ -1015,6 +1106,7 @@ impl Route {
                 shared: self.shared.clone(),
                 info,
                 solicited,
+                configured,
             },
         );
         drop(st);
@@ -1138,6 +1230,7 @@ impl Route {
         }
         debug!("{}Router Ping Timer", self.shared.prefix);
         self.pings_out += 1;
+        self.ping_sent.get_or_insert_with(std::time::Instant::now);
         self.send(b"PING\r\n");
         Ok(())
     }
@@ -1152,10 +1245,11 @@ impl Route {
     }
 
     fn flush(&mut self) {
-        let (out_msgs, out_bytes) = self.fanout.flush();
+        let (out_msgs, out_bytes) = self.fanout.flush(&self.server);
         if self.in_msgs > 0 || out_msgs > 0 {
             self.server
                 .count_traffic(self.in_msgs, self.in_bytes, out_msgs, out_bytes);
+            self.shared.stats.add_in(self.in_msgs, self.in_bytes);
             self.in_msgs = 0;
             self.in_bytes = 0;
         }

@@ -68,6 +68,8 @@ pub struct Server {
     lame_duck: AtomicBool,
     /// Stops the client listener (lame duck mode).
     stop_accepting: CancellationToken,
+    /// Monitoring state: closed connections, request counts, process usage.
+    pub monitor: crate::monitor::Monitor,
 }
 
 /// A random server id in nats-server's form: `N` and 55 base32 characters.
@@ -98,9 +100,22 @@ impl Server {
         if let Some(file) = &options.config_file {
             info!("Using configuration file: {}", file.display());
         }
-        if options.http_port != 0 {
-            warn!("Monitoring is not supported by this build yet; http_port is ignored");
+        // Like nats-server, the monitoring port is up before the client listener.
+        let http_listener = crate::monitor::bind(&options).await?;
+        if options.https_port != 0 && options.tls.is_none() {
+            error!(target: "fatal", "Can't start monitoring: TLS cert and key required for HTTPS");
+            return Err(std::io::Error::other("TLS cert and key required for HTTPS"));
         }
+        let https_listener = crate::tls::bind_https(&options).await?;
+        // Loaded before listening so a certificate problem stops the start like nats-server.
+        let client_tls = match options.tls.as_ref().map(crate::tls::ClientTls::new) {
+            Some(Ok(tls)) => Some(Arc::new(tls)),
+            Some(Err(e)) => {
+                error!(target: "fatal", "{e}");
+                return Err(std::io::Error::other(e));
+            }
+            None => None,
+        };
         let port = if options.port == -1 { 0 } else { options.port };
         let addr = format!("{}:{}", options.host, port);
         let listener = match TcpListener::bind(&addr).await {
@@ -112,6 +127,9 @@ impl Server {
         };
         let client_addr = listener.local_addr()?;
         info!("Listening for client connections on {client_addr}");
+        if client_tls.is_some() {
+            info!("TLS required for client connections");
+        }
         let first_cid = if options.no_system_account { 1 } else { 4 };
         let server = Arc::new(Server {
             id,
@@ -130,10 +148,17 @@ impl Server {
             had_route: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
             stop_accepting: CancellationToken::new(),
+            monitor: crate::monitor::Monitor::default(),
         });
+        if let Some(listener) = http_listener {
+            crate::monitor::spawn(server.clone(), listener);
+        }
+        if let Some(https) = https_listener {
+            crate::tls::spawn_https(server.clone(), https);
+        }
         server.write_files();
         info!("Server is ready");
-        tokio::spawn(accept_loop(server.clone(), listener));
+        tokio::spawn(accept_loop(server.clone(), listener, client_tls));
         if let Some(cluster) = crate::route::start(&server).await? {
             let _ = server.cluster.set(cluster);
         }
@@ -261,6 +286,8 @@ impl Server {
             port,
             headers: !options.no_header_support,
             auth_required: self.auth().required(),
+            tls_required: options.tls.is_some(),
+            tls_verify: options.tls.as_ref().is_some_and(|t| t.verify),
             max_payload: options.max_payload as i64,
             client_id: cid,
             client_ip: peer.ip().to_string(),
@@ -306,6 +333,16 @@ impl Server {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&client.cid);
+    }
+
+    /// The open client connections (for monitoring; a copy, so no lock is held after).
+    pub fn client_list(&self) -> Vec<Arc<ClientShared>> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Number of client connections.
@@ -453,7 +490,13 @@ impl Server {
         keep.host = old.host.clone();
         keep.port = old.port;
         keep.cluster = old.cluster.clone();
+        if keep.tls != old.tls {
+            // The acceptor was built at start-up; INFO must keep describing it.
+            warn!("Reload: changing the TLS configuration requires a restart");
+            keep.tls = old.tls.clone();
+        }
         *self.options.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keep);
+        self.monitor.config_loaded();
         info!("Reloaded server configuration");
     }
 
@@ -486,7 +529,11 @@ fn has_plain_passwords(options: &Options) -> bool {
         || a.users.iter().any(|u| !u.password.starts_with("$2"))
 }
 
-async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+async fn accept_loop(
+    server: Arc<Server>,
+    listener: TcpListener,
+    tls: Option<Arc<crate::tls::ClientTls>>,
+) {
     loop {
         let accepted = tokio::select! {
             _ = server.shutdown.cancelled() => return,
@@ -497,7 +544,18 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let cid = server.next_id();
-                tokio::spawn(serve(server.clone(), stream, peer, cid));
+                // Both paths end in the same generic client code; TLS only adds the plaintext
+                // INFO and the handshake in front of it.
+                match &tls {
+                    Some(tls) => tokio::spawn(crate::tls::serve_client(
+                        server.clone(),
+                        tls.clone(),
+                        stream,
+                        peer,
+                        cid,
+                    )),
+                    None => tokio::spawn(serve(server.clone(), stream, peer, cid)),
+                };
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.

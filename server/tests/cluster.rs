@@ -531,3 +531,68 @@ fn rmsg_from_a_route_reaches_local_clients_only() {
     );
     other.expect_no_message_ops();
 }
+
+/// A real nats-server keeps the route connection it registered first when both ends dial.
+/// Against such a peer (it advertises `lnoc`) we must keep that same connection, not the one
+/// our own deterministic rule would pick, or the two ends would each drop the other's choice
+/// and the route would flap. The fake peer's id sorts before ours, so our rule alone would
+/// keep the connection it dialled.
+#[test]
+fn with_a_nats_server_peer_the_first_registered_duplicate_is_kept() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("fake route listener");
+    let fake_port = listener.local_addr().expect("addr").port();
+    let [cp] = free_ports::<1>();
+    let ours = common::TestServer::start(&[
+        "-D",
+        "--cluster_name",
+        "dup",
+        "-cluster",
+        &format!("nats://127.0.0.1:{cp}"),
+        "-routes",
+        &format!("nats://127.0.0.1:{fake_port}"),
+    ]);
+    let id = format!("NAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let info = format!(
+        "INFO {{\"server_id\":\"{id}\",\"server_name\":\"fake\",\"version\":\"2.9.10\",\"proto\":2,\"host\":\"127.0.0.1\",\"port\":{fake_port},\"headers\":true,\"max_payload\":1048576,\"cluster\":\"dup\",\"lnoc\":true}} \r\n"
+    );
+    // Connection 1: we dialled the fake peer; it answers with its INFO and gets registered.
+    let (mut first, _) = listener.accept().expect("our dial");
+    first.write_all(info.as_bytes()).expect("info");
+    assert!(ours.wait_log("Registering remote route", common::WAIT));
+    // Connection 2: the fake peer dials us too.
+    let mut second = TcpStream::connect(("127.0.0.1", cp)).expect("dial ours");
+    let connect = format!(
+        "CONNECT {{\"echo\":true,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"headers\":true,\"name\":\"{id}\",\"cluster\":\"dup\",\"lnoc\":true}}\r\n"
+    );
+    second.write_all(connect.as_bytes()).expect("connect");
+    second.write_all(info.as_bytes()).expect("info");
+    let closed = |s: &mut TcpStream, window: Duration| {
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let deadline = std::time::Instant::now() + window;
+        let mut buf = [0u8; 4096];
+        while std::time::Instant::now() < deadline {
+            match s.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    };
+    assert!(
+        closed(&mut second, Duration::from_secs(5)),
+        "the second connection is the duplicate"
+    );
+    assert!(
+        !closed(&mut first, Duration::from_secs(2)),
+        "the first registered connection stays"
+    );
+}

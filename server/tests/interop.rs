@@ -50,3 +50,41 @@ fn baseline_three_nats_servers_pass_the_same_checks() {
     let nodes = seeded_trio([Real, Real, Real], Some("baseline"));
     pubsub_and_queue_across(&nodes);
 }
+
+/// Ours and nats-server listing each other, started together: both dial, and the two must
+/// settle on one route between them (each side keeping a different duplicate would make the
+/// route flap) and exchange messages.
+#[test]
+fn ours_and_nats_server_dialling_each_other_settle_on_one_route() {
+    if !real_server_available("ours_and_nats_server_dialling_each_other_settle_on_one_route") {
+        return;
+    }
+    let [pa, pb] = free_ports::<2>();
+    let [ca, cb] = free_ports::<2>();
+    let mut nodes = vec![
+        ClusterNode::launch_with_config(
+            Ours,
+            pa,
+            ca,
+            &listen_style_conf(pa, ca, "both", &[cb]),
+            &[],
+        ),
+        ClusterNode::launch_with_config(
+            Real,
+            pb,
+            cb,
+            &listen_style_conf(pb, cb, "both", &[ca]),
+            &[],
+        ),
+    ];
+    for node in &mut nodes {
+        node.wait_ready();
+    }
+    for node in &nodes {
+        node.wait_routes(1);
+    }
+    wait_mesh_settled(&nodes, &[ca, cb]);
+    assert_mesh_stays(&nodes, &[ca, cb], std::time::Duration::from_secs(3));
+    let refs: Vec<&ClusterNode> = nodes.iter().collect();
+    check_pubsub_everywhere(&refs, "both.ways");
+}
