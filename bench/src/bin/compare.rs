@@ -1,19 +1,27 @@
-//! Runs the same load against our `gnatsd` and against nats-server, interleaved (A B A B) with a
-//! fresh server per run, and prints msgs/s, server CPU per message and peak RSS side by side.
+//! Runs the same load against our `gnatsd` and against nats-server, interleaved (A B A B) over
+//! several rounds with a fresh server per run, and prints msgs/s, MB/s, server CPU per message,
+//! peak RSS, idle RSS and request/reply latency side by side, with ratios and their geometric
+//! mean, as a Markdown report.
 //!
 //! `cargo run --release -p bench --bin compare -- [--reference /usr/sbin/nats-server]
-//! [--gnatsd target/release/gnatsd] [--messages 1000000] [--rounds 3]`
+//! [--gnatsd target/release/gnatsd] [--messages 1000000] [--rounds 3] [--self-check]`
+//!
+//! `--self-check` runs nats-server against itself instead, to measure run-to-run noise;
+//! `--only <text>` keeps the scenarios whose name contains the text.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bench::load::{self, Scenario};
+use indicatif::{ProgressBar, ProgressStyle};
 
 struct Args {
     reference: String,
     gnatsd: String,
     messages: usize,
     rounds: usize,
+    self_check: bool,
+    only: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -22,20 +30,31 @@ fn parse_args() -> Args {
         gnatsd: "target/release/gnatsd".into(),
         messages: 1_000_000,
         rounds: 3,
+        self_check: false,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_default();
         match flag.as_str() {
-            "--reference" => args.reference = value,
-            "--gnatsd" => args.gnatsd = value,
-            "--messages" => args.messages = value.parse().unwrap_or(args.messages),
-            "--rounds" => args.rounds = value.parse().unwrap_or(args.rounds),
+            "--self-check" => args.self_check = true,
+            "--reference" | "--gnatsd" | "--messages" | "--rounds" | "--only" => {
+                let value = it.next().unwrap_or_default();
+                match flag.as_str() {
+                    "--only" => args.only = Some(value),
+                    "--reference" => args.reference = value,
+                    "--gnatsd" => args.gnatsd = value,
+                    "--messages" => args.messages = value.parse().unwrap_or(args.messages),
+                    _ => args.rounds = value.parse().unwrap_or(args.rounds),
+                }
+            }
             other => {
                 eprintln!("unknown flag {other}");
                 std::process::exit(2);
             }
         }
+    }
+    if args.self_check {
+        args.gnatsd = args.reference.clone();
     }
     args
 }
@@ -47,6 +66,7 @@ fn free_port() -> u16 {
         .unwrap_or(14222)
 }
 
+/// A server process, killed on drop.
 struct Running(Child);
 
 impl Drop for Running {
@@ -56,10 +76,10 @@ impl Drop for Running {
     }
 }
 
-fn start(binary: &str, port: u16, cluster: &[&str]) -> Option<Running> {
+fn start(binary: &str, port: u16, extra: &[&str]) -> Option<Running> {
     let child = Command::new(binary)
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .args(cluster)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -76,53 +96,54 @@ struct Sample {
     peak_rss_kib: u64,
 }
 
-fn measure(binary: &str, scenario: Scenario, routed: bool) -> Option<Sample> {
-    if routed {
-        return measure_routed(binary, scenario);
-    }
-    let port = free_port();
-    let server = start(binary, port, &[])?;
-    let pid = server.0.id();
-    let cpu_before = load::cpu_time(pid)?;
-    let outcome = load::run(port, scenario).ok()?;
-    let cpu = load::cpu_time(pid)?.saturating_sub(cpu_before);
-    Some(Sample {
-        msgs_per_sec: outcome.msgs_per_sec,
-        cpu_ns_per_msg: cpu.as_nanos() as f64 / scenario.messages as f64,
-        peak_rss_kib: load::peak_rss_kib(pid).unwrap_or(0),
-    })
+/// How a scenario is laid out over servers.
+#[derive(Clone, Copy)]
+enum Layout {
+    Single,
+    /// Subscribers on A, publishers on B, A and B routed.
+    Routed,
 }
 
-/// Two servers routed together: subscribers on A, the publisher on B. CPU is both servers'.
-fn measure_routed(binary: &str, scenario: Scenario) -> Option<Sample> {
-    let (pa, pb, ca, cb) = (free_port(), free_port(), free_port(), free_port());
-    let ca_url = format!("nats://127.0.0.1:{ca}");
-    let cb_url = format!("nats://127.0.0.1:{cb}");
-    let a = start(
-        binary,
-        pa,
-        &["--cluster_name", "bench", "-cluster", &ca_url],
-    )?;
-    let b = start(
-        binary,
-        pb,
-        &[
-            "--cluster_name",
-            "bench",
-            "-cluster",
-            &cb_url,
-            "-routes",
-            &ca_url,
-        ],
-    )?;
-    let pids = [a.0.id(), b.0.id()];
+fn measure(binary: &str, scenario: Scenario, layout: Layout) -> Option<Sample> {
+    let (pa, pb) = (free_port(), free_port());
+    let servers = match layout {
+        Layout::Single => vec![start(binary, pa, &[])?],
+        Layout::Routed => {
+            let (ca, cb) = (free_port(), free_port());
+            let ca_url = format!("nats://127.0.0.1:{ca}");
+            let cb_url = format!("nats://127.0.0.1:{cb}");
+            let a = start(
+                binary,
+                pa,
+                &["--cluster_name", "bench", "-cluster", &ca_url],
+            )?;
+            let b = start(
+                binary,
+                pb,
+                &[
+                    "--cluster_name",
+                    "bench",
+                    "-cluster",
+                    &cb_url,
+                    "-routes",
+                    &ca_url,
+                ],
+            )?;
+            vec![a, b]
+        }
+    };
+    let pids: Vec<u32> = servers.iter().map(|s| s.0.id()).collect();
     let cpu = |pids: &[u32]| {
         pids.iter()
             .filter_map(|p| load::cpu_time(*p))
             .sum::<Duration>()
     };
     let before = cpu(&pids);
-    let outcome = load::run_between(pb, pa, scenario).ok()?;
+    let outcome = match layout {
+        Layout::Single => load::run(pa, scenario),
+        Layout::Routed => load::run_between(pb, pa, scenario),
+    }
+    .ok()?;
     let used = cpu(&pids).saturating_sub(before);
     Some(Sample {
         msgs_per_sec: outcome.msgs_per_sec,
@@ -135,7 +156,20 @@ fn measure_routed(binary: &str, scenario: Scenario) -> Option<Sample> {
     })
 }
 
-fn best(samples: &[Sample]) -> Sample {
+fn idle_rss(binary: &str) -> Option<u64> {
+    let port = free_port();
+    let server = start(binary, port, &[])?;
+    std::thread::sleep(Duration::from_millis(500));
+    load::rss_kib(server.0.id())
+}
+
+fn latency(binary: &str, count: usize) -> Option<Vec<Duration>> {
+    let port = free_port();
+    let _server = start(binary, port, &[])?;
+    load::request_reply(port, 128, count).ok()
+}
+
+fn median(samples: &[Sample]) -> Sample {
     let mut s = samples.to_vec();
     s.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
     // The median run: robust against one unlucky run on a shared machine.
@@ -144,59 +178,155 @@ fn best(samples: &[Sample]) -> Sample {
 
 fn main() {
     let args = parse_args();
-    let s = |name, payload, subscribers, messages| Scenario {
-        name,
-        payload,
-        subscribers,
-        messages,
-    };
     let m = args.messages;
-    let scenarios = [
-        (s("pub 128B, no subscribers", 128, 0, m), false),
-        (s("pub/sub 128B 1->1", 128, 1, m), false),
-        (s("pub/sub 128B 1->4", 128, 4, m / 2), false),
-        (s("routed B->A 128B 1->1", 128, 1, m), true),
-        (s("routed B->A 1KB 1->1", 1024, 1, m / 2), true),
+    let scenarios: Vec<(Scenario, Layout)> = vec![
+        (Scenario::new("pub only 0 B", 0, 1, 0, m), Layout::Single),
+        (
+            Scenario::new("pub only 128 B", 128, 1, 0, m),
+            Layout::Single,
+        ),
+        (
+            Scenario::new("pub only 1 KB", 1024, 1, 0, m / 2),
+            Layout::Single,
+        ),
+        (
+            Scenario::new("pub only 16 KB", 16 * 1024, 1, 0, m / 20),
+            Layout::Single,
+        ),
+        (Scenario::new("1->1 128 B", 128, 1, 1, m), Layout::Single),
+        (
+            Scenario::new("1->4 fan-out 128 B", 128, 1, 4, m / 2),
+            Layout::Single,
+        ),
+        (
+            Scenario::new("4->1 fan-in 128 B", 128, 4, 1, m),
+            Layout::Single,
+        ),
+        (
+            Scenario::new("queue group of 4, 128 B", 128, 1, 4, m).queue_group(),
+            Layout::Single,
+        ),
+        (
+            Scenario::new("routed B->A 128 B", 128, 1, 1, m),
+            Layout::Routed,
+        ),
+        (
+            Scenario::new("routed B->A 1 KB", 1024, 1, 1, m / 2),
+            Layout::Routed,
+        ),
     ];
-    println!("| scenario | gnatsd msgs/s | nats-server msgs/s | ratio | gnatsd CPU ns/msg | nats-server CPU ns/msg | gnatsd peak RSS | nats-server peak RSS |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let scenarios: Vec<(Scenario, Layout)> = scenarios
+        .into_iter()
+        .filter(|(s, _)| {
+            args.only
+                .as_ref()
+                .is_none_or(|o| s.name.contains(o.as_str()))
+        })
+        .collect();
+    let (ours_name, theirs_name) = if args.self_check {
+        ("nats-server (A)", "nats-server (B)")
+    } else {
+        ("gnatsd", "nats-server")
+    };
+    let latency_count = 20_000;
+    let bar = ProgressBar::new((scenarios.len() * args.rounds * 2 + 4) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rows = Vec::new();
     let mut ratios = Vec::new();
-    for (scenario, routed) in scenarios {
+    let mut cpu_ratios = Vec::new();
+    for (scenario, layout) in &scenarios {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..args.rounds {
-            match measure(&args.gnatsd, scenario, routed) {
+            bar.set_message(format!("{} ({ours_name})", scenario.name));
+            match measure(&args.gnatsd, *scenario, *layout) {
                 Some(s) => ours.push(s),
-                None => eprintln!("{}: gnatsd run failed", scenario.name),
+                None => bar.println(format!("{}: {ours_name} run failed", scenario.name)),
             }
-            match measure(&args.reference, scenario, routed) {
+            bar.inc(1);
+            bar.set_message(format!("{} ({theirs_name})", scenario.name));
+            match measure(&args.reference, *scenario, *layout) {
                 Some(s) => theirs.push(s),
-                None => eprintln!("{}: nats-server run failed", scenario.name),
+                None => bar.println(format!("{}: {theirs_name} run failed", scenario.name)),
             }
+            bar.inc(1);
         }
-        let (a, b) = (best(&ours), best(&theirs));
+        let (a, b) = (median(&ours), median(&theirs));
         let ratio = if b.msgs_per_sec > 0.0 {
             a.msgs_per_sec / b.msgs_per_sec
         } else {
             0.0
         };
+        let cpu_ratio = if b.cpu_ns_per_msg > 0.0 {
+            a.cpu_ns_per_msg / b.cpu_ns_per_msg
+        } else {
+            0.0
+        };
         ratios.push(ratio);
-        println!(
-            "| {} | {:.0} | {:.0} | {:.2}x | {:.0} | {:.0} | {} KiB | {} KiB |",
+        cpu_ratios.push(cpu_ratio);
+        let mb = |s: &Sample| s.msgs_per_sec * scenario.payload as f64 / 1e6;
+        rows.push(format!(
+            "| {} | {:.0} | {:.0} | **{:.2}x** | {:.1} | {:.1} | {:.0} | {:.0} | {:.2}x | {} | {} |",
             scenario.name,
             a.msgs_per_sec,
             b.msgs_per_sec,
             ratio,
+            mb(&a),
+            mb(&b),
             a.cpu_ns_per_msg,
             b.cpu_ns_per_msg,
+            cpu_ratio,
             a.peak_rss_kib,
             b.peak_rss_kib
+        ));
+    }
+    bar.set_message("idle RSS");
+    let idle = (idle_rss(&args.gnatsd), idle_rss(&args.reference));
+    bar.inc(2);
+    bar.set_message("request/reply latency");
+    let lat = (
+        latency(&args.gnatsd, latency_count),
+        latency(&args.reference, latency_count),
+    );
+    bar.inc(2);
+    bar.finish_and_clear();
+
+    println!("| scenario | {ours_name} msgs/s | {theirs_name} msgs/s | ratio | {ours_name} MB/s | {theirs_name} MB/s | {ours_name} CPU ns/msg | {theirs_name} CPU ns/msg | CPU ratio | {ours_name} peak RSS KiB | {theirs_name} peak RSS KiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+    let geo = |r: &[f64]| {
+        (r.iter().filter(|x| **x > 0.0).map(|x| x.ln()).sum::<f64>() / r.len().max(1) as f64).exp()
+    };
+    println!();
+    println!(
+        "- geometric mean of msgs/s ratios: **{:.2}x**; lowest: {:.2}x",
+        geo(&ratios),
+        ratios.iter().copied().fold(f64::MAX, f64::min)
+    );
+    println!(
+        "- geometric mean of CPU-per-message ratios: {:.2}x",
+        geo(&cpu_ratios)
+    );
+    if let (Some(a), Some(b)) = idle {
+        println!(
+            "- idle RSS: {ours_name} {a} KiB, {theirs_name} {b} KiB ({:.2}x)",
+            a as f64 / b.max(1) as f64
         );
     }
-    let geo = ratios
-        .iter()
-        .filter(|r| **r > 0.0)
-        .map(|r| r.ln())
-        .sum::<f64>()
-        / ratios.len().max(1) as f64;
-    println!("\ngeometric mean of msgs/s ratios: {:.2}x", geo.exp());
+    if let (Some(a), Some(b)) = lat {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "- request/reply round trip, 128 B, {latency_count} sequential requests (µs): {ours_name} p50 {:.0} / p90 {:.0} / p99 {:.0}; {theirs_name} p50 {:.0} / p90 {:.0} / p99 {:.0}",
+            us(load::percentile(&a, 50.0)),
+            us(load::percentile(&a, 90.0)),
+            us(load::percentile(&a, 99.0)),
+            us(load::percentile(&b, 50.0)),
+            us(load::percentile(&b, 90.0)),
+            us(load::percentile(&b, 99.0)),
+        );
+    }
 }
