@@ -553,7 +553,7 @@ fn with_a_nats_server_peer_the_first_registered_duplicate_is_kept() {
         "-routes",
         &format!("nats://127.0.0.1:{fake_port}"),
     ]);
-    let id = format!("NAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let id = "NAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let info = format!(
         "INFO {{\"server_id\":\"{id}\",\"server_name\":\"fake\",\"version\":\"2.9.10\",\"proto\":2,\"host\":\"127.0.0.1\",\"port\":{fake_port},\"headers\":true,\"max_payload\":1048576,\"cluster\":\"dup\",\"lnoc\":true}} \r\n"
     );
