@@ -596,3 +596,67 @@ fn with_a_nats_server_peer_the_first_registered_duplicate_is_kept() {
         "the first registered connection stays"
     );
 }
+
+/// Cluster authorization from the `-cluster nats://user:pass@…` URL, and the handshake's
+/// refusals with nats-server's `-ERR` texts: bad route credentials, another cluster's name, and
+/// a client that dialled the route port.
+#[test]
+fn cluster_authorization_and_handshake_refusals() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    let [ca, cb] = free_ports::<2>();
+    let a = common::TestServer::start(&[
+        "--cluster_name",
+        "auth",
+        "-cluster",
+        &format!("nats://ruser:rpass@127.0.0.1:{ca}"),
+    ]);
+    let b = common::TestServer::start(&[
+        "--cluster_name",
+        "auth",
+        "-cluster",
+        &format!("nats://ruser:rpass@127.0.0.1:{cb}"),
+        "-routes",
+        &format!("nats://ruser:rpass@127.0.0.1:{ca}"),
+    ]);
+    wait_routes(a.port, 1);
+    wait_routes(b.port, 1);
+
+    let refused = |connect: &str| -> (String, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", ca)).expect("dial route port");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut info = String::new();
+        BufReader::new(s.try_clone().expect("clone"))
+            .read_line(&mut info)
+            .expect("route INFO");
+        s.write_all(connect.as_bytes()).expect("connect");
+        let mut rest = String::new();
+        let _ = s.read_to_string(&mut rest);
+        (info, rest)
+    };
+    let (info, got) = refused(
+        "CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false,\"user\":\"ruser\",\"pass\":\"wrong\",\"tls_required\":false,\"headers\":true,\"name\":\"NFAKE\",\"cluster\":\"auth\"}\r\n",
+    );
+    assert!(info.contains("\"auth_required\":true"), "{info}");
+    assert!(
+        got.contains("-ERR 'Authorization Violation'\r\n"),
+        "{got:?}"
+    );
+    let (_, got) = refused(
+        "CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false,\"user\":\"ruser\",\"pass\":\"rpass\",\"tls_required\":false,\"headers\":true,\"name\":\"NFAKE\",\"cluster\":\"other\"}\r\n",
+    );
+    assert!(
+        got.contains(
+            "-ERR 'Rejecting connection, cluster name \"other\" does not match \"auth\"'\r\n"
+        ),
+        "{got:?}"
+    );
+    let (_, got) = refused("CONNECT {\"lang\":\"go\",\"verbose\":false}\r\n");
+    assert!(
+        got.contains("-ERR 'attempted to connect to route port'\r\n"),
+        "{got:?}"
+    );
+    // The authorised route is untouched.
+    wait_routes(a.port, 1);
+}
