@@ -10,7 +10,7 @@ RUSTFLAGS="-C target-feature=+crt-static" \
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
 for bin in gnatsd nats-pub nats-sub; do
-  cp "target/$target/docker/$bin" "$context/"
+  cp "${CARGO_TARGET_DIR:-target}/$target/docker/$bin" "$context/"
 done
 cp docker/gnatsd.conf docker/Dockerfile "$context/"
 docker build --label org.gnatsd-rs.image=1 -t "$image" "$context"
