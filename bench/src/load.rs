@@ -1,12 +1,24 @@
 //! A raw-protocol load generator: publishers and subscribers on loopback writing and reading
 //! NATS protocol bytes directly, so the numbers measure the server, not a client library.
 //! Used by the `compare` binary and the end-to-end criterion bench.
+//!
+//! Connections are plain TCP or, with a [`Tls`] configuration (see [`TlsFiles`]), TLS the
+//! way NATS 2.9 does it: the server's `INFO` line in plaintext, then the handshake, then
+//! everything else encrypted.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 /// One load scenario.
 #[derive(Debug, Clone, Copy)]
@@ -62,19 +74,230 @@ pub struct Outcome {
     pub msgs_per_sec: f64,
 }
 
+/// Client TLS settings: the roots the load generator trusts. Servers are always reached as
+/// `127.0.0.1`, so their certificate needs that IP address among its names.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    config: Arc<ClientConfig>,
+}
+
+impl Tls {
+    /// Trusts certificates issued by `ca` (and nothing else: no system roots, so a wrong
+    /// certificate fails the run instead of being measured).
+    pub fn trusting(ca: CertificateDer<'static>) -> std::io::Result<Tls> {
+        let mut roots = RootCertStore::empty();
+        roots.add(ca).map_err(std::io::Error::other)?;
+        // The ring provider explicitly: nothing installs a process-wide default. The servers
+        // pick the suite (both prefer TLS_AES_128_GCM_SHA256), so the client's order is moot.
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(std::io::Error::other)?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        Ok(Tls {
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// A throwaway CA and a server certificate it signed (for `localhost` and `127.0.0.1`), the
+/// certificate and key written as PEM files for the servers' `--tlscert`/`--tlskey`. The
+/// directory is removed on drop.
+#[derive(Debug)]
+pub struct TlsFiles {
+    dir: PathBuf,
+    /// Server certificate PEM.
+    pub cert: PathBuf,
+    /// Server private key PEM.
+    pub key: PathBuf,
+    /// A client configuration trusting the CA.
+    pub tls: Tls,
+}
+
+impl TlsFiles {
+    /// Generates the CA and certificate into a fresh directory under the system temp dir.
+    pub fn generate() -> std::io::Result<TlsFiles> {
+        let (ca, cert_pem, key_pem) = issue().map_err(std::io::Error::other)?;
+        let tls = Tls::trusting(ca)?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("gnatsd-bench-tls-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        // Owned from here on, so a failed write still removes the directory.
+        let files = TlsFiles {
+            cert: dir.join("server.pem"),
+            key: dir.join("server-key.pem"),
+            dir,
+            tls,
+        };
+        std::fs::write(&files.cert, cert_pem)?;
+        std::fs::write(&files.key, key_pem)?;
+        Ok(files)
+    }
+
+    /// The server flags enabling TLS with this certificate (the same for gnatsd and
+    /// nats-server).
+    pub fn server_args(&self) -> Vec<String> {
+        vec![
+            "--tls".into(),
+            "--tlscert".into(),
+            self.cert.to_string_lossy().into_owned(),
+            "--tlskey".into(),
+            self.key.to_string_lossy().into_owned(),
+        ]
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A CA, and a server certificate it signed: `(CA DER, certificate PEM, key PEM)`. A real
+/// chain rather than a self-signed leaf, because webpki refuses a leaf as its own anchor.
+fn issue() -> Result<(CertificateDer<'static>, String, String), rcgen::Error> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gnatsd bench CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    params.distinguished_name.push(DnType::CommonName, "server");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &ca)?;
+    Ok((ca.der().clone(), cert.pem(), key.serialize_pem()))
+}
+
+/// One client connection, plain or TLS. Boxed TLS state: it is large and moves into threads.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    /// Connects to `port` on loopback, with `read_timeout` on the socket. With `tls`, reads
+    /// the plaintext `INFO` line and completes the handshake, so the first read after this
+    /// sees whatever the server sends next; without, `INFO` is left to be read.
+    fn open(port: u16, tls: Option<&Tls>, read_timeout: Duration) -> std::io::Result<Conn> {
+        let mut sock = TcpStream::connect(("127.0.0.1", port))?;
+        sock.set_nodelay(true)?;
+        sock.set_read_timeout(Some(read_timeout))?;
+        let Some(tls) = tls else {
+            return Ok(Conn::Plain(sock));
+        };
+        let info = read_info_line(&mut sock)?;
+        if !info.windows(19).any(|w| w == b"\"tls_required\":true") {
+            return Err(std::io::Error::other("server INFO does not require TLS"));
+        }
+        let name = ServerName::from(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mut conn =
+            ClientConnection::new(tls.config.clone(), name).map_err(std::io::Error::other)?;
+        // Handshake now rather than on first use: failures surface here, not as a short run.
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock)?;
+        }
+        Ok(Conn::Tls(Box::new(StreamOwned::new(conn, sock))))
+    }
+
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.get_ref(),
+        }
+    }
+
+    /// Sets the read timeout of the underlying socket (TLS reads time out with it).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.socket().set_read_timeout(timeout)
+    }
+
+    /// The negotiated TLS cipher suite, `None` on a plain connection.
+    fn cipher_suite(&self) -> Option<String> {
+        match self {
+            Conn::Plain(_) => None,
+            Conn::Tls(s) => s
+                .conn
+                .negotiated_cipher_suite()
+                .map(|suite| format!("{:?}", suite.suite())),
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Reads the plaintext `INFO ...\r\n` line a byte at a time: anything read past the `\n`
+/// would belong to the TLS handshake.
+fn read_info_line(sock: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::with_capacity(512);
+    let mut byte = [0u8; 1];
+    while line.last() != Some(&b'\n') {
+        if line.len() > 64 * 1024 {
+            return Err(std::io::Error::other("INFO line too long"));
+        }
+        if sock.read(&mut byte)? == 0 {
+            return Err(std::io::Error::other("closed before INFO"));
+        }
+        line.push(byte[0]);
+    }
+    if !line.starts_with(b"INFO ") {
+        return Err(std::io::Error::other("expected INFO"));
+    }
+    Ok(line)
+}
+
 const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
 const SUBJECT: &str = "bench.subject";
 
-fn connect(port: u16) -> std::io::Result<TcpStream> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_nodelay(true)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+fn connect(port: u16, tls: Option<&Tls>) -> std::io::Result<Conn> {
+    let mut s = Conn::open(port, tls, Duration::from_secs(30))?;
     s.write_all(CONNECT)?;
     Ok(s)
 }
 
 /// Sends PING and reads until PONG (skipping INFO and anything else before it).
-fn sync(s: &mut TcpStream) -> std::io::Result<()> {
+fn sync(s: &mut Conn) -> std::io::Result<()> {
     s.write_all(b"PING\r\n")?;
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
@@ -94,10 +317,21 @@ fn sync(s: &mut TcpStream) -> std::io::Result<()> {
 
 /// Waits until `port` accepts connections and answers PING (bounded).
 pub fn wait_ready(port: u16, timeout: Duration) -> bool {
+    wait_ready_with(port, timeout, None)
+}
+
+/// [`wait_ready`] for a server requiring TLS: the handshake must succeed too.
+pub fn wait_ready_tls(port: u16, timeout: Duration, tls: &Tls) -> bool {
+    wait_ready_with(port, timeout, Some(tls))
+}
+
+fn wait_ready_with(port: u16, timeout: Duration, tls: Option<&Tls>) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            if s.write_all(b"PING\r\n").is_ok() && sync(&mut s).is_ok() {
+        // A short read timeout: a server that accepts but never answers must not hold this
+        // loop past its deadline.
+        if let Ok(mut s) = Conn::open(port, tls, Duration::from_secs(1)) {
+            if sync(&mut s).is_ok() {
                 return true;
             }
         }
@@ -106,14 +340,46 @@ pub fn wait_ready(port: u16, timeout: Duration) -> bool {
     false
 }
 
+/// The TLS cipher suite the server on `port` negotiates with this client, e.g.
+/// `TLS13_AES_128_GCM_SHA256`: a TLS comparison only means something if it is the same.
+pub fn tls_cipher_suite(port: u16, tls: &Tls) -> std::io::Result<String> {
+    let s = Conn::open(port, Some(tls), Duration::from_secs(10))?;
+    s.cipher_suite()
+        .ok_or_else(|| std::io::Error::other("no cipher suite negotiated"))
+}
+
 /// Runs `scenario` against the server on `port`.
 pub fn run(port: u16, scenario: Scenario) -> std::io::Result<Outcome> {
-    run_between(port, port, scenario)
+    run_between_with(port, port, scenario, None)
+}
+
+/// [`run`] over TLS: every publisher and subscriber connection is a TLS connection.
+pub fn run_tls(port: u16, scenario: Scenario, tls: &Tls) -> std::io::Result<Outcome> {
+    run_between_with(port, port, scenario, Some(tls))
 }
 
 /// Runs `scenario` with the publishers on `pub_port` and the subscribers on `sub_port` (two
 /// routed servers when they differ).
 pub fn run_between(pub_port: u16, sub_port: u16, scenario: Scenario) -> std::io::Result<Outcome> {
+    run_between_with(pub_port, sub_port, scenario, None)
+}
+
+/// [`run_between`] over TLS.
+pub fn run_between_tls(
+    pub_port: u16,
+    sub_port: u16,
+    scenario: Scenario,
+    tls: &Tls,
+) -> std::io::Result<Outcome> {
+    run_between_with(pub_port, sub_port, scenario, Some(tls))
+}
+
+fn run_between_with(
+    pub_port: u16,
+    sub_port: u16,
+    scenario: Scenario,
+    tls: Option<&Tls>,
+) -> std::io::Result<Outcome> {
     let mut frame = format!("PUB {SUBJECT} {}\r\n", scenario.payload).into_bytes();
     frame.extend_from_slice(&vec![b'x'; scenario.payload]);
     frame.extend_from_slice(b"\r\n");
@@ -124,7 +390,7 @@ pub fn run_between(pub_port: u16, sub_port: u16, scenario: Scenario) -> std::io:
 
     let mut subs = Vec::new();
     for _ in 0..scenario.subscribers {
-        let mut s = connect(sub_port)?;
+        let mut s = connect(sub_port, tls)?;
         let queue = if scenario.queue { "workers " } else { "" };
         s.write_all(format!("SUB {SUBJECT} {queue}1\r\n").as_bytes())?;
         sync(&mut s)?;
@@ -132,7 +398,7 @@ pub fn run_between(pub_port: u16, sub_port: u16, scenario: Scenario) -> std::io:
     }
     let mut publishers = Vec::new();
     for _ in 0..scenario.publishers.max(1) {
-        let mut p = connect(pub_port)?;
+        let mut p = connect(pub_port, tls)?;
         sync(&mut p)?;
         publishers.push(p);
     }
@@ -241,7 +507,26 @@ pub fn run_between(pub_port: u16, sub_port: u16, scenario: Scenario) -> std::io:
 /// Request/reply round trips: a responder answers every request; one requester sends
 /// `count` requests one after another. Returns the sorted round-trip times.
 pub fn request_reply(port: u16, payload: usize, count: usize) -> std::io::Result<Vec<Duration>> {
-    let mut responder = connect(port)?;
+    request_reply_with(port, payload, count, None)
+}
+
+/// [`request_reply`] over TLS.
+pub fn request_reply_tls(
+    port: u16,
+    payload: usize,
+    count: usize,
+    tls: &Tls,
+) -> std::io::Result<Vec<Duration>> {
+    request_reply_with(port, payload, count, Some(tls))
+}
+
+fn request_reply_with(
+    port: u16,
+    payload: usize,
+    count: usize,
+    tls: Option<&Tls>,
+) -> std::io::Result<Vec<Duration>> {
+    let mut responder = connect(port, tls)?;
     responder.write_all(b"SUB bench.req 1\r\n")?;
     sync(&mut responder)?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -297,7 +582,7 @@ pub fn request_reply(port: u16, payload: usize, count: usize) -> std::io::Result
             Ok(())
         })
     };
-    let mut requester = connect(port)?;
+    let mut requester = connect(port, tls)?;
     requester.write_all(b"SUB bench.inbox 1\r\n")?;
     sync(&mut requester)?;
     let mut request = format!("PUB bench.req bench.inbox {payload}\r\n").into_bytes();
@@ -338,7 +623,7 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Across a route, interest arrives asynchronously: subscribe to a probe subject after the
 /// bench subject (interest travels in order) and publish probes until one gets through.
-fn wait_for_route_interest(sub: &mut TcpStream, publisher: &mut TcpStream) -> std::io::Result<()> {
+fn wait_for_route_interest(sub: &mut Conn, publisher: &mut Conn) -> std::io::Result<()> {
     sub.write_all(b"SUB bench.probe 2\r\n")?;
     sync(sub)?;
     sub.set_read_timeout(Some(Duration::from_millis(50)))?;

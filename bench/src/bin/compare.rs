@@ -7,12 +7,14 @@
 //! [--gnatsd target/release/gnatsd] [--messages 1000000] [--rounds 3] [--self-check]`
 //!
 //! `--self-check` runs nats-server against itself instead, to measure run-to-run noise;
-//! `--only <text>` keeps the scenarios whose name contains the text.
+//! `--only <text>` keeps the scenarios whose name contains the text (`--only TLS`: the TLS
+//! scenarios, run against servers started with `--tls` and a certificate generated for the
+//! run).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use bench::load::{self, Scenario};
+use bench::load::{self, Scenario, Tls, TlsFiles};
 use indicatif::{ProgressBar, ProgressStyle};
 
 struct Args {
@@ -76,7 +78,9 @@ impl Drop for Running {
     }
 }
 
-fn start(binary: &str, port: u16, extra: &[&str]) -> Option<Running> {
+/// Starts `binary` on `port` and waits until it answers (over TLS with `tls`: a server
+/// requiring TLS never answers a plaintext PING).
+fn start(binary: &str, port: u16, extra: &[&str], tls: Option<&Tls>) -> Option<Running> {
     let child = Command::new(binary)
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
         .args(extra)
@@ -86,7 +90,11 @@ fn start(binary: &str, port: u16, extra: &[&str]) -> Option<Running> {
         .spawn()
         .ok()?;
     let running = Running(child);
-    load::wait_ready(port, Duration::from_secs(10)).then_some(running)
+    let ready = match tls {
+        Some(tls) => load::wait_ready_tls(port, Duration::from_secs(10), tls),
+        None => load::wait_ready(port, Duration::from_secs(10)),
+    };
+    ready.then_some(running)
 }
 
 #[derive(Default, Clone, Copy)]
@@ -102,12 +110,26 @@ enum Layout {
     Single,
     /// Subscribers on A, publishers on B, A and B routed.
     Routed,
+    /// One server requiring TLS from clients; every connection is TLS.
+    Tls,
 }
 
-fn measure(binary: &str, scenario: Scenario, layout: Layout) -> Option<Sample> {
+/// One run of `scenario` on fresh servers; `tls` holds the certificate for [`Layout::Tls`].
+fn measure(
+    binary: &str,
+    scenario: Scenario,
+    layout: Layout,
+    tls: Option<&TlsFiles>,
+) -> Option<Sample> {
     let (pa, pb) = (free_port(), free_port());
     let servers = match layout {
-        Layout::Single => vec![start(binary, pa, &[])?],
+        Layout::Single => vec![start(binary, pa, &[], None)?],
+        Layout::Tls => {
+            let files = tls?;
+            let args = files.server_args();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            vec![start(binary, pa, &args, Some(&files.tls))?]
+        }
         Layout::Routed => {
             let (ca, cb) = (free_port(), free_port());
             let ca_url = format!("nats://127.0.0.1:{ca}");
@@ -116,6 +138,7 @@ fn measure(binary: &str, scenario: Scenario, layout: Layout) -> Option<Sample> {
                 binary,
                 pa,
                 &["--cluster_name", "bench", "-cluster", &ca_url],
+                None,
             )?;
             let b = start(
                 binary,
@@ -128,6 +151,7 @@ fn measure(binary: &str, scenario: Scenario, layout: Layout) -> Option<Sample> {
                     "-routes",
                     &ca_url,
                 ],
+                None,
             )?;
             vec![a, b]
         }
@@ -142,6 +166,7 @@ fn measure(binary: &str, scenario: Scenario, layout: Layout) -> Option<Sample> {
     let outcome = match layout {
         Layout::Single => load::run(pa, scenario),
         Layout::Routed => load::run_between(pb, pa, scenario),
+        Layout::Tls => load::run_tls(pa, scenario, &tls?.tls),
     }
     .ok()?;
     let used = cpu(&pids).saturating_sub(before);
@@ -158,15 +183,24 @@ fn measure(binary: &str, scenario: Scenario, layout: Layout) -> Option<Sample> {
 
 fn idle_rss(binary: &str) -> Option<u64> {
     let port = free_port();
-    let server = start(binary, port, &[])?;
+    let server = start(binary, port, &[], None)?;
     std::thread::sleep(Duration::from_millis(500));
     load::rss_kib(server.0.id())
 }
 
 fn latency(binary: &str, count: usize) -> Option<Vec<Duration>> {
     let port = free_port();
-    let _server = start(binary, port, &[])?;
+    let _server = start(binary, port, &[], None)?;
     load::request_reply(port, 128, count).ok()
+}
+
+/// The cipher suite `binary` negotiates with the load generator's TLS client.
+fn tls_suite(binary: &str, files: &TlsFiles) -> Option<String> {
+    let port = free_port();
+    let args = files.server_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _server = start(binary, port, &args, Some(&files.tls))?;
+    load::tls_cipher_suite(port, &files.tls).ok()
 }
 
 fn median(samples: &[Sample]) -> Sample {
@@ -214,6 +248,17 @@ fn main() {
             Scenario::new("routed B->A 1 KB", 1024, 1, 1, m / 2),
             Layout::Routed,
         ),
+        // TLS twins of "1->1 128 B" and "pub only 1 KB" (same sizes and counts), so those
+        // rows compare directly; "1->1 1 KB" adds a case where encryption dominates.
+        (Scenario::new("TLS 1->1 128 B", 128, 1, 1, m), Layout::Tls),
+        (
+            Scenario::new("TLS 1->1 1 KB", 1024, 1, 1, m / 2),
+            Layout::Tls,
+        ),
+        (
+            Scenario::new("TLS pub only 1 KB", 1024, 1, 0, m / 2),
+            Layout::Tls,
+        ),
     ];
     let scenarios: Vec<(Scenario, Layout)> = scenarios
         .into_iter()
@@ -228,6 +273,11 @@ fn main() {
     } else {
         ("gnatsd", "nats-server")
     };
+    // Certificates only when a TLS scenario runs; removed when `tls` drops at the end.
+    let tls = scenarios
+        .iter()
+        .any(|(_, layout)| matches!(layout, Layout::Tls))
+        .then(|| TlsFiles::generate().expect("generate TLS certificates"));
     let latency_count = 20_000;
     let bar = ProgressBar::new((scenarios.len() * args.rounds * 2 + 4) as u64);
     bar.set_style(
@@ -241,13 +291,13 @@ fn main() {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..args.rounds {
             bar.set_message(format!("{} ({ours_name})", scenario.name));
-            match measure(&args.gnatsd, *scenario, *layout) {
+            match measure(&args.gnatsd, *scenario, *layout, tls.as_ref()) {
                 Some(s) => ours.push(s),
                 None => bar.println(format!("{}: {ours_name} run failed", scenario.name)),
             }
             bar.inc(1);
             bar.set_message(format!("{} ({theirs_name})", scenario.name));
-            match measure(&args.reference, *scenario, *layout) {
+            match measure(&args.reference, *scenario, *layout, tls.as_ref()) {
                 Some(s) => theirs.push(s),
                 None => bar.println(format!("{}: {theirs_name} run failed", scenario.name)),
             }
@@ -291,6 +341,13 @@ fn main() {
         latency(&args.reference, latency_count),
     );
     bar.inc(2);
+    let suites = tls.as_ref().map(|files| {
+        bar.set_message("TLS cipher suites");
+        (
+            tls_suite(&args.gnatsd, files),
+            tls_suite(&args.reference, files),
+        )
+    });
     bar.finish_and_clear();
 
     println!("| scenario | {ours_name} msgs/s | {theirs_name} msgs/s | ratio | {ours_name} MB/s | {theirs_name} MB/s | {ours_name} CPU ns/msg | {theirs_name} CPU ns/msg | CPU ratio | {ours_name} peak RSS KiB | {theirs_name} peak RSS KiB |");
@@ -327,6 +384,14 @@ fn main() {
             us(load::percentile(&b, 50.0)),
             us(load::percentile(&b, 90.0)),
             us(load::percentile(&b, 99.0)),
+        );
+    }
+    if let Some((a, b)) = suites {
+        let name = |s: Option<String>| s.unwrap_or_else(|| "unknown (handshake failed)".into());
+        println!(
+            "- TLS cipher suite negotiated: {ours_name} {}, {theirs_name} {}",
+            name(a),
+            name(b)
         );
     }
 }
