@@ -52,6 +52,8 @@ pub struct Outbound {
     wake: Notify,
     /// Signalled after every write, for stalled producers.
     drained: Notify,
+    /// Mirrors `State::closed` so deliveries can skip a closing connection without the lock.
+    closed_hint: std::sync::atomic::AtomicBool,
     max_pending: usize,
     /// Unix nanoseconds of the last write that carried messages (0: none yet), for the
     /// connection's last activity in `/connz`; stored once per write, not per message.
@@ -77,6 +79,7 @@ impl Outbound {
             }),
             wake: Notify::new(),
             drained: Notify::new(),
+            closed_hint: std::sync::atomic::AtomicBool::new(false),
             max_pending,
             last_delivery: AtomicI64::new(0),
         }
@@ -103,6 +106,8 @@ impl Outbound {
         }
         if st.buf.len() + len > self.max_pending {
             st.closed = true;
+            self.closed_hint
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             st.abort = true;
             return Queued::SlowConsumer;
         }
@@ -158,6 +163,8 @@ impl Outbound {
         {
             let mut st = self.lock();
             st.closed = true;
+            self.closed_hint
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             st.abort |= abort;
         }
         self.wake.notify_one();
@@ -166,7 +173,7 @@ impl Outbound {
 
     /// Whether the buffer takes no more output (the connection is closing).
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.closed_hint.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The `max_pending` bound of this buffer.
