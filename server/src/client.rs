@@ -206,6 +206,16 @@ impl ClientShared {
         *self.reason.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Removes and returns every subscription of the connection (it is closing).
+    pub(crate) fn take_subscriptions(&self) -> Vec<Arc<Subscription>> {
+        self.subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect()
+    }
+
     /// Number of subscriptions.
     pub fn subscription_count(&self) -> usize {
         self.subs.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -271,8 +281,6 @@ struct Client {
     protocol: i32,
     /// The client-URL generation of the last INFO this client got.
     info_gen: u64,
-    in_msgs: u64,
-    in_bytes: u64,
     pings_out: u32,
     ping_at: tokio::time::Instant,
     first_ping: bool,
@@ -422,8 +430,6 @@ where
         fanout: Fanout::default(),
         protocol: 0,
         info_gen,
-        in_msgs: 0,
-        in_bytes: 0,
         pings_out: 0,
         ping_at: now + options.ping_interval,
         first_ping: false,
@@ -696,8 +702,7 @@ impl Client {
     fn process_pub(&mut self, p: &Publish) {
         let subject = p.subject();
         let size = p.payload().len();
-        self.in_msgs += 1;
-        self.in_bytes += size as u64;
+        self.fanout.count_in(size);
         if crate::log::trace_enabled() {
             self.trace_pub(p);
         }
@@ -964,26 +969,12 @@ impl Client {
 
     /// End of a read batch: wake each touched writer once, add counters to the server's.
     fn flush_batch(&mut self) {
-        let (out_msgs, out_bytes) = self.fanout.flush(&self.server);
-        if self.in_msgs > 0 || out_msgs > 0 {
-            self.server
-                .count_traffic(self.in_msgs, self.in_bytes, out_msgs, out_bytes);
-            self.shared.stats.add_in(self.in_msgs, self.in_bytes);
-            self.in_msgs = 0;
-            self.in_bytes = 0;
-        }
+        self.fanout.end_batch(&self.server, &self.shared);
     }
 
     /// Removes every subscription of the connection from the index.
     fn cleanup(&mut self) {
-        let subs: Vec<Arc<Subscription>> = self
-            .shared
-            .subs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .map(|(_, s)| s)
-            .collect();
+        let subs = self.shared.take_subscriptions();
         for sub in subs {
             self.server.remove_from_index(&sub);
         }

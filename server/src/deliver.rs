@@ -116,6 +116,10 @@ struct Scratch {
     out_msgs: u64,
     /// Payload bytes delivered in this batch.
     out_bytes: u64,
+    /// Messages received by this reader in this batch.
+    in_msgs: u64,
+    /// Payload bytes received by this reader in this batch.
+    in_bytes: u64,
     /// A subscriber over half its `max_pending`: the reader stalls on it after the batch.
     stall: Option<Arc<ClientShared>>,
 }
@@ -157,17 +161,27 @@ impl Fanout {
         self.scratch.stall.take()
     }
 
-    /// End of a read batch: hands every staged buffer to its connection, wakes every touched
-    /// writer once, and returns the batch's delivery counters (messages, bytes), resetting them.
-    pub fn flush(&mut self, server: &Server) -> (u64, u64) {
+    /// Counts one message this reader received (added to the statistics once per batch).
+    #[inline]
+    pub fn count_in(&mut self, payload_bytes: usize) {
+        self.scratch.in_msgs += 1;
+        self.scratch.in_bytes += payload_bytes as u64;
+    }
+
+    /// End of a read batch of `reader`: hands every staged buffer to its connection, wakes
+    /// every touched writer once, and adds the batch's counters to the server's and the
+    /// reader's statistics (once per batch, never per message).
+    pub fn end_batch(&mut self, server: &Server, reader: &ClientShared) {
         self.scratch.flush_staged(server);
         for c in self.scratch.touched.drain(..) {
             c.out.wake();
         }
-        (
-            std::mem::take(&mut self.scratch.out_msgs),
-            std::mem::take(&mut self.scratch.out_bytes),
-        )
+        let s = &mut self.scratch;
+        if s.in_msgs > 0 || s.out_msgs > 0 {
+            server.count_traffic(s.in_msgs, s.in_bytes, s.out_msgs, s.out_bytes);
+            reader.stats.add_in(s.in_msgs, s.in_bytes);
+        }
+        (s.in_msgs, s.in_bytes, s.out_msgs, s.out_bytes) = (0, 0, 0, 0);
     }
 }
 

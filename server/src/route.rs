@@ -202,6 +202,15 @@ impl Cluster {
                 .any(|i| i.ip() == addr.ip())
     }
 
+    /// The id of a registered peer whose cluster address is `addr`, if any.
+    fn routed_to(&self, addr: SocketAddr) -> Option<String> {
+        self.lock().routes.iter().find_map(|(id, r)| {
+            let host_ip = r.info.host.parse::<std::net::IpAddr>().ok();
+            let same_ip = r.shared.peer.ip() == addr.ip() || host_ip == Some(addr.ip());
+            (r.info.port == addr.port() && same_ip).then(|| id.clone())
+        })
+    }
+
     fn is_connected(&self, id: &str) -> bool {
         self.lock().routes.contains_key(id)
     }
@@ -518,6 +527,12 @@ async fn dial_address(
         if server.shutdown_token().is_cancelled() {
             return false;
         }
+        // Already routed to whoever listens there (it dialled us first): dialling again would
+        // only make a duplicate to resolve. Wait until that route goes.
+        if let Some(id) = cluster.routed_to(addr) {
+            wait_disconnected(&server, &cluster, &id).await;
+            continue;
+        }
         debug!("Trying to connect to route on {} ({addr})", url.host_port);
         match TcpStream::connect(addr).await {
             Ok(stream) => {
@@ -662,8 +677,6 @@ struct Route {
     pings_out: u32,
     ping_at: tokio::time::Instant,
     auth_deadline: Option<tokio::time::Instant>,
-    in_msgs: u64,
-    in_bytes: u64,
     /// When the oldest unanswered PING was sent (its PONG gives the RTT).
     ping_sent: Option<std::time::Instant>,
 }
@@ -745,8 +758,6 @@ where
         self_route: false,
         pings_out: 0,
         ping_at: now + first_ping,
-        in_msgs: 0,
-        in_bytes: 0,
         ping_sent: None,
     };
     let reason = route.read_loop(&mut rd).await;
@@ -847,8 +858,7 @@ impl Route {
                 if m.account() != GLOBAL_ACCOUNT || m.origin().is_some() {
                     return Ok(());
                 }
-                self.in_msgs += 1;
-                self.in_bytes += m.payload().len() as u64;
+                self.fanout.count_in(m.payload().len());
                 let msg = Msg {
                     subject: m.subject(),
                     reply: m.reply(),
@@ -1245,26 +1255,12 @@ impl Route {
     }
 
     fn flush(&mut self) {
-        let (out_msgs, out_bytes) = self.fanout.flush(&self.server);
-        if self.in_msgs > 0 || out_msgs > 0 {
-            self.server
-                .count_traffic(self.in_msgs, self.in_bytes, out_msgs, out_bytes);
-            self.shared.stats.add_in(self.in_msgs, self.in_bytes);
-            self.in_msgs = 0;
-            self.in_bytes = 0;
-        }
+        self.fanout.end_batch(&self.server, &self.shared);
     }
 
     /// Forgets everything learned from this route, and the route itself if it was registered.
     fn cleanup(&mut self) {
-        let subs: Vec<Arc<Subscription>> = self
-            .shared
-            .subs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .map(|(_, s)| s)
-            .collect();
+        let subs = self.shared.take_subscriptions();
         for sub in subs {
             self.server
                 .sublist
