@@ -52,7 +52,10 @@ impl Connection {
         let stream = TcpStream::connect((url.host.as_str(), url.port)).await?;
         // Control lines are tiny and a flush waits for the PONG: don't let Nagle hold them.
         stream.set_nodelay(true)?;
-        let mut framed = Framed::new(Transport::Plain(stream), ClientCodec::default());
+        let mut framed = Framed::new(
+            tokio_util::either::Either::Left(stream),
+            ClientCodec::default(),
+        );
         let info = match framed.next().await {
             Some(Ok(ServerOp::Info(info))) => *info,
             Some(Ok(_)) => return Err(Error::NoInfo),
@@ -142,12 +145,12 @@ async fn secure(
             "data after INFO before the TLS handshake".into(),
         ));
     }
-    let Transport::Plain(tcp) = parts.io else {
+    let tokio_util::either::Either::Left(tcp) = parts.io else {
         return Err(Error::Protocol("TLS already established".into()));
     };
     let stream = tls.upgrade(tcp, &url.host).await?;
     Ok(Framed::from_parts(FramedParts::new::<ClientOp>(
-        Transport::Tls(Box::new(stream)),
+        tokio_util::either::Either::Right(Box::new(stream)),
         parts.codec,
     )))
 }

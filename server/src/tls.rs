@@ -25,9 +25,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -36,7 +34,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, CommonState, DigitallySignedStruct, RootCertStore, ServerConfig};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, error, info};
@@ -550,71 +547,8 @@ impl RouteTls {
 }
 
 /// A route connection's stream: plain TCP, or TLS (either side). One type, so the dial and
-/// accept paths stay single; the per-poll `match` costs nothing measurable.
-pub enum MaybeTls {
-    /// No cluster TLS.
-    Plain(TcpStream),
-    /// Cluster TLS, as client or server.
-    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for MaybeTls {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for MaybeTls {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            MaybeTls::Plain(s) => s.is_write_vectored(),
-            MaybeTls::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// accept paths stay single; tokio-util's `Either` forwards reads and writes to the side in use.
+pub type MaybeTls = tokio_util::either::Either<TcpStream, Box<tokio_rustls::TlsStream<TcpStream>>>;
 
 fn route_prefix(peer: SocketAddr, rid: u64) -> String {
     format!("{peer} - rid:{rid} - ")
@@ -629,7 +563,7 @@ pub async fn accept_route(
     rid: u64,
 ) -> Option<MaybeTls> {
     let Some(tls) = tls else {
-        return Some(MaybeTls::Plain(tcp));
+        return Some(tokio_util::either::Either::Left(tcp));
     };
     let prefix = route_prefix(peer, rid);
     debug!("{prefix}Starting TLS route server handshake");
@@ -637,7 +571,7 @@ pub async fn accept_route(
     match tokio::time::timeout(tls.timeout, accept(&tls.acceptor, tcp)).await {
         Ok(Ok(stream)) => {
             log_established(&prefix, stream.get_ref().1);
-            Some(MaybeTls::Tls(Box::new(stream.into())))
+            Some(tokio_util::either::Either::Right(Box::new(stream.into())))
         }
         Ok(Err(e)) => {
             route_failed(&prefix, &e);
@@ -662,7 +596,7 @@ pub async fn connect_route(
     rid: u64,
 ) -> Option<MaybeTls> {
     let Some(tls) = tls else {
-        return Some(MaybeTls::Plain(tcp));
+        return Some(tokio_util::either::Either::Left(tcp));
     };
     let prefix = route_prefix(peer, rid);
     debug!("{prefix}Starting TLS route client handshake");
@@ -679,7 +613,7 @@ pub async fn connect_route(
     match tokio::time::timeout(tls.timeout, handshake).await {
         Ok(Ok(stream)) => {
             log_established(&prefix, stream.get_ref().1);
-            Some(MaybeTls::Tls(Box::new(stream.into())))
+            Some(tokio_util::either::Either::Right(Box::new(stream.into())))
         }
         Ok(Err(e)) => {
             route_failed(&prefix, &describe(&e, false));
