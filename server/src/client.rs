@@ -140,6 +140,8 @@ pub struct ClientShared {
     pub(crate) async_info: AtomicBool,
     /// Reply subjects this client may publish to (`allow_responses`), with uses left and expiry.
     responses: Mutex<Option<ResponsePermits>>,
+    /// Set once `responses` is configured, so deliveries to everyone else skip its lock.
+    grants_responses: AtomicBool,
     /// Subscriptions by sid (for routes: by `subject[ queue]`).
     pub(crate) subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
     closing: CancellationToken,
@@ -174,6 +176,7 @@ impl ClientShared {
             headers: AtomicBool::new(false),
             async_info: AtomicBool::new(false),
             responses: Mutex::new(None),
+            grants_responses: AtomicBool::new(false),
             subs: Mutex::new(HashMap::new()),
             closing: server.shutdown_token().child_token(),
             reason: Mutex::new(None),
@@ -222,6 +225,11 @@ impl ClientShared {
     }
 
     pub(crate) fn note_response(&self, reply: &[u8]) {
+        // Called for every delivered message with a reply: most clients have no
+        // `allow_responses`, and must not pay a lock for it.
+        if !self.grants_responses.load(Ordering::Relaxed) {
+            return;
+        }
         let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((max, ttl, map)) = r.as_mut() {
             if map.len() > 10_000 {
@@ -651,6 +659,7 @@ impl Client {
                 .responses
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some((max, ttl, HashMap::new()));
+            self.shared.grants_responses.store(true, Ordering::Relaxed);
         }
         let descriptor = [
             (!c.version.is_empty()).then(|| format!("v{}", c.version)),

@@ -317,10 +317,9 @@ impl Scratch {
         );
         self.out_msgs += 1;
         self.out_bytes += payload.len() as u64;
-        if crate::log::trace_enabled() {
-            let mut line = BytesMut::new();
+        trace_out(route, |line| {
             write_routed_msg_line(
-                &mut line,
+                line,
                 None,
                 b"$G",
                 msg.subject,
@@ -328,13 +327,8 @@ impl Scratch {
                 queues,
                 header_size,
                 total_size,
-            );
-            trace!(
-                "{}->> [{}]",
-                route.prefix,
-                String::from_utf8_lossy(&line[..line.len() - 2])
-            );
-        }
+            )
+        });
     }
 
     /// Stages the message for one local subscriber; false if it was not for it.
@@ -385,22 +379,16 @@ impl Scratch {
         );
         self.out_msgs += 1;
         self.out_bytes += payload.len() as u64;
-        if crate::log::trace_enabled() {
-            let mut line = BytesMut::new();
+        trace_out(target, |line| {
             write_msg_line(
-                &mut line,
+                line,
                 msg.subject,
                 &sub.sid,
                 msg.reply,
                 header_size,
                 total_size,
-            );
-            trace!(
-                "{}->> [{}]",
-                target.prefix,
-                String::from_utf8_lossy(&line[..line.len() - 2])
-            );
-        }
+            )
+        });
         if let Some(reply) = msg.reply {
             target.note_response(reply);
         }
@@ -518,5 +506,15 @@ impl Scratch {
                 target.close(CloseReason::SlowConsumerPendingBytes, true);
             }
         }
+    }
+}
+
+/// Logs `->> [<control line>]` for `target` with `-V` (built only when tracing is on).
+fn trace_out(target: &ClientShared, write: impl FnOnce(&mut BytesMut)) {
+    if crate::log::trace_enabled() {
+        let mut line = BytesMut::new();
+        write(&mut line);
+        let text = line.strip_suffix(b"\r\n").unwrap_or(&line);
+        trace!("{}->> [{}]", target.prefix, String::from_utf8_lossy(text));
     }
 }
