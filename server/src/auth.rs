@@ -1,127 +1,184 @@
 //! Client authentication and per-user permissions.
 //!
 //! Checked in nats-server's order: the users list (by name, then password), the token, the
-//! single user. Passwords and tokens starting with `$2` are bcrypt hashes. Permissions are
-//! compiled once per user into allow/deny subject lists; publish decisions are cached per
-//! connection by the caller.
+//! single user. Passwords and tokens of the form `$2a$NN$…` (`a`, `b`, `x` or `y`) are bcrypt
+//! hashes; anything else, even starting with `$2`, is compared as plain text, as nats-server
+//! does. A bcrypt check costs tens to hundreds of milliseconds of CPU, so it runs on tokio's
+//! blocking pool, a bounded number at a time, never on the workers that serve connections.
+//! Permissions are compiled once per user into allow/deny subject lists; publish decisions
+//! are cached per connection by the caller.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::Semaphore;
 
 use nats_proto::subject;
 use nats_proto::ConnectInfo;
 
-use crate::options::{Authorization, Permissions, SubjectRules};
+use crate::options::{Authorization, Permissions, ResponsePermission};
 
-/// A subject filter with an optional queue restriction (`"foo.* q1"` in subscribe allow lists).
+/// A subscribe entry: a subject filter with an optional queue group (`"foo.* q1"`).
 #[derive(Debug, Clone)]
-struct Rule {
+struct SubRule {
     subject: Vec<u8>,
     queue: Option<Vec<u8>>,
 }
 
-impl Rule {
-    fn parse(text: &str) -> Rule {
+impl SubRule {
+    fn parse(text: &str) -> SubRule {
         let mut parts = text.split_whitespace();
         let subject = parts.next().unwrap_or("").as_bytes().to_vec();
         let queue = parts.next().map(|q| q.as_bytes().to_vec());
-        Rule { subject, queue }
+        SubRule { subject, queue }
     }
 }
 
-/// Allow/deny lists of one direction, compiled.
-#[derive(Debug, Clone, Default)]
-struct Rules {
-    allow: Option<Vec<Rule>>,
-    deny: Vec<Rule>,
+/// The entries of one subscribe list that match a SUB's subject, split as nats-server's
+/// sublist splits them: plain entries and queue-qualified ones.
+struct Matched<'a> {
+    plain: bool,
+    queues: Vec<&'a [u8]>,
 }
 
-impl Rules {
-    fn compile(rules: &SubjectRules) -> Rules {
-        Rules {
-            allow: (!rules.allow.is_empty())
-                .then(|| rules.allow.iter().map(|r| Rule::parse(r)).collect()),
-            deny: rules.deny.iter().map(|r| Rule::parse(r)).collect(),
+impl Matched<'_> {
+    /// Whether `queue` is one of the matched queue entries (a queue entry may be a wildcard
+    /// pattern over queue names, tokenised on `.`).
+    fn queue_matches(&self, queue: &[u8]) -> bool {
+        self.queues
+            .iter()
+            .any(|q| *q == queue || (subject::has_wildcard(q) && covers(q, queue)))
+    }
+}
+
+/// Matches a SUB's subject against entries the way nats-server's sublist does: the SUB's
+/// tokens are taken literally, so `*` in an entry matches a `>` or `*` token of the SUB.
+fn matched<'a>(rules: &'a [SubRule], subj: &[u8]) -> Matched<'a> {
+    let mut m = Matched {
+        plain: false,
+        queues: Vec::new(),
+    };
+    for r in rules.iter().filter(|r| subject::matches(&r.subject, subj)) {
+        match &r.queue {
+            None => m.plain = true,
+            Some(q) => m.queues.push(q),
         }
     }
+    m
+}
+
+/// Publish allow/deny lists. Entries are whole subjects (no queue part), as in nats-server.
+#[derive(Debug, Clone, Default)]
+struct PublishRules {
+    /// `None`: everything not denied. `Some(empty)`: nothing (only replies under
+    /// `allow_responses`).
+    allow: Option<Vec<Vec<u8>>>,
+    deny: Vec<Vec<u8>>,
+}
+
+/// Subscribe allow/deny lists.
+#[derive(Debug, Clone, Default)]
+struct SubscribeRules {
+    /// `None` (or an empty list in the config): everything not denied.
+    allow: Option<Vec<SubRule>>,
+    deny: Vec<SubRule>,
 }
 
 /// What one authenticated user may do.
 #[derive(Debug, Clone, Default)]
 pub struct ClientPermissions {
-    publish: Option<Rules>,
-    subscribe: Option<Rules>,
+    publish: Option<PublishRules>,
+    subscribe: Option<SubscribeRules>,
     /// Reply subjects of received requests become publishable (`allow_responses`).
-    pub allow_responses: Option<(usize, Duration)>,
+    pub allow_responses: Option<ResponsePermission>,
 }
 
 impl ClientPermissions {
-    fn compile(p: &Permissions) -> ClientPermissions {
+    /// Compiles configured permissions with nats-server's rules: `allow_responses` without
+    /// a publish allow list turns the blanket publish allow off (only replies may be
+    /// published); an empty subscribe allow list allows everything.
+    pub fn compile(p: &Permissions) -> ClientPermissions {
+        let subjects = |list: &[String]| list.iter().map(|s| s.as_bytes().to_vec()).collect();
+        let mut publish = p.publish.as_ref().map(|r| PublishRules {
+            allow: (!r.allow.is_empty()).then(|| subjects(&r.allow)),
+            deny: subjects(&r.deny),
+        });
+        if p.allow_responses.is_some() {
+            let rules = publish.get_or_insert_with(PublishRules::default);
+            rules.allow.get_or_insert_with(Vec::new);
+        }
         ClientPermissions {
-            publish: p.publish.as_ref().map(Rules::compile),
-            subscribe: p.subscribe.as_ref().map(Rules::compile),
-            allow_responses: p.allow_responses.map(|r| (r.max, r.expires)),
+            publish,
+            subscribe: p.subscribe.as_ref().map(|r| SubscribeRules {
+                allow: (!r.allow.is_empty())
+                    .then(|| r.allow.iter().map(|s| SubRule::parse(s)).collect()),
+                deny: r.deny.iter().map(|s| SubRule::parse(s)).collect(),
+            }),
+            allow_responses: p.allow_responses,
         }
     }
 
-    /// Whether publishing to the literal `subj` is allowed.
+    /// Whether publishing to the literal `subj` is allowed (reply permissions aside).
     pub fn can_publish(&self, subj: &[u8]) -> bool {
         let Some(rules) = &self.publish else {
             return true;
         };
         let allowed = match &rules.allow {
             None => true,
-            Some(allow) => allow.iter().any(|r| subject::matches(&r.subject, subj)),
+            Some(allow) => allow.iter().any(|r| subject::matches(r, subj)),
         };
-        allowed
-            && !rules
-                .deny
-                .iter()
-                .any(|r| subject::matches(&r.subject, subj))
+        allowed && !rules.deny.iter().any(|r| subject::matches(r, subj))
     }
 
-    /// Whether subscribing to `subj` (a filter) with `queue` is allowed. A filter is allowed
-    /// when an allow entry covers it; a deny entry refuses it only when it covers the filter
-    /// completely (overlapping wildcards are filtered per message, see [`Self::deny_delivery`]).
+    /// Whether subscribing to `subj` (a filter) with `queue` is allowed, decided as
+    /// nats-server decides it: among the entries matching the subject, queue-qualified ones
+    /// decide for a queue subscription when there are any (`"foo qa"` admits queue `qa`
+    /// only, even next to a plain `"foo"`; a denied `"foo q2"` refuses queue `q2` only), and
+    /// plain entries decide otherwise.
     pub fn can_subscribe(&self, subj: &[u8], queue: Option<&[u8]>) -> bool {
+        if queue == Some(b"_sys_".as_slice()) {
+            return false;
+        }
         let Some(rules) = &self.subscribe else {
             return true;
         };
-        let allows = |r: &Rule| {
-            covers(&r.subject, subj)
-                && match (&r.queue, queue) {
-                    (None, _) => true,
-                    (Some(rq), Some(q)) => subject::matches(rq, q) || rq == q,
-                    (Some(_), None) => false,
-                }
-        };
-        let allowed = match &rules.allow {
-            None => true,
-            Some(allow) => allow.iter().any(allows),
-        };
+        let mut allowed = true;
+        if let Some(allow) = &rules.allow {
+            let m = matched(allow, subj);
+            allowed = m.plain;
+            if let Some(q) = queue.filter(|_| !m.queues.is_empty()) {
+                allowed = m.queue_matches(q);
+            }
+        }
+        if allowed && !rules.deny.is_empty() {
+            let m = matched(&rules.deny, subj);
+            allowed = !m.plain;
+            if let Some(q) = queue.filter(|_| !m.queues.is_empty()) {
+                allowed = !m.queue_matches(q);
+            }
+        }
         allowed
-            && !rules
-                .deny
-                .iter()
-                .any(|r| r.queue.is_none() && covers(&r.subject, subj))
     }
 
-    /// Whether a subscription on `filter` may overlap deny entries, so that each delivered
-    /// subject must be checked with [`Self::deny_delivery`].
+    /// Whether a subscription on `filter` may receive subjects a plain deny entry covers, so
+    /// that each delivered subject must be checked with [`Self::deny_delivery`]. Queue-
+    /// qualified deny entries are decided at SUB time only, as in nats-server.
     pub fn needs_delivery_check(&self, filter: &[u8]) -> bool {
+        subject::has_wildcard(filter)
+            && self
+                .subscribe
+                .as_ref()
+                .is_some_and(|r| r.deny.iter().any(|d| d.queue.is_none()))
+    }
+
+    /// Whether a message on the literal `subj` must not be delivered to this user: a plain
+    /// deny entry matches it.
+    pub fn deny_delivery(&self, subj: &[u8]) -> bool {
         self.subscribe.as_ref().is_some_and(|r| {
             r.deny
                 .iter()
-                .any(|d| subject::has_wildcard(filter) || subject::matches(&d.subject, filter))
+                .any(|d| d.queue.is_none() && subject::matches(&d.subject, subj))
         })
-    }
-
-    /// Whether a message on the literal `subj` must not be delivered to this user.
-    pub fn deny_delivery(&self, subj: &[u8]) -> bool {
-        self.subscribe
-            .as_ref()
-            .is_some_and(|r| r.deny.iter().any(|d| subject::matches(&d.subject, subj)))
     }
 }
 
@@ -159,6 +216,8 @@ pub struct Authenticated {
 struct UserEntry {
     password: String,
     permissions: Option<Arc<ClientPermissions>>,
+    /// `allowed_connection_types` admits plain NATS clients (`STANDARD`, or no list).
+    standard_allowed: bool,
 }
 
 /// The server's compiled authentication settings.
@@ -191,6 +250,10 @@ impl Auth {
                         UserEntry {
                             password: u.password.clone(),
                             permissions,
+                            standard_allowed: u
+                                .allowed_connection_types
+                                .as_ref()
+                                .is_none_or(|types| types.iter().any(|t| t == "STANDARD")),
                         },
                     )
                 })
@@ -214,49 +277,102 @@ impl Auth {
         !self.users.is_empty()
     }
 
-    /// Checks a CONNECT's credentials; `None` means authorization violation.
-    pub fn check(&self, c: &ConnectInfo) -> Option<Authenticated> {
+    /// Checks a CONNECT's credentials; `None` means authorization violation. A bcrypt
+    /// comparison waits for the blocking pool (see [`password_matches`]).
+    pub async fn check(&self, c: &ConnectInfo) -> Option<Authenticated> {
         if !self.required {
             return Some(Authenticated::default());
         }
         if !self.users.is_empty() {
             let user = self.users.get(&c.user)?;
-            return password_matches(&user.password, &c.pass).then(|| Authenticated {
-                user: Some(c.user.clone()),
-                permissions: user.permissions.clone(),
-            });
+            if !user.standard_allowed {
+                return None;
+            }
+            return password_matches(&user.password, &c.pass)
+                .await
+                .then(|| Authenticated {
+                    user: Some(c.user.clone()),
+                    permissions: user.permissions.clone(),
+                });
         }
         if let Some(token) = &self.token {
-            return password_matches(token, &c.auth_token).then(Authenticated::default);
+            return password_matches(token, &c.auth_token)
+                .await
+                .then(Authenticated::default);
         }
         if let Some((user, pass)) = &self.single {
-            return (user == &c.user && password_matches(pass, &c.pass)).then(|| Authenticated {
-                user: Some(user.clone()),
-                permissions: None,
-            });
+            if user != &c.user {
+                return None;
+            }
+            return password_matches(pass, &c.pass)
+                .await
+                .then(|| Authenticated {
+                    user: Some(user.clone()),
+                    permissions: None,
+                });
         }
         None
     }
 }
 
-/// Compares a presented secret with a configured one, plain or bcrypt.
-fn password_matches(configured: &str, presented: &str) -> bool {
-    if configured.starts_with("$2") {
-        bcrypt::verify(presented, configured).unwrap_or(false)
-    } else {
-        // Length first, then every byte, so timing does not reveal the matching prefix.
-        configured.len() == presented.len()
-            && configured
-                .bytes()
-                .zip(presented.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+/// Whether a configured secret is a bcrypt hash: nats-server's rule, `$2[abxy]$NN$…`.
+pub fn is_bcrypt(secret: &str) -> bool {
+    let b = secret.as_bytes();
+    b.len() >= 7
+        && b.starts_with(b"$2")
+        && matches!(b[2], b'a' | b'b' | b'x' | b'y')
+        && b[3] == b'$'
+        && b[4].is_ascii_digit()
+        && b[5].is_ascii_digit()
+        && b[6] == b'$'
+}
+
+/// How many bcrypt checks may run at once: one per core, so logins cannot take more CPU
+/// than the machine has while the connection workers keep serving everyone else.
+fn bcrypt_slots() -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Arc::new(Semaphore::new(cores))
+        })
+        .clone()
+}
+
+/// Compares a presented secret with a configured one, plain or bcrypt. A bcrypt check runs
+/// on the blocking pool once one of the [`bcrypt_slots`] is free; the slot travels with the
+/// check, so a client that hangs up while its check runs does not free it early.
+pub async fn password_matches(configured: &str, presented: &str) -> bool {
+    if !is_bcrypt(configured) {
+        return plain_matches(configured, presented);
     }
+    let Ok(slot) = bcrypt_slots().acquire_owned().await else {
+        return false;
+    };
+    let (hash, presented) = (configured.to_string(), presented.to_string());
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        bcrypt::verify(presented, &hash).unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Compares plain secrets: length first, then every byte, so timing does not reveal the
+/// matching prefix.
+fn plain_matches(configured: &str, presented: &str) -> bool {
+    configured.len() == presented.len()
+        && configured
+            .bytes()
+            .zip(presented.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::SubjectRules;
 
     fn perms(publish: SubjectRules, subscribe: SubjectRules) -> ClientPermissions {
         ClientPermissions::compile(&Permissions {
@@ -275,30 +391,120 @@ mod tests {
 
     #[test]
     fn publish_allow_and_deny() {
-        let p = perms(rules(&["foo.*", "bar"], &["foo.secret"]), rules(&[], &[]));
+        let p = perms(
+            rules(&["foo.*", "bar", "baz q"], &["foo.secret"]),
+            rules(&[], &[]),
+        );
         assert!(p.can_publish(b"foo.x"));
         assert!(p.can_publish(b"bar"));
         assert!(!p.can_publish(b"foo.secret"));
-        assert!(!p.can_publish(b"baz"));
+        assert!(!p.can_publish(b"baz"), "a publish entry is a whole subject");
+        assert!(!p.can_publish(b"zzz"));
     }
 
     #[test]
-    fn subscribe_rules_with_queues_and_overlapping_denies() {
-        let p = perms(rules(&[], &[]), rules(&["foo.>", "bar q1"], &["foo.baz"]));
-        assert!(p.can_subscribe(b"foo.bar", None));
-        assert!(p.can_subscribe(b"foo.*", None));
-        assert!(!p.can_subscribe(b"foo.baz", None));
-        assert!(p.can_subscribe(b"bar", Some(b"q1")));
-        assert!(!p.can_subscribe(b"bar", Some(b"q2")));
-        assert!(!p.can_subscribe(b"bar", None));
-        assert!(!p.can_subscribe(b"zzz", None));
-        assert!(p.needs_delivery_check(b"foo.*"));
-        assert!(p.deny_delivery(b"foo.baz"));
-        assert!(!p.deny_delivery(b"foo.bar"));
+    fn allow_responses_turns_the_blanket_publish_allow_off() {
+        let only_replies = ClientPermissions::compile(&Permissions {
+            publish: None,
+            subscribe: None,
+            allow_responses: Some(ResponsePermission::default()),
+        });
+        assert!(!only_replies.can_publish(b"anything"));
+        let with_deny = ClientPermissions::compile(&Permissions {
+            publish: Some(rules(&[], &["x"])),
+            subscribe: None,
+            allow_responses: Some(ResponsePermission::default()),
+        });
+        assert!(!with_deny.can_publish(b"y"));
+        let with_allow = ClientPermissions::compile(&Permissions {
+            publish: Some(rules(&["y"], &[])),
+            subscribe: None,
+            allow_responses: Some(ResponsePermission::default()),
+        });
+        assert!(with_allow.can_publish(b"y"));
+        assert!(!with_allow.can_publish(b"z"));
     }
 
     #[test]
-    fn credentials_plain_and_bcrypt() {
+    fn subscribe_decisions_follow_nats_server() {
+        let p = perms(
+            rules(&[], &[]),
+            rules(
+                &[
+                    "plainq",
+                    "plainq qa",
+                    "foo.*",
+                    "bar.>",
+                    "wq q.*",
+                    "qq.x",
+                    "sec.>",
+                    "lit.a",
+                ],
+                &["qq.x q2", "sec.> q1"],
+            ),
+        );
+        let yes = |s: &str, q: Option<&str>| p.can_subscribe(s.as_bytes(), q.map(str::as_bytes));
+        assert!(yes("plainq", None));
+        assert!(yes("plainq", Some("qa")));
+        assert!(
+            !yes("plainq", Some("qb")),
+            "a queue entry decides for queue subscriptions"
+        );
+        assert!(!yes("qq.x", Some("q2")));
+        assert!(yes("qq.x", Some("q1")));
+        assert!(
+            yes("qq.x", None),
+            "a queue deny entry leaves plain subscriptions alone"
+        );
+        assert!(yes("sec.>", None));
+        assert!(!yes("sec.>", Some("q1")));
+        assert!(!yes("sec.a", Some("q1")));
+        assert!(yes("sec.a", Some("q2")));
+        assert!(
+            yes("foo.>", None),
+            "`*` in an entry matches a literal `>` token"
+        );
+        assert!(yes("foo.*", None));
+        assert!(!yes("foo.a.b", None));
+        assert!(!yes("foo", None));
+        assert!(yes("bar.*", None));
+        assert!(!yes("*", None));
+        assert!(!yes(">", None));
+        assert!(yes("wq", Some("q.a")));
+        assert!(!yes("wq", Some("q")));
+        assert!(!yes("wq", Some("q.a.b")));
+        assert!(!yes("wq", None));
+        assert!(!yes("lit.*", None));
+        assert!(yes("lit.a", Some("q9")));
+        assert!(!yes("lit.a", Some("_sys_")));
+        // Queue deny entries never filter deliveries; plain ones do.
+        assert!(!p.needs_delivery_check(b"sec.>"));
+        assert!(!p.deny_delivery(b"sec.a"));
+        let d = perms(rules(&[], &[]), rules(&[">"], &["sec.secret", "only.*"]));
+        assert!(!d.can_subscribe(b"sec.secret", None));
+        assert!(d.can_subscribe(b"sec.*", None));
+        assert!(!d.can_subscribe(b"only.>", None));
+        assert!(d.needs_delivery_check(b"sec.*"));
+        assert!(d.deny_delivery(b"sec.secret"));
+        assert!(!d.deny_delivery(b"sec.ok"));
+        let q = perms(rules(&[], &[]), rules(&[], &["foo", "foo qx"]));
+        assert!(q.can_subscribe(b"foo", Some(b"qy")));
+        assert!(!q.can_subscribe(b"foo", Some(b"qx")));
+        assert!(!q.can_subscribe(b"foo", None));
+    }
+
+    #[test]
+    fn bcrypt_hashes_are_recognised_by_their_full_prefix() {
+        assert!(is_bcrypt("$2a$11$abc"));
+        assert!(is_bcrypt("$2y$04$"));
+        assert!(!is_bcrypt("$2q$04$abc"));
+        assert!(!is_bcrypt("$2a$4$abc"));
+        assert!(!is_bcrypt("$2secret"));
+        assert!(!is_bcrypt("$2"));
+    }
+
+    #[tokio::test]
+    async fn credentials_plain_and_bcrypt() {
         let hash = bcrypt::hash("s3cret", 4).expect("hash");
         let auth = Auth::new(&Authorization {
             user: Some("a".into()),
@@ -310,16 +516,24 @@ mod tests {
             pass: "s3cret".into(),
             ..ConnectInfo::default()
         };
-        assert!(auth.check(&c).is_some());
+        assert!(auth.check(&c).await.is_some());
         c.pass = "wrong".into();
-        assert!(auth.check(&c).is_none());
+        assert!(auth.check(&c).await.is_none());
         let auth = Auth::new(&Authorization {
             token: Some("tok".into()),
             ..Authorization::default()
         });
         c.auth_token = "tok".into();
-        assert!(auth.check(&c).is_some());
+        assert!(auth.check(&c).await.is_some());
         c.auth_token = "tok2".into();
-        assert!(auth.check(&c).is_none());
+        assert!(auth.check(&c).await.is_none());
+        // Starts with `$2` but is no bcrypt hash: a plain password, compared as written.
+        let auth = Auth::new(&Authorization {
+            user: Some("a".into()),
+            password: Some("$2secret".into()),
+            ..Authorization::default()
+        });
+        c.pass = "$2secret".into();
+        assert!(auth.check(&c).await.is_some());
     }
 }

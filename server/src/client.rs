@@ -29,7 +29,8 @@ use tracing::{debug, error, info, trace};
 
 use crate::auth::ClientPermissions;
 use crate::deliver::{Fanout, Msg, Origin};
-use crate::outbound::{run_writer, Outbound, WriterEnd};
+use crate::options::ResponsePermission;
+use crate::outbound::{run_writer, Deadline, Outbound, WriterEnd};
 use crate::server::Server;
 
 /// Why a connection was closed, with nats-server's wording (logs, `/connz`).
@@ -67,6 +68,8 @@ pub enum CloseReason {
     DuplicateRoute,
     /// The TLS handshake failed or timed out.
     TlsHandshakeFailure,
+    /// The connection's task ended without saying why (it panicked): the drop guard closed it.
+    InternalError,
 }
 
 impl fmt::Display for CloseReason {
@@ -88,13 +91,88 @@ impl fmt::Display for CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::DuplicateRoute => "Duplicate Route",
             CloseReason::TlsHandshakeFailure => "TLS Handshake Failure",
+            CloseReason::InternalError => "Internal Error",
         })
     }
 }
 
-/// `allow_responses` state: uses per reply, lifetime, and the reply subjects granted so far
-/// with their uses left and expiry.
-type ResponsePermits = (usize, Duration, HashMap<Vec<u8>, (usize, Instant)>);
+/// Reply subjects a client may publish to (`allow_responses`): one grant per request it
+/// received, used up after `max` replies or `expires`. Bounded like nats-server's: past
+/// [`REPLY_PERMITS_PRUNE`] grants, spent and expired ones are dropped; the next prune waits
+/// until the map has doubled (so a map of live grants is not rescanned on every request);
+/// past [`REPLY_PERMITS_MAX`] live grants the oldest quarter is forgotten.
+struct ResponsePermits {
+    permission: ResponsePermission,
+    /// Reply subject → (replies sent, when granted, grant number).
+    granted: HashMap<Vec<u8>, (usize, Instant, u64)>,
+    /// Grant numbers in order, to find the oldest ones.
+    next_grant: u64,
+    prune_at: usize,
+}
+
+/// Grants kept before the first prune (nats-server's `replyPermLimit`).
+const REPLY_PERMITS_PRUNE: usize = 4096;
+/// Most grants a client holds at once.
+const REPLY_PERMITS_MAX: usize = 64 * 1024;
+
+impl ResponsePermits {
+    fn new(permission: ResponsePermission) -> ResponsePermits {
+        ResponsePermits {
+            permission,
+            granted: HashMap::new(),
+            next_grant: 0,
+            prune_at: REPLY_PERMITS_PRUNE,
+        }
+    }
+
+    fn expired(&self, granted: Instant, now: Instant) -> bool {
+        self.permission
+            .expires
+            .is_some_and(|ttl| now.saturating_duration_since(granted) > ttl)
+    }
+
+    fn grant(&mut self, reply: &[u8]) {
+        let n = self.next_grant;
+        self.next_grant += 1;
+        self.granted.insert(reply.to_vec(), (0, Instant::now(), n));
+        if self.granted.len() > self.prune_at {
+            self.prune();
+        }
+    }
+
+    fn prune(&mut self) {
+        let now = Instant::now();
+        let max = self.permission.max;
+        let ttl = self.permission.expires;
+        self.granted.retain(|_, (used, at, _)| {
+            *used < max && ttl.is_none_or(|t| now.saturating_duration_since(*at) <= t)
+        });
+        if self.granted.len() > REPLY_PERMITS_MAX {
+            // Keep the newest three quarters.
+            let mut order: Vec<u64> = self.granted.values().map(|(_, _, n)| *n).collect();
+            let cut = order.len() - REPLY_PERMITS_MAX * 3 / 4;
+            let (_, oldest_kept, _) = order.select_nth_unstable(cut);
+            let oldest_kept = *oldest_kept;
+            self.granted.retain(|_, (_, _, n)| *n >= oldest_kept);
+        }
+        self.prune_at = (self.granted.len() * 2).clamp(REPLY_PERMITS_PRUNE, REPLY_PERMITS_MAX);
+    }
+
+    /// Uses one reply to `subject`, if granted and not spent or expired.
+    fn take(&mut self, subject: &[u8]) -> bool {
+        let now = Instant::now();
+        let Some(&(used, at, _)) = self.granted.get(subject) else {
+            return false;
+        };
+        let ok = used < self.permission.max && !self.expired(at, now);
+        if !ok || used + 1 >= self.permission.max {
+            self.granted.remove(subject);
+        } else if let Some(entry) = self.granted.get_mut(subject) {
+            entry.0 = used + 1;
+        }
+        ok
+    }
+}
 
 /// What is on the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,35 +309,21 @@ impl ClientShared {
             return;
         }
         let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((max, ttl, map)) = r.as_mut() {
-            if map.len() > 10_000 {
-                let now = Instant::now();
-                map.retain(|_, (_, exp)| *exp > now);
-            }
-            let expires = if ttl.is_zero() {
-                Instant::now() + Duration::from_secs(3600 * 24 * 365)
-            } else {
-                Instant::now() + *ttl
-            };
-            map.insert(reply.to_vec(), (*max, expires));
+        if let Some(permits) = r.as_mut() {
+            permits.grant(reply);
         }
     }
 
     /// Consumes one use of a response permission for `subject`, if there is one.
     fn take_response(&self, subject: &[u8]) -> bool {
         let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((_, _, map)) = r.as_mut() else {
-            return false;
-        };
-        let Some((left, expires)) = map.get_mut(subject) else {
-            return false;
-        };
-        let ok = *expires > Instant::now() && *left > 0;
-        *left = left.saturating_sub(1);
-        if *left == 0 || !ok {
-            map.remove(subject);
-        }
-        ok
+        r.as_mut().is_some_and(|permits| permits.take(subject))
+    }
+
+    /// How many reply grants the connection holds (`allow_responses`).
+    pub fn reply_grants(&self) -> usize {
+        let r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
+        r.as_ref().map_or(0, |p| p.granted.len())
     }
 }
 
@@ -275,6 +339,8 @@ const STALL: Duration = Duration::from_millis(100);
 struct Client {
     server: Arc<Server>,
     shared: Arc<ClientShared>,
+    /// Undoes the connection's registration when the task ends, however it ends.
+    _registration: Registration,
     codec: ServerCodec,
     prefix: String,
     verbose: bool,
@@ -298,6 +364,9 @@ struct Client {
     /// When the oldest unanswered server PING was sent (its PONG gives the RTT).
     ping_sent: Option<Instant>,
     auth_deadline: Option<tokio::time::Instant>,
+    /// A CONNECT waiting for its credentials to be checked (which may take a bcrypt check
+    /// off the workers); nothing after it in the read buffer is handled before.
+    pending_connect: Option<Box<ConnectInfo>>,
 }
 
 /// Runs one plaintext client connection to the end.
@@ -314,7 +383,7 @@ where
 /// reader and writer start. A TLS server does the handshake at this point, so that `INFO` (and
 /// a `maximum connections exceeded` error) go out in plaintext, as nats-server sends them.
 pub struct Admitted {
-    shared: Arc<ClientShared>,
+    registration: Registration,
     /// The client-URL generation of the `INFO` sent.
     info_gen: u64,
 }
@@ -322,16 +391,48 @@ pub struct Admitted {
 impl Admitted {
     /// The connection's log prefix.
     pub fn prefix(&self) -> &str {
-        &self.shared.prefix
+        &self.registration.shared.prefix
     }
 
-    /// Gives the connection up before it ran (a failed TLS handshake).
-    pub fn abandon(self, server: &Server, reason: CloseReason) {
-        self.shared.close(reason, true);
-        server.unregister(&self.shared);
-        // Listed among closed connections like any other (nats-server does the same).
-        server.monitor.record_closed(&self.shared, Vec::new());
-        debug!("{}Client connection closed: {reason}", self.shared.prefix);
+    /// Gives the connection up before it ran (a failed TLS handshake). It is still listed
+    /// among closed connections like any other (nats-server does the same).
+    pub fn abandon(self, reason: CloseReason) {
+        self.registration.shared.close(reason, true);
+        debug!(
+            "{}Client connection closed: {reason}",
+            self.registration.shared.prefix
+        );
+    }
+}
+
+/// A client connection's place in the server: its subscriptions in the subject index (and
+/// the routes' interest), its entry in the client table. Dropping it undoes all of that and
+/// records the connection as closed, so the cleanup runs however the connection's task ends,
+/// a panic included.
+struct Registration {
+    server: Arc<Server>,
+    shared: Arc<ClientShared>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let (server, shared) = (&self.server, &self.shared);
+        if shared.close_reason().is_none() {
+            // Only a task that unwound gets here without a reason.
+            error!("{}Connection task ended unexpectedly", shared.prefix);
+            shared.close(CloseReason::InternalError, true);
+        }
+        // `/connz?state=closed` shows the subscriptions the connection had.
+        let closed_subs = if server.monitor.enabled() {
+            crate::monitor::sub_details(shared)
+        } else {
+            Vec::new()
+        };
+        for sub in shared.take_subscriptions() {
+            server.remove_from_index(&sub);
+        }
+        server.unregister(shared);
+        server.monitor.record_closed(shared, closed_subs);
     }
 }
 
@@ -375,13 +476,19 @@ where
         let _ = tokio::time::timeout(options.write_deadline, stream.shutdown()).await;
         return None;
     }
+    let registration = Registration {
+        server: server.clone(),
+        shared: shared.clone(),
+    };
     if !matches!(written, Ok(Ok(()))) {
         shared.close(CloseReason::WriteError, true);
-        server.unregister(&shared);
         return None;
     }
     debug!("{prefix}Client connection created");
-    Some(Admitted { shared, info_gen })
+    Some(Admitted {
+        registration,
+        info_gen,
+    })
 }
 
 /// Runs an admitted client connection to the end over `stream` (TCP, or TLS after the
@@ -390,7 +497,11 @@ pub async fn run<S>(server: Arc<Server>, admitted: Admitted, stream: S)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let Admitted { shared, info_gen } = admitted;
+    let Admitted {
+        registration,
+        info_gen,
+    } = admitted;
+    let shared = registration.shared.clone();
     let options = server.options();
     let prefix = shared.prefix.clone();
     let (mut rd, wr) = tokio::io::split(stream);
@@ -399,8 +510,8 @@ where
         let shared = shared.clone();
         let server = server.clone();
         let deadline = options.write_deadline;
-        tokio::spawn(async move {
-            match run_writer(&shared.out, wr, deadline).await {
+        server.clone().spawn(async move {
+            match run_writer(&shared.out, wr, Deadline::Batch(deadline)).await {
                 WriterEnd::Closed => {}
                 WriterEnd::Error => shared.close(CloseReason::WriteError, true),
                 WriterEnd::Deadline => {
@@ -425,6 +536,7 @@ where
     let mut client = Client {
         server: server.clone(),
         shared: shared.clone(),
+        _registration: registration,
         codec,
         prefix,
         verbose: true,
@@ -445,18 +557,16 @@ where
         last_delivered: 0,
         ping_sent: None,
         auth_deadline: auth_required.then(|| now + options.auth_timeout()),
+        pending_connect: None,
     };
     let reason = client.read_loop(&mut rd).await;
     shared.close(reason, false);
-    // `/connz?state=closed` shows the subscriptions the connection had.
-    let closed_subs = crate::monitor::sub_details(&shared);
-    client.cleanup();
+    let prefix = std::mem::take(&mut client.prefix);
+    // Unregisters: subscriptions, interest on the routes, the client table.
+    drop(client);
     let _ = writer.await;
-    server.unregister(&shared);
-    server.monitor.record_closed(&shared, closed_subs);
     debug!(
-        "{}Client connection closed: {}",
-        client.prefix,
+        "{prefix}Client connection closed: {}",
         shared.close_reason().unwrap_or(reason)
     );
 }
@@ -486,7 +596,17 @@ impl Client {
                         } else if n < read_size / 4 && read_size > READ_MIN {
                             read_size /= 2;
                         }
-                        let result = self.process(&mut buf);
+                        let mut result = self.process(&mut buf);
+                        while result.is_ok() {
+                            let Some(connect) = self.pending_connect.take() else {
+                                break;
+                            };
+                            self.flush_batch();
+                            result = self.process_connect(*connect).await;
+                            if result.is_ok() {
+                                result = self.process(&mut buf);
+                            }
+                        }
                         self.flush_batch();
                         if let Err(reason) = result {
                             return reason;
@@ -521,10 +641,15 @@ impl Client {
         }
     }
 
-    /// Decodes and handles every complete op in `buf`.
+    /// Decodes and handles every complete op in `buf`, up to a CONNECT (left in
+    /// `pending_connect` for the read loop, which checks credentials asynchronously).
     fn process(&mut self, buf: &mut BytesMut) -> Result<(), CloseReason> {
         loop {
             match self.codec.decode(buf) {
+                Ok(Some(ClientOp::Connect(connect))) => {
+                    self.pending_connect = Some(connect);
+                    return Ok(());
+                }
                 Ok(Some(op)) => self.handle(op)?,
                 Ok(None) => return Ok(()),
                 Err(err) => return Err(self.protocol_error(err)),
@@ -588,7 +713,8 @@ impl Client {
                     self.shared.stats.set_rtt(sent.elapsed());
                 }
             }
-            ClientOp::Connect(info) => self.process_connect(*info)?,
+            // `process` hands CONNECT to the read loop before it gets here.
+            ClientOp::Connect(connect) => self.pending_connect = Some(connect),
             ClientOp::Ok | ClientOp::Info(_) => {}
             ClientOp::Err(text) => {
                 error!(
@@ -602,7 +728,7 @@ impl Client {
         Ok(())
     }
 
-    fn process_connect(&mut self, c: ConnectInfo) -> Result<(), CloseReason> {
+    async fn process_connect(&mut self, c: ConnectInfo) -> Result<(), CloseReason> {
         if crate::log::trace_enabled() {
             let mut shown = c.clone();
             if !shown.pass.is_empty() {
@@ -619,7 +745,13 @@ impl Client {
         }
         self.auth_deadline = None;
         let auth = self.server.auth();
-        let Some(authenticated) = auth.check(&c) else {
+        let checked = tokio::select! {
+            checked = auth.check(&c) => checked,
+            _ = self.shared.closing.cancelled() => {
+                return Err(self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown));
+            }
+        };
+        let Some(authenticated) = checked else {
             self.send_err(text::AUTHORIZATION_VIOLATION);
             if auth.has_users() {
                 error!("{}authentication error - User {:?}", self.prefix, c.user);
@@ -653,12 +785,12 @@ impl Client {
         self.codec.set_auth_pending(false);
         self.perms = authenticated.permissions;
         self.pub_cache.clear();
-        if let Some((max, ttl)) = self.perms.as_ref().and_then(|p| p.allow_responses) {
+        if let Some(permission) = self.perms.as_ref().and_then(|p| p.allow_responses) {
             *self
                 .shared
                 .responses
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some((max, ttl, HashMap::new()));
+                .unwrap_or_else(|e| e.into_inner()) = Some(ResponsePermits::new(permission));
             self.shared.grants_responses.store(true, Ordering::Relaxed);
         }
         let descriptor = [
@@ -710,6 +842,7 @@ impl Client {
 
     fn process_pub(&mut self, p: &Publish) {
         let subject = p.subject();
+        crate::fault::panic_point(subject);
         let size = p.payload().len();
         self.fanout.count_in(size);
         if crate::log::trace_enabled() {
@@ -979,15 +1112,6 @@ impl Client {
     /// End of a read batch: wake each touched writer once, add counters to the server's.
     fn flush_batch(&mut self) {
         self.fanout.end_batch(&self.server, &self.shared);
-    }
-
-    /// Removes every subscription of the connection from the index.
-    fn cleanup(&mut self) {
-        let subs = self.shared.take_subscriptions();
-        for sub in subs {
-            self.server.remove_from_index(&sub);
-        }
-        self.fanout.clear();
     }
 }
 

@@ -66,23 +66,53 @@ fn port(p: i64) -> Result<i32, String> {
     }
 }
 
-/// A duration: a Go duration string (`"2s"`), or a bare number of seconds.
+/// Go's largest duration (`time.Duration` is int64 nanoseconds, about 292 years). Nothing
+/// longer is accepted, so no deadline computed from an option can overflow.
+const GO_MAX_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
+
+/// A duration option: a Go duration string (`"2s"`, `"500ms"`) or a number of seconds.
+/// Converted while the file is read, so a malformed, negative or out-of-range value is
+/// reported at its `file:line:col`.
+#[derive(Debug, Clone, Copy)]
+struct ConfDuration(Duration);
+
+/// A duration as written, before it is checked.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum DurationValue {
+enum RawDuration {
     Seconds(f64),
     Text(String),
 }
 
-impl DurationValue {
+impl RawDuration {
+    /// Whether it is written as a negative amount (`-1`, `"-1s"`).
+    fn is_negative(&self) -> bool {
+        match self {
+            RawDuration::Seconds(s) => *s < 0.0,
+            RawDuration::Text(t) => t.starts_with('-') && conf::parse_duration(&t[1..]).is_some(),
+        }
+    }
+
     fn get(&self) -> Result<Duration, String> {
         match self {
-            DurationValue::Seconds(s) if *s >= 0.0 => Ok(Duration::from_secs_f64(*s)),
-            DurationValue::Seconds(s) => Err(format!("invalid duration {s}")),
-            DurationValue::Text(t) => {
+            RawDuration::Seconds(s) if *s >= 0.0 => match Duration::try_from_secs_f64(*s) {
+                Ok(d) if d <= GO_MAX_DURATION => Ok(d),
+                _ => Err(format!("duration of {s} seconds is out of range")),
+            },
+            RawDuration::Seconds(s) => Err(format!("invalid duration {s}")),
+            RawDuration::Text(t) => {
                 conf::parse_duration(t).ok_or_else(|| format!("time: invalid duration {t:?}"))
             }
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RawDuration::deserialize(d)?
+            .get()
+            .map(ConfDuration)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -145,8 +175,10 @@ impl RulesValue {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ResponsesMap {
+    #[serde(alias = "max_msgs", alias = "max_messages", alias = "max_responses")]
     max: Option<i64>,
-    expires: Option<DurationValue>,
+    #[serde(alias = "expiration", alias = "ttl")]
+    expires: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,13 +188,48 @@ enum ResponsesValue {
     Map(ResponsesMap),
 }
 
+/// Reads a publish or subscribe list and checks every entry as nats-server does: a valid
+/// subject, or a valid subject and one more word (a queue group), so a typo cannot leave a
+/// rule that silently matches nothing.
+fn subject_rules<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SubjectRules>, D::Error> {
+    let rules = RulesValue::deserialize(d)?.into_rules();
+    for entry in rules.allow.iter().chain(&rules.deny) {
+        check_permission_subject(entry).map_err(serde::de::Error::custom)?;
+    }
+    Ok(Some(rules))
+}
+
+/// nats-server's `checkPermSubjectArray` rule for one entry.
+fn check_permission_subject(entry: &str) -> Result<(), String> {
+    if nats_proto::subject::is_valid_subject(entry.as_bytes()) {
+        return Ok(());
+    }
+    let words: Vec<&str> = entry.split_whitespace().collect();
+    match words.as_slice() {
+        [subject, _queue] if nats_proto::subject::is_valid_subject(subject.as_bytes()) => Ok(()),
+        [subject, _queue] => Err(format!("subject {subject:?} is not a valid subject")),
+        _ => Err(format!("subject {entry:?} is not a valid subject")),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PermissionsBlock {
-    #[serde(alias = "pub", alias = "import")]
-    publish: Option<RulesValue>,
-    #[serde(alias = "sub", alias = "export")]
-    subscribe: Option<RulesValue>,
+    #[serde(
+        alias = "pub",
+        alias = "import",
+        default,
+        deserialize_with = "subject_rules"
+    )]
+    publish: Option<SubjectRules>,
+    #[serde(
+        alias = "sub",
+        alias = "export",
+        default,
+        deserialize_with = "subject_rules"
+    )]
+    subscribe: Option<SubjectRules>,
+    #[serde(alias = "publish_allow_responses")]
     allow_responses: Option<ResponsesValue>,
 }
 
@@ -171,21 +238,67 @@ impl PermissionsBlock {
         let allow_responses = match self.allow_responses {
             None | Some(ResponsesValue::Flag(false)) => None,
             Some(ResponsesValue::Flag(true)) => Some(ResponsePermission::default()),
+            // nats-server: 0 means the default, a negative number no limit.
             Some(ResponsesValue::Map(m)) => Some(ResponsePermission {
-                max: m.max.map_or(Ok(1), |v| size(v, "allow_responses max"))?,
-                expires: m.expires.map_or(Ok(Duration::ZERO), |d| d.get())?,
+                max: match m.max {
+                    None | Some(0) => 1,
+                    Some(n) if n < 0 => usize::MAX,
+                    Some(n) => size(n, "allow_responses max")?,
+                },
+                expires: match m.expires {
+                    None => Some(ResponsePermission::DEFAULT_EXPIRES),
+                    Some(raw) if raw.is_negative() => None,
+                    Some(raw) => match raw.get()? {
+                        d if d.is_zero() => Some(ResponsePermission::DEFAULT_EXPIRES),
+                        d => Some(d),
+                    },
+                },
             }),
         };
         Ok(Permissions {
-            publish: self.publish.map(RulesValue::into_rules),
-            subscribe: self.subscribe.map(RulesValue::into_rules),
+            publish: self.publish,
+            subscribe: self.subscribe,
             allow_responses,
         })
     }
 }
 
-// Some keys are accepted only so that nats-server files load; they have no effect yet.
-#[allow(dead_code)]
+/// Connection types nats-server knows for `allowed_connection_types`.
+const CONNECTION_TYPES: &[&str] = &[
+    "STANDARD",
+    "WEBSOCKET",
+    "LEAFNODE",
+    "LEAFNODE_WS",
+    "MQTT",
+    "MQTT_WS",
+];
+
+/// `allowed_connection_types`, upper-cased and checked against [`CONNECTION_TYPES`].
+fn connection_types<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    let types: Vec<String> = OneOrMany::deserialize(d)?
+        .into_vec()
+        .into_iter()
+        .map(|t| t.to_ascii_uppercase())
+        .collect();
+    let unknown: Vec<&String> = types
+        .iter()
+        .filter(|t| !CONNECTION_TYPES.contains(&t.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        let listed = unknown
+            .iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(serde::de::Error::custom(format!(
+            "invalid connection types [{listed}]"
+        )));
+    }
+    Ok(Some(types))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserEntry {
@@ -193,10 +306,65 @@ struct UserEntry {
     user: Option<String>,
     #[serde(alias = "pass")]
     password: Option<String>,
+    #[serde(alias = "permission", alias = "authorization")]
     permissions: Option<PermissionsBlock>,
-    nkey: Option<String>,
-    allowed_connection_types: Option<serde::de::IgnoredAny>,
-    account: Option<String>,
+    // Never read: reading it fails.
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "refuse_nkey")]
+    nkey: Option<()>,
+    #[serde(
+        alias = "connection_types",
+        alias = "clients",
+        default,
+        deserialize_with = "connection_types"
+    )]
+    allowed_connection_types: Option<Vec<String>>,
+}
+
+/// A `users` list; a name given twice is refused, as nats-server does.
+fn user_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<UserEntry>>, D::Error> {
+    let users = Vec::<UserEntry>::deserialize(d)?;
+    let mut seen = std::collections::HashSet::new();
+    for u in &users {
+        let name = u.user.as_deref().unwrap_or_default();
+        if !seen.insert(name) {
+            return Err(serde::de::Error::custom(format!(
+                "Duplicate user {name:?} detected"
+            )));
+        }
+    }
+    Ok(Some(users))
+}
+
+/// Refusers for configuration the server does not implement yet: each fails while its value
+/// is read, so the error names `file:line:col`. Accepting such a key and ignoring it could
+/// admit clients or show them messages that nats-server would not (fail closed).
+macro_rules! refuse {
+    ($($name:ident => $key:literal),* $(,)?) => {$(
+        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
+            let _ = serde::de::IgnoredAny::deserialize(d)?;
+            Err(serde::de::Error::custom(concat!($key, " is not supported by this server yet")))
+        }
+    )*};
+}
+
+refuse! {
+    refuse_nkey => "nkey users",
+    refuse_accounts => "accounts",
+    refuse_system_account => "system_account",
+    refuse_no_auth_user => "no_auth_user",
+    refuse_operator => "operator",
+    refuse_resolver => "resolver",
+    refuse_resolver_preload => "resolver_preload",
+    refuse_trusted => "trusted",
+    refuse_gateway => "gateway",
+    refuse_leafnodes => "leafnodes",
+    refuse_jetstream => "jetstream",
+    refuse_websocket => "websocket",
+    refuse_mqtt => "mqtt",
+    refuse_mappings => "mappings",
+    refuse_allow_non_tls => "allow_non_tls",
+    refuse_ocsp => "ocsp",
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,9 +375,10 @@ struct AuthBlock {
     #[serde(alias = "pass")]
     password: Option<String>,
     token: Option<String>,
-    timeout: Option<f64>,
+    timeout: Option<ConfDuration>,
+    #[serde(default, deserialize_with = "user_list")]
     users: Option<Vec<UserEntry>>,
-    #[serde(alias = "permissions")]
+    #[serde(alias = "permissions", alias = "default_permission")]
     default_permissions: Option<PermissionsBlock>,
 }
 
@@ -217,12 +386,6 @@ impl AuthBlock {
     fn into_authorization(self) -> Result<Authorization, String> {
         let mut users = Vec::new();
         for entry in self.users.unwrap_or_default() {
-            if entry.nkey.is_some() {
-                return Err("nkey users are not supported by this server yet".into());
-            }
-            if entry.account.is_some() {
-                return Err("accounts are not supported by this server yet".into());
-            }
             users.push(User {
                 username: entry.user.unwrap_or_default(),
                 password: entry.password.unwrap_or_default(),
@@ -230,6 +393,7 @@ impl AuthBlock {
                     .permissions
                     .map(PermissionsBlock::into_permissions)
                     .transpose()?,
+                allowed_connection_types: entry.allowed_connection_types,
             });
         }
         Ok(Authorization {
@@ -241,7 +405,7 @@ impl AuthBlock {
                 .default_permissions
                 .map(PermissionsBlock::into_permissions)
                 .transpose()?,
-            timeout: self.timeout.map(|t| Duration::from_secs_f64(t.max(0.0))),
+            timeout: self.timeout.map(|t| t.0),
         })
     }
 }
@@ -267,7 +431,7 @@ const TLS_KEYS: &[&str] = &[
 /// the offending key or value; the certificate files are loaded here too, as nats-server
 /// does while parsing, so `-t` catches a bad certificate.
 #[derive(Debug)]
-struct TlsBlock(TlsOptions);
+struct TlsBlock(TlsOptions, Vec<&'static str>);
 
 impl<'de> Deserialize<'de> for TlsBlock {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -312,6 +476,8 @@ struct TlsFields {
     verify: bool,
     insecure: bool,
     timeout: Option<Duration>,
+    /// Keys accepted without effect (warned about at start-up).
+    ignored: Vec<&'static str>,
 }
 
 impl TlsFields {
@@ -355,16 +521,19 @@ impl TlsFields {
             },
             "timeout" => {
                 self.timeout = Some(match value {
-                    TlsValue::Number(secs) if secs >= 0.0 => Duration::from_secs_f64(secs),
+                    TlsValue::Number(secs) if secs >= 0.0 => RawDuration::Seconds(secs)
+                        .get()
+                        .map_err(|e| format!("error parsing tls config, 'timeout' {e}"))?,
                     TlsValue::Text(t) => conf::parse_duration(&t).ok_or_else(|| {
                         format!("error parsing tls config, 'timeout' time: invalid duration {t:?}")
                     })?,
                     _ => return Err(wrong("a number or a duration")),
                 })
             }
-            // Not enforced (no accept rate limiting yet).
+            // Not enforced (no accept rate limiting yet): it limits how fast clients may
+            // connect, not who may, so it is only warned about.
             "connection_rate_limit" => match value {
-                TlsValue::Number(_) => {}
+                TlsValue::Number(_) => self.ignored.push("tls connection_rate_limit"),
                 _ => return Err(wrong("a number")),
             },
             other => {
@@ -376,7 +545,7 @@ impl TlsFields {
         Ok(())
     }
 
-    fn finish(self) -> Result<TlsOptions, String> {
+    fn finish(self) -> Result<TlsBlock, String> {
         let cert_file = self
             .cert_file
             .ok_or("missing 'cert_file' in TLS configuration")?;
@@ -391,7 +560,7 @@ impl TlsFields {
             ..TlsOptions::new(cert_file.into(), key_file.into())
         };
         crate::tls::check(&tls)?;
-        Ok(tls)
+        Ok(TlsBlock(tls, self.ignored))
     }
 }
 
@@ -429,10 +598,7 @@ impl<'de> serde::de::Visitor<'de> for TlsVisitor {
                 fields: &mut fields,
             })?;
         }
-        fields
-            .finish()
-            .map(TlsBlock)
-            .map_err(serde::de::Error::custom)
+        fields.finish().map_err(serde::de::Error::custom)
     }
 }
 
@@ -443,11 +609,19 @@ struct ClusterAuth {
     user: Option<String>,
     #[serde(alias = "pass")]
     password: Option<String>,
-    timeout: Option<f64>,
+    timeout: Option<ConfDuration>,
+    /// Deprecated place of the route permissions (used when `cluster.permissions` is absent).
+    permissions: Option<PermissionsBlock>,
 }
 
-// Some keys are accepted only so that nats-server files load; they have no effect yet.
-#[allow(dead_code)]
+/// Route permissions (`import`/`export`); replies cannot be granted to routes.
+fn route_permissions(block: PermissionsBlock) -> Result<Permissions, String> {
+    if block.allow_responses.is_some() {
+        return Err("Cluster permissions do not support dynamic responses".into());
+    }
+    block.into_permissions()
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClusterBlock {
@@ -458,7 +632,7 @@ struct ClusterBlock {
     port: Option<i64>,
     routes: Option<Vec<String>>,
     authorization: Option<ClusterAuth>,
-    permissions: Option<serde::de::IgnoredAny>,
+    permissions: Option<PermissionsBlock>,
     tls: Option<TlsBlock>,
     #[serde(alias = "advertise")]
     cluster_advertise: Option<String>,
@@ -467,8 +641,9 @@ struct ClusterBlock {
 }
 
 /// Every top-level key nats-server 2.9 accepts for a core server. Keys of subsystems we do not
-/// implement yet are accepted here and refused (or ignored with a warning) in `apply`.
-// Some keys are accepted only so that nats-server files load; they have no effect yet.
+/// implement yet are refused while they are read (see [`refuse!`]); the few that change
+/// nothing about who may connect or what they see are accepted and warned about at start-up.
+// The refused fields are never read: reading them fails.
 #[allow(dead_code)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -492,9 +667,9 @@ struct FileConfig {
     max_payload: Option<i64>,
     max_control_line: Option<i64>,
     max_pending: Option<i64>,
-    ping_interval: Option<DurationValue>,
+    ping_interval: Option<ConfDuration>,
     ping_max: Option<i64>,
-    write_deadline: Option<DurationValue>,
+    write_deadline: Option<ConfDuration>,
     debug: Option<bool>,
     trace: Option<bool>,
     trace_verbose: Option<bool>,
@@ -511,22 +686,56 @@ struct FileConfig {
     max_traced_msg_len: Option<i64>,
     no_header_support: Option<bool>,
     no_system_account: Option<bool>,
-    lame_duck_duration: Option<DurationValue>,
-    lame_duck_grace_period: Option<DurationValue>,
-    no_auth_user: Option<String>,
+    lame_duck_duration: Option<ConfDuration>,
+    lame_duck_grace_period: Option<ConfDuration>,
     authorization: Option<AuthBlock>,
     tls: Option<TlsBlock>,
     cluster: Option<ClusterBlock>,
-    accounts: Option<serde::de::IgnoredAny>,
-    system_account: Option<String>,
-    gateway: Option<serde::de::IgnoredAny>,
-    leafnodes: Option<serde::de::IgnoredAny>,
-    jetstream: Option<serde::de::IgnoredAny>,
-    websocket: Option<serde::de::IgnoredAny>,
-    mqtt: Option<serde::de::IgnoredAny>,
-    operator: Option<serde::de::IgnoredAny>,
-    resolver: Option<serde::de::IgnoredAny>,
-    server_tags: Option<serde::de::IgnoredAny>,
+    /// Metadata for monitoring and JetStream placement only.
+    server_tags: Option<OneOrMany>,
+    #[serde(default, deserialize_with = "refuse_no_auth_user")]
+    no_auth_user: Option<()>,
+    #[serde(default, deserialize_with = "refuse_accounts")]
+    accounts: Option<()>,
+    #[serde(alias = "system", default, deserialize_with = "refuse_system_account")]
+    system_account: Option<()>,
+    #[serde(default, deserialize_with = "refuse_gateway")]
+    gateway: Option<()>,
+    #[serde(alias = "leaf", default, deserialize_with = "refuse_leafnodes")]
+    leafnodes: Option<()>,
+    #[serde(default, deserialize_with = "refuse_jetstream")]
+    jetstream: Option<()>,
+    #[serde(alias = "ws", default, deserialize_with = "refuse_websocket")]
+    websocket: Option<()>,
+    #[serde(default, deserialize_with = "refuse_mqtt")]
+    mqtt: Option<()>,
+    #[serde(
+        alias = "operators",
+        alias = "root",
+        alias = "roots",
+        alias = "root_operator",
+        alias = "root_operators",
+        default,
+        deserialize_with = "refuse_operator"
+    )]
+    operator: Option<()>,
+    #[serde(
+        alias = "account_resolver",
+        alias = "accounts_resolver",
+        default,
+        deserialize_with = "refuse_resolver"
+    )]
+    resolver: Option<()>,
+    #[serde(default, deserialize_with = "refuse_resolver_preload")]
+    resolver_preload: Option<()>,
+    #[serde(alias = "trusted_keys", default, deserialize_with = "refuse_trusted")]
+    trusted: Option<()>,
+    #[serde(alias = "maps", default, deserialize_with = "refuse_mappings")]
+    mappings: Option<()>,
+    #[serde(default, deserialize_with = "refuse_allow_non_tls")]
+    allow_non_tls: Option<()>,
+    #[serde(default, deserialize_with = "refuse_ocsp")]
+    ocsp: Option<()>,
 }
 
 impl FileConfig {
@@ -567,7 +776,25 @@ impl FileConfig {
             o.https_port = port(v)?;
         }
         if let Some(tls) = self.tls {
+            o.warnings
+                .extend(tls.1.iter().map(|k| unsupported_warning(k)));
             o.tls = Some(tls.0);
+        }
+        // Accepted without effect: none of these changes who may connect or what they see.
+        for (key, present) in [
+            ("http_base_path", self.http_base_path.is_some()),
+            (
+                "log_size_limit",
+                self.log_size_limit.is_some_and(|v| v != 0),
+            ),
+            ("syslog", self.syslog == Some(true)),
+            ("remote_syslog", self.remote_syslog.is_some()),
+            ("max_traced_msg_len", self.max_traced_msg_len.is_some()),
+            ("server_tags", self.server_tags.is_some()),
+        ] {
+            if present {
+                o.warnings.push(unsupported_warning(key));
+            }
         }
         if let Some(v) = self.max_connections {
             o.max_connections = size(v, "max_connections")?;
@@ -584,14 +811,15 @@ impl FileConfig {
         if let Some(v) = self.max_pending {
             o.max_pending = size(v, "max_pending")?;
         }
-        if let Some(v) = &self.ping_interval {
-            o.ping_interval = v.get()?;
+        // Zero means the default, as in nats-server (a zero interval would ping without end).
+        if let Some(v) = self.ping_interval.filter(|v| !v.0.is_zero()) {
+            o.ping_interval = v.0;
         }
         if let Some(v) = self.ping_max {
             o.ping_max = u32::try_from(v).map_err(|_| format!("invalid ping_max {v}"))?;
         }
-        if let Some(v) = &self.write_deadline {
-            o.write_deadline = v.get()?;
+        if let Some(v) = self.write_deadline.filter(|v| !v.0.is_zero()) {
+            o.write_deadline = v.0;
         }
         o.debug = self.debug.unwrap_or(o.debug);
         o.trace = self.trace.or(self.trace_verbose).unwrap_or(o.trace);
@@ -605,11 +833,11 @@ impl FileConfig {
         if let Some(v) = self.ports_file_dir {
             o.ports_file_dir = Some(v.into());
         }
-        if let Some(v) = &self.lame_duck_duration {
-            o.lame_duck_duration = v.get()?;
+        if let Some(v) = self.lame_duck_duration {
+            o.lame_duck_duration = v.0;
         }
-        if let Some(v) = &self.lame_duck_grace_period {
-            o.lame_duck_grace_period = v.get()?;
+        if let Some(v) = self.lame_duck_grace_period {
+            o.lame_duck_grace_period = v.0;
         }
         o.no_header_support = self.no_header_support.unwrap_or(o.no_header_support);
         o.no_system_account = self.no_system_account.unwrap_or(o.no_system_account);
@@ -634,16 +862,33 @@ impl FileConfig {
             }
             c.name = cluster.name;
             c.routes = cluster.routes.unwrap_or_default();
+            let mut permissions = cluster.permissions;
             if let Some(auth) = cluster.authorization {
                 c.user = auth.user;
                 c.password = auth.password;
-                c.auth_timeout = auth.timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+                c.auth_timeout = auth.timeout.map(|t| t.0);
+                if permissions.is_none() {
+                    permissions = auth.permissions;
+                }
             }
+            c.permissions = permissions.map(route_permissions).transpose()?;
             c.advertise = cluster.cluster_advertise;
             c.no_advertise = cluster.no_advertise.unwrap_or(false);
             c.connect_retries = cluster.connect_retries.unwrap_or(0);
-            c.tls = cluster.tls.map(|t| t.0);
+            if let Some(tls) = cluster.tls {
+                o.warnings.extend(
+                    tls.1
+                        .iter()
+                        .map(|k| unsupported_warning(&format!("cluster {k}"))),
+                );
+                o.cluster.tls = Some(tls.0);
+            }
         }
         Ok(())
     }
+}
+
+/// The start-up warning for a key that is accepted but has no effect.
+fn unsupported_warning(key: &str) -> String {
+    format!("{key} is not supported by this server yet and is ignored")
 }

@@ -197,7 +197,7 @@ impl Scratch {
         self.used_targets = 0;
         for sub in &result.plain {
             if sub.client.kind == Kind::Router {
-                if matches!(origin, Origin::Client { .. }) {
+                if matches!(origin, Origin::Client { .. }) && !denied(sub, msg.subject) {
                     self.target(&sub.client, None);
                 }
                 continue;
@@ -224,7 +224,7 @@ impl Scratch {
                 let member = &group.members[(start + i) % n];
                 if member.client.kind == Kind::Router {
                     // One hop: a message from a route never goes back out to routes.
-                    if matches!(origin, Origin::Client { .. }) {
+                    if matches!(origin, Origin::Client { .. }) && !denied(member, msg.subject) {
                         self.target(&member.client, Some(&group.name));
                         break;
                     }
@@ -345,10 +345,8 @@ impl Scratch {
                 return false;
             }
         }
-        if let Some(perms) = &sub.deny_check {
-            if perms.deny_delivery(msg.subject) {
-                return false;
-            }
+        if denied(sub, msg.subject) {
+            return false;
         }
         let max = sub.max();
         let count = sub.delivered.fetch_add(1, Ordering::Relaxed) + 1;
@@ -507,6 +505,15 @@ impl Scratch {
             }
         }
     }
+}
+
+/// Whether the subscriber's permissions (a client's subscribe deny list, a route's `export`
+/// deny list) refuse a message on `subject` that its wildcard filter matched.
+#[inline]
+fn denied(sub: &Subscription, subject: &[u8]) -> bool {
+    sub.deny_check
+        .as_ref()
+        .is_some_and(|perms| perms.deny_delivery(subject))
 }
 
 /// Logs `->> [<control line>]` for `target` with `-V` (built only when tracing is on).

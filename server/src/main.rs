@@ -48,8 +48,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(*options))
+    let code = runtime.block_on(run(*options));
+    // Nothing is left to wait for: tracked tasks are done (or past their limit), and a
+    // bcrypt check still running on the blocking pool must not hold the exit up.
+    runtime.shutdown_background();
+    code
 }
+
+/// Longest shutdown waits for connections to flush and close before the process exits.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn run(options: gnatsd::options::Options) -> ExitCode {
     let server = match Server::start(options).await {
@@ -76,7 +83,7 @@ async fn run(options: gnatsd::options::Options) -> ExitCode {
             _ = usr2.recv(), if !in_lame_duck => {
                 in_lame_duck = true;
                 let (server, done) = (server.clone(), lame_duck_done.clone());
-                tokio::spawn(async move {
+                server.clone().spawn(async move {
                     server.enter_lame_duck().await;
                     done.cancel();
                 });
@@ -91,8 +98,9 @@ async fn run(options: gnatsd::options::Options) -> ExitCode {
         }
     };
     server.shutdown();
-    // Give connections a moment to flush and close.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Every connection, listener and dial loop is a tracked task that ends on shutdown: exit
+    // as soon as the last one has closed its socket.
+    server.wait_tasks(SHUTDOWN_LIMIT).await;
     info!("Server Exiting..");
     code
 }

@@ -15,6 +15,9 @@ pub struct User {
     pub password: String,
     /// What this user may publish and subscribe to (None: everything).
     pub permissions: Option<Permissions>,
+    /// Connection types the user may connect with (`allowed_connection_types`, upper-case;
+    /// None: all). This server only has plain NATS clients (`STANDARD`).
+    pub allowed_connection_types: Option<Vec<String>>,
 }
 
 /// Allow and deny lists for one direction (publish or subscribe).
@@ -41,17 +44,22 @@ pub struct Permissions {
 /// `allow_responses`: how many replies, for how long.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ResponsePermission {
-    /// Replies allowed per request (nats-server default 1).
+    /// Replies allowed per request (nats-server default 1; `usize::MAX`: unlimited).
     pub max: usize,
-    /// How long the reply subject stays allowed (0: forever).
-    pub expires: Duration,
+    /// How long a reply subject stays allowed (nats-server default 2 minutes; None: forever).
+    pub expires: Option<Duration>,
+}
+
+impl ResponsePermission {
+    /// nats-server's default lifetime of a reply permission.
+    pub const DEFAULT_EXPIRES: Duration = Duration::from_secs(120);
 }
 
 impl Default for ResponsePermission {
     fn default() -> Self {
         ResponsePermission {
             max: 1,
-            expires: Duration::ZERO,
+            expires: Some(ResponsePermission::DEFAULT_EXPIRES),
         }
     }
 }
@@ -140,6 +148,9 @@ pub struct ClusterOptions {
     pub connect_retries: u32,
     /// Route TLS (`cluster { tls {} }`).
     pub tls: Option<TlsOptions>,
+    /// Route permissions: `publish` is `import` (interest we send, messages we take),
+    /// `subscribe` is `export` (interest we accept, messages we send).
+    pub permissions: Option<Permissions>,
 }
 
 /// Everything the server needs to start.
@@ -203,6 +214,9 @@ pub struct Options {
     pub https_port: i32,
     /// The configuration file, if any (for reload and the startup line).
     pub config_file: Option<PathBuf>,
+    /// Keys of the configuration that were accepted without effect, logged as warnings at
+    /// start-up.
+    pub warnings: Vec<String>,
 }
 
 impl Default for Options {
@@ -237,6 +251,7 @@ impl Default for Options {
             tls: None,
             https_port: 0,
             config_file: None,
+            warnings: Vec::new(),
         }
     }
 }

@@ -221,13 +221,27 @@ pub enum WriterEnd {
     Error,
 }
 
+/// How a connection's write deadline is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// Each drained batch must be written within the duration (clients: a client that cannot
+    /// take its batch in time is a slow consumer).
+    Batch(Duration),
+    /// Only a write that makes no progress at all within the duration fails (routes, as in
+    /// nats-server: a busy but moving route is kept).
+    Progress(Duration),
+}
+
 /// The writer task of one connection: drains the buffer into `sink` until the buffer is closed
 /// and flushed, or a write fails or misses its deadline.
 pub async fn run_writer<W: AsyncWrite + Unpin>(
     out: &Outbound,
     mut sink: W,
-    deadline: Duration,
+    deadline: Deadline,
 ) -> WriterEnd {
+    let limit = match deadline {
+        Deadline::Batch(d) | Deadline::Progress(d) => d,
+    };
     let mut batch = BytesMut::with_capacity(INITIAL);
     let mut written_msgs = 0;
     loop {
@@ -237,7 +251,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
         }
         if batch.is_empty() {
             if closed {
-                let _ = tokio::time::timeout(deadline, sink.shutdown()).await;
+                let _ = tokio::time::timeout(limit, sink.shutdown()).await;
                 return WriterEnd::Closed;
             }
             out.wake.notified().await;
@@ -245,11 +259,17 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
         }
         // The flush is a no-op on TCP; a TLS stream may keep encrypted records it could not
         // write yet, and only a flush pushes them out before the writer goes back to sleep.
-        let write = async {
-            sink.write_all(&batch).await?;
-            sink.flush().await
+        let written = match deadline {
+            Deadline::Batch(d) => {
+                let write = async {
+                    sink.write_all(&batch).await?;
+                    sink.flush().await
+                };
+                tokio::time::timeout(d, write).await
+            }
+            Deadline::Progress(d) => write_with_progress(&mut sink, &batch, d).await,
         };
-        match tokio::time::timeout(deadline, write).await {
+        match written {
             Ok(Ok(())) => {
                 out.drained.notify_waiters();
                 if msgs != written_msgs {
@@ -269,4 +289,21 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             batch = BytesMut::with_capacity(INITIAL);
         }
     }
+}
+
+/// Writes and flushes `bytes`; times out only when one write call moves nothing for `limit`.
+async fn write_with_progress<W: AsyncWrite + Unpin>(
+    sink: &mut W,
+    bytes: &[u8],
+    limit: Duration,
+) -> Result<std::io::Result<()>, tokio::time::error::Elapsed> {
+    let mut at = 0;
+    while at < bytes.len() {
+        match tokio::time::timeout(limit, sink.write(&bytes[at..])).await? {
+            Ok(0) => return Ok(Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => at += n,
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    tokio::time::timeout(limit, sink.flush()).await
 }

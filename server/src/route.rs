@@ -30,17 +30,14 @@ use tokio::sync::Notify;
 use tokio_util::codec::Decoder;
 use tracing::{debug, error, info, trace, warn};
 
+use crate::auth::ClientPermissions;
 use crate::client::{ClientShared, CloseReason, Kind, Subscription};
 use crate::deliver::{Fanout, Msg, Origin};
-use crate::outbound::{run_writer, WriterEnd};
+use crate::outbound::{run_writer, Deadline, WriterEnd};
 use crate::server::{Server, GO_VERSION, VERSION};
 
 /// The only account this server has; other accounts' traffic from real peers is ignored.
 const GLOBAL_ACCOUNT: &[u8] = b"$G";
-/// Route outbound buffers hold bursts far larger than a client's.
-const ROUTE_MAX_PENDING: usize = 512 * 1024 * 1024;
-/// Routes get more time to drain a write than clients.
-const ROUTE_WRITE_DEADLINE: Duration = Duration::from_secs(60);
 /// Delay between dial attempts of a route.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
@@ -128,6 +125,8 @@ pub struct Cluster {
     configured: Vec<RouteUrl>,
     /// Route TLS (`cluster { tls {} }`): both sides handshake before anything else.
     tls: Option<Arc<crate::tls::RouteTls>>,
+    /// `cluster { permissions }`: publish rules are `import`, subscribe rules `export`.
+    permissions: Option<Arc<ClientPermissions>>,
     state: Mutex<State>,
     changed: Notify,
 }
@@ -284,8 +283,20 @@ impl Cluster {
         before != st.peer_urls.len()
     }
 
-    /// Books a change of local interest and tells every route when it matters.
+    /// Whether the routes may hear of interest in `subject` and send us its messages
+    /// (`import`).
+    fn imports(&self, subject: &[u8]) -> bool {
+        self.permissions
+            .as_ref()
+            .is_none_or(|p| p.can_publish(subject))
+    }
+
+    /// Books a change of local interest and tells every route when it matters. Interest
+    /// outside `import` is not booked at all, so no route ever hears of it.
     pub fn local_interest(&self, subject: &Bytes, queue: Option<&Bytes>, delta: i32) {
+        if !self.imports(subject) {
+            return;
+        }
         let mut st = self.lock();
         let key = (subject.clone(), queue.cloned());
         let count = st.interest.entry(key.clone()).or_insert(0);
@@ -375,7 +386,7 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
         None => None,
     };
     let addr = format!("{host}:{port}");
-    let listener = match TcpListener::bind(&addr).await {
+    let listener = match crate::listen::bind(&addr).await {
         Ok(l) => l,
         Err(e) => {
             error!(target: "fatal", "Error listening on router port: {addr}, {:?}", e.to_string());
@@ -408,6 +419,10 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
         connect_retries: c.connect_retries,
         configured: configured.clone(),
         tls,
+        permissions: c
+            .permissions
+            .as_ref()
+            .map(|p| Arc::new(ClientPermissions::compile(p))),
         state: Mutex::new(State::default()),
         changed: Notify::new(),
     });
@@ -416,9 +431,9 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
         warn!("Cluster name was dynamically generated, consider setting one");
     }
     info!("Listening for route connections on {listen}");
-    tokio::spawn(accept_loop(server.clone(), cluster.clone(), listener));
+    server.spawn(accept_loop(server.clone(), cluster.clone(), listener));
     for url in configured {
-        tokio::spawn(dial_explicit(server.clone(), cluster.clone(), url));
+        server.spawn(dial_explicit(server.clone(), cluster.clone(), url));
     }
     Ok(Some(cluster))
 }
@@ -433,8 +448,9 @@ async fn accept_loop(server: Arc<Server>, cluster: Arc<Cluster>, listener: TcpLi
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let rid = server.next_id();
-                let (server, cluster) = (server.clone(), cluster.clone());
-                tokio::spawn(async move {
+                let (task_server, cluster) = (server.clone(), cluster.clone());
+                server.spawn(async move {
+                    let server = task_server;
                     let tls = cluster.tls.clone();
                     let accepted = crate::tls::accept_route(tls.as_deref(), stream, peer, rid);
                     if let Some(stream) = accepted.await {
@@ -488,7 +504,7 @@ async fn dial_explicit(server: Arc<Server>, cluster: Arc<Cluster>, url: RouteUrl
                             continue;
                         }
                     }
-                    let task = tokio::spawn(dial_address(
+                    let task = server.spawn(dial_address(
                         server.clone(),
                         cluster.clone(),
                         url.clone(),
@@ -672,13 +688,19 @@ struct Route {
     fanout: Fanout,
     dialed: Option<RouteUrl>,
     peer_id: Option<String>,
-    registered: bool,
+    /// The id this connection is registered under, once registered.
+    registered_id: Option<String>,
     self_route: bool,
     pings_out: u32,
     ping_at: tokio::time::Instant,
     auth_deadline: Option<tokio::time::Instant>,
     /// When the oldest unanswered PING was sent (its PONG gives the RTT).
     ping_sent: Option<std::time::Instant>,
+    /// An accepted route has not sent its CONNECT yet: nothing else is acted on before it.
+    awaiting_connect: bool,
+    /// A CONNECT waiting for its credentials to be checked (possibly bcrypt, off the
+    /// workers); nothing after it in the read buffer is handled before.
+    pending_connect: Option<Box<RouteConnectInfo>>,
 }
 
 /// Runs one route connection to the end.
@@ -693,13 +715,19 @@ async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    // A route buffers at most `max_pending` bytes, like a client: a peer that stops reading
+    // is closed as a slow consumer (its queued messages are lost, a dialled route is dialled
+    // again) instead of growing without bound. The publishers are never held up by a route.
+    let options = server.options();
     let shared = Arc::new(ClientShared::new(
         &server,
         rid,
         Kind::Router,
         peer,
-        ROUTE_MAX_PENDING,
+        options.max_pending,
     ));
+    let write_deadline = options.write_deadline;
+    let deadline = Deadline::Progress(write_deadline);
     info!("{}Route connection created", shared.prefix);
     let (mut rd, wr) = tokio::io::split(stream);
     let mut hello = BytesMut::new();
@@ -731,11 +759,17 @@ where
     }
     let writer = {
         let shared = shared.clone();
-        tokio::spawn(async move {
-            match run_writer(&shared.out, wr, ROUTE_WRITE_DEADLINE).await {
+        server.spawn(async move {
+            match run_writer(&shared.out, wr, deadline).await {
                 WriterEnd::Closed => {}
                 WriterEnd::Error => shared.close(CloseReason::WriteError, true),
-                WriterEnd::Deadline => shared.close(CloseReason::SlowConsumerWriteDeadline, true),
+                WriterEnd::Deadline => {
+                    info!(
+                        "{}Slow Consumer Detected: WriteDeadline of {:?} exceeded",
+                        shared.prefix, write_deadline
+                    );
+                    shared.close(CloseReason::SlowConsumerWriteDeadline, true)
+                }
             }
         })
     };
@@ -752,9 +786,11 @@ where
         fanout: Fanout::default(),
         auth_deadline: (dialed.is_none() && cluster.auth.is_some())
             .then(|| now + cluster.auth_timeout),
+        awaiting_connect: dialed.is_none(),
+        pending_connect: None,
         dialed,
         peer_id: None,
-        registered: false,
+        registered_id: None,
         self_route: false,
         pings_out: 0,
         ping_at: now + first_ping,
@@ -762,14 +798,29 @@ where
     };
     let reason = route.read_loop(&mut rd).await;
     shared.close(reason, false);
-    route.cleanup();
+    let (self_route, peer_id) = (route.self_route, route.peer_id.take());
+    // Forgets the peer's interest and the registration (see `Drop for Route`).
+    drop(route);
     let _ = writer.await;
     let reason = shared.close_reason().unwrap_or(reason);
-    if route.self_route {
+    if self_route {
         return End::SelfRoute;
     }
     info!("{}Router connection closed: {reason}", shared.prefix);
-    End::Closed(route.peer_id.clone())
+    End::Closed(peer_id)
+}
+
+/// The cleanup of a route connection lives here, so it runs however the connection's task
+/// ends, a panic included.
+impl Drop for Route {
+    fn drop(&mut self) {
+        if self.shared.close_reason().is_none() {
+            // Only a task that unwound gets here without a reason.
+            error!("{}Route task ended unexpectedly", self.shared.prefix);
+            self.shared.close(CloseReason::InternalError, true);
+        }
+        self.cleanup();
+    }
 }
 
 impl Route {
@@ -789,7 +840,16 @@ impl Route {
                 read = rd.read_buf(&mut buf) => match read {
                     Ok(0) => return CloseReason::ClientClosed,
                     Ok(_) => {
-                        let result = self.process(&mut buf);
+                        let mut result = self.process(&mut buf);
+                        while result.is_ok() {
+                            let Some(connect) = self.pending_connect.take() else {
+                                break;
+                            };
+                            result = self.process_connect(&connect).await;
+                            if result.is_ok() {
+                                result = self.process(&mut buf);
+                            }
+                        }
                         self.flush();
                         if let Err(reason) = result {
                             return reason;
@@ -813,14 +873,32 @@ impl Route {
         }
     }
 
+    /// Decodes and handles every complete op in `buf`. An accepted route must start with
+    /// CONNECT: anything else first (an op, an INFO, garbage) is an authorization violation,
+    /// whether or not the cluster has credentials, so no peer acts as a route (or bypasses
+    /// the cluster permissions, which come with CONNECT) without introducing itself. The
+    /// CONNECT itself is left in `pending_connect` for the read loop.
     fn process(&mut self, buf: &mut BytesMut) -> Result<(), CloseReason> {
         loop {
             match self.codec.decode(buf) {
+                Ok(Some(RouteOp::Connect(connect))) if self.awaiting_connect => {
+                    self.pending_connect = Some(connect);
+                    return Ok(());
+                }
+                Ok(Some(_)) | Err(_) if self.awaiting_connect => {
+                    return Err(self.authorization_violation());
+                }
                 Ok(Some(op)) => self.handle(op)?,
                 Ok(None) => return Ok(()),
                 Err(err) => return Err(self.protocol_error(err)),
             }
         }
+    }
+
+    fn authorization_violation(&mut self) -> CloseReason {
+        error!("{}authentication error", self.shared.prefix);
+        self.send_err("Authorization Violation");
+        CloseReason::AuthenticationFailure
     }
 
     fn protocol_error(&mut self, err: ProtoError) -> CloseReason {
@@ -858,6 +936,12 @@ impl Route {
                 if m.account() != GLOBAL_ACCOUNT || m.origin().is_some() {
                     return Ok(());
                 }
+                // We never asked for messages outside `import`; a peer sending them anyway is
+                // not believed (nats-server delivers them).
+                if !self.cluster.imports(m.subject()) {
+                    return Ok(());
+                }
+                crate::fault::panic_point(m.subject());
                 self.fanout.count_in(m.payload().len());
                 let msg = Msg {
                     subject: m.subject(),
@@ -901,7 +985,9 @@ impl Route {
                 );
                 return Err(CloseReason::ProtocolViolation);
             }
-            RouteOp::Connect(c) => self.process_connect(&c)?,
+            // The CONNECT of an accepted route is taken by `process`; a dialled route's peer
+            // does not send one, and a repeated one changes nothing.
+            RouteOp::Connect(_) => {}
             RouteOp::Info(info) => self.process_info(*info)?,
         }
         Ok(())
@@ -923,10 +1009,7 @@ impl Route {
         }
     }
 
-    fn process_connect(&mut self, c: &RouteConnectInfo) -> Result<(), CloseReason> {
-        if self.dialed.is_some() {
-            return Ok(());
-        }
+    async fn process_connect(&mut self, c: &RouteConnectInfo) -> Result<(), CloseReason> {
         if !c.lang.is_empty() {
             self.send_err("attempted to connect to route port");
             return Err(CloseReason::ProtocolViolation);
@@ -939,13 +1022,22 @@ impl Route {
             return Err(CloseReason::ProtocolViolation);
         }
         self.auth_deadline = None;
-        if let Some((user, pass)) = &self.cluster.auth {
-            if &c.user != user || &c.pass != pass {
-                error!("{}authentication error", self.shared.prefix);
-                self.send_err("Authorization Violation");
-                return Err(CloseReason::AuthenticationFailure);
+        if let Some((user, pass)) = self.cluster.auth.clone() {
+            let authorized = c.user == user
+                && {
+                    let closing = self.shared.closing().clone();
+                    tokio::select! {
+                        ok = crate::auth::password_matches(&pass, &c.pass) => ok,
+                        _ = closing.cancelled() => {
+                            return Err(self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown));
+                        }
+                    }
+                };
+            if !authorized {
+                return Err(self.authorization_violation());
             }
         }
+        self.awaiting_connect = false;
         self.check_cluster_name(&c.cluster, c.cluster_dynamic, true)
     }
 
@@ -1026,7 +1118,7 @@ impl Route {
         );
         match self.register(info) {
             Some(replaced) => {
-                self.registered = true;
+                self.registered_id = self.peer_id.clone();
                 debug!("{}Sent local subscriptions to route", self.shared.prefix);
                 if let Some(old) = replaced {
                     old.close(CloseReason::DuplicateRoute, false);
@@ -1151,7 +1243,7 @@ impl Route {
             user: self.cluster.auth.clone(),
             ..url
         };
-        tokio::spawn(dial_implicit(
+        self.server.spawn(dial_implicit(
             self.server.clone(),
             self.cluster.clone(),
             id,
@@ -1162,6 +1254,19 @@ impl Route {
     fn remote_sub(&mut self, i: Interest) {
         if i.account != GLOBAL_ACCOUNT {
             return;
+        }
+        let permissions = self.cluster.permissions.clone();
+        if let Some(p) = &permissions {
+            // As nats-server: `export` decides on the subject alone, and a refused RS+ is
+            // dropped silently.
+            if !p.can_subscribe(&i.subject, None) {
+                debug!(
+                    "{}Can not export {:?}, ignoring remote subscription request",
+                    self.shared.prefix,
+                    String::from_utf8_lossy(&i.subject)
+                );
+                return;
+            }
         }
         let key = interest_key(&i);
         let existing = self
@@ -1184,12 +1289,12 @@ impl Route {
                 }
             }
             None => {
-                let sub = Arc::new(Subscription::new(
-                    self.shared.clone(),
-                    i.subject,
-                    i.queue,
-                    key.clone(),
-                ));
+                let mut sub =
+                    Subscription::new(self.shared.clone(), i.subject, i.queue, key.clone());
+                // A wildcard interest overlapping an `export` deny entry gets every message
+                // checked against the deny list on its way to the route.
+                sub.deny_check = permissions.filter(|p| p.needs_delivery_check(&sub.subject));
+                let sub = Arc::new(sub);
                 if self
                     .server
                     .sublist
@@ -1267,20 +1372,17 @@ impl Route {
                 .remove(&sub.subject, sub.queue.as_deref(), &sub);
         }
         self.fanout.clear();
-        if !self.registered {
-            return;
-        }
-        let Some(id) = &self.peer_id else {
+        let Some(id) = self.registered_id.take() else {
             return;
         };
         let cluster = self.cluster.clone();
         let mut st = cluster.lock();
         let ours = st
             .routes
-            .get(id)
+            .get(&id)
             .is_some_and(|r| Arc::ptr_eq(&r.shared, &self.shared));
         if ours {
-            if let Some(r) = st.routes.remove(id) {
+            if let Some(r) = st.routes.remove(&id) {
                 if !cluster.no_advertise {
                     for url in &r.info.connect_urls {
                         if let Some(pos) = st.peer_urls.iter().position(|(u, _)| u == url) {

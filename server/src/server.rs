@@ -10,6 +10,7 @@ use nats_proto::ServerInfo;
 use rand::Rng;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::auth::Auth;
@@ -70,6 +71,9 @@ pub struct Server {
     stop_accepting: CancellationToken,
     /// Monitoring state: closed connections, request counts, process usage.
     pub monitor: crate::monitor::Monitor,
+    /// Every task the server spawns (listeners, connections, writers, dial loops), so that
+    /// shutdown can wait for them instead of sleeping.
+    tasks: TaskTracker,
 }
 
 /// A random server id in nats-server's form: `N` and 55 base32 characters.
@@ -94,6 +98,9 @@ impl Server {
         }
         info!("  Name:     {name}");
         info!("  ID:       {id}");
+        for warning in &options.warnings {
+            warn!("{warning}");
+        }
         if has_plain_passwords(&options) {
             warn!("Plaintext passwords detected, use nkeys or bcrypt");
         }
@@ -118,7 +125,7 @@ impl Server {
         };
         let port = if options.port == -1 { 0 } else { options.port };
         let addr = format!("{}:{}", options.host, port);
-        let listener = match TcpListener::bind(&addr).await {
+        let listener = match crate::listen::bind(&addr).await {
             Ok(l) => l,
             Err(e) => {
                 error!(target: "fatal", "Error listening on port: {addr}, {:?}", e.to_string());
@@ -131,6 +138,7 @@ impl Server {
             info!("TLS required for client connections");
         }
         let first_cid = if options.no_system_account { 1 } else { 4 };
+        let monitoring = options.http_port != 0 || options.https_port != 0;
         let server = Arc::new(Server {
             id,
             name,
@@ -148,7 +156,8 @@ impl Server {
             had_route: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
             stop_accepting: CancellationToken::new(),
-            monitor: crate::monitor::Monitor::default(),
+            monitor: crate::monitor::Monitor::new(monitoring),
+            tasks: TaskTracker::new(),
         });
         if let Some(listener) = http_listener {
             crate::monitor::spawn(server.clone(), listener);
@@ -158,11 +167,30 @@ impl Server {
         }
         server.write_files();
         info!("Server is ready");
-        tokio::spawn(accept_loop(server.clone(), listener, client_tls));
+        // The cluster side exists before the first client is accepted (connections wait in
+        // the listen backlog meanwhile), so every subscription is booked as route interest.
         if let Some(cluster) = crate::route::start(&server).await? {
             let _ = server.cluster.set(cluster);
         }
+        server.spawn(accept_loop(server.clone(), listener, client_tls));
         Ok(server)
+    }
+
+    /// Spawns a task the server tracks: shutdown waits for it (see [`Server::wait_tasks`]).
+    pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tasks.spawn(task)
+    }
+
+    /// After [`Server::shutdown`]: waits until every tracked task has finished (connections
+    /// flushed and closed, listeners dropped), for at most `limit`. False when some task was
+    /// still running at the limit.
+    pub async fn wait_tasks(&self, limit: std::time::Duration) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(limit, self.tasks.wait()).await.is_ok()
     }
 
     /// The next connection id (clients and routes share the counter, as in nats-server).
@@ -228,6 +256,11 @@ impl Server {
     /// Routes came or went: bump the URL generation and send an async INFO to every
     /// protocol-1 client that has completed its first PING.
     pub fn client_urls_changed(&self) {
+        // Routes closing because we are shutting down are no news to clients: an INFO listing
+        // only this server would make clients that prune their pool forget the live ones.
+        if self.shutdown.is_cancelled() {
+            return;
+        }
         self.had_route.store(true, Ordering::Relaxed);
         self.urls_generation.fetch_add(1, Ordering::Relaxed);
         let clients: Vec<Arc<ClientShared>> = self
@@ -525,8 +558,10 @@ impl Server {
 
 fn has_plain_passwords(options: &Options) -> bool {
     let a = &options.authorization;
-    a.password.as_deref().is_some_and(|p| !p.starts_with("$2"))
-        || a.users.iter().any(|u| !u.password.starts_with("$2"))
+    a.password
+        .as_deref()
+        .is_some_and(|p| !crate::auth::is_bcrypt(p))
+        || a.users.iter().any(|u| !crate::auth::is_bcrypt(&u.password))
 }
 
 async fn accept_loop(
@@ -547,14 +582,14 @@ async fn accept_loop(
                 // Both paths end in the same generic client code; TLS only adds the plaintext
                 // INFO and the handshake in front of it.
                 match &tls {
-                    Some(tls) => tokio::spawn(crate::tls::serve_client(
+                    Some(tls) => server.spawn(crate::tls::serve_client(
                         server.clone(),
                         tls.clone(),
                         stream,
                         peer,
                         cid,
                     )),
-                    None => tokio::spawn(serve(server.clone(), stream, peer, cid)),
+                    None => server.spawn(serve(server.clone(), stream, peer, cid)),
                 };
             }
             Err(e) => {

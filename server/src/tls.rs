@@ -295,7 +295,7 @@ pub async fn bind_https(options: &Options) -> io::Result<Option<HttpsListener>> 
         }
     };
     let port = u16::try_from(port.max(0)).unwrap_or(0);
-    let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+    let listener = match crate::listen::bind((host.as_str(), port)).await {
         Ok(l) => l,
         Err(e) => {
             error!(
@@ -317,7 +317,7 @@ pub async fn bind_https(options: &Options) -> io::Result<Option<HttpsListener>> 
 /// certificates, as with nats-server) and is then served by the monitoring server exactly
 /// like a plain HTTP one.
 pub fn spawn_https(server: Arc<Server>, https: HttpsListener) {
-    tokio::spawn(async move {
+    server.clone().spawn(async move {
         loop {
             let accepted = tokio::select! {
                 _ = server.shutdown_token().cancelled() => return,
@@ -331,10 +331,10 @@ pub fn spawn_https(server: Arc<Server>, https: HttpsListener) {
                     continue;
                 }
             };
-            let (server, acceptor) = (server.clone(), https.acceptor.clone());
-            tokio::spawn(async move {
+            let (task_server, acceptor) = (server.clone(), https.acceptor.clone());
+            server.spawn(async move {
                 if let Some(stream) = https_handshake(&acceptor, tcp).await {
-                    crate::monitor::serve_connection(server, stream).await;
+                    crate::monitor::serve_connection(task_server, stream).await;
                 }
             });
         }
@@ -398,11 +398,11 @@ pub async fn serve_client(
         }
         Ok(Err(e)) => {
             error!("{prefix}TLS handshake error: {e}");
-            admitted.abandon(&server, CloseReason::TlsHandshakeFailure);
+            admitted.abandon(CloseReason::TlsHandshakeFailure);
         }
         Err(_) => {
             error!("{prefix}TLS handshake error: {}", timeout_text(local, peer));
-            admitted.abandon(&server, CloseReason::TlsHandshakeFailure);
+            admitted.abandon(CloseReason::TlsHandshakeFailure);
             // nats-server then tries to send this -ERR on the dead connection; only its log
             // line is left of it.
             error!("{prefix}TLS handshake timeout");

@@ -9,91 +9,16 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Write};
+
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Raw, TestServer, WAIT};
+use common::{get_json, http_get, poll_until, Raw, TestServer, WAIT};
 use serde_json::Value;
 
 // ----------------------------------------------------------------------------------------
 // Helpers
-
-/// An HTTP answer.
-struct HttpReply {
-    status: u16,
-    content_type: String,
-    body: String,
-}
-
-/// `GET path` with HTTP/1.0 (the server closes after answering); bounded by `WAIT`.
-fn http_get(port: u16, path: &str) -> HttpReply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to monitor port");
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("read timeout");
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .expect("send request");
-    let deadline = Instant::now() + WAIT;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    while Instant::now() < deadline {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(_) => break,
-        }
-    }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP header end in {text:?}"));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type")
-                .then(|| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    HttpReply {
-        status,
-        content_type,
-        body: body.to_string(),
-    }
-}
-
-/// `GET path`, asserting 200 and a JSON body.
-fn get_json(port: u16, path: &str) -> Value {
-    let reply = http_get(port, path);
-    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
-    assert_eq!(reply.content_type, "application/json", "{path}");
-    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", reply.body))
-}
-
-/// Polls `check` every 50 ms until it returns true; false after `timeout`.
-fn poll_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A port that was free a moment ago.
 fn free_port() -> u16 {
@@ -934,7 +859,7 @@ fn cluster_health_ignores_a_route_to_itself() {
 // ----------------------------------------------------------------------------------------
 // Key sets compared with the real nats-server
 
-const NATS_SERVER: &str = "/usr/sbin/nats-server";
+const NATS_SERVER: &str = common::REFERENCE;
 
 /// A nats-server process; killed on drop.
 struct RealServer {
@@ -974,20 +899,6 @@ impl Drop for RealServer {
     }
 }
 
-/// Whether the reference server is there; fails instead of skipping when
-/// `NATS_SERVER_REQUIRED=1`.
-fn real_server_available(test: &str) -> bool {
-    if std::path::Path::new(NATS_SERVER).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var("NATS_SERVER_REQUIRED").as_deref() != Ok("1"),
-        "{test}: {NATS_SERVER} is required (NATS_SERVER_REQUIRED=1) but missing"
-    );
-    eprintln!("{test}: skipped, {NATS_SERVER} is not installed");
-    false
-}
-
 /// The same traffic on either server: a named client with a plain and a queue subscription
 /// (with an auto-unsubscribe limit) that received a message, and a client that closed.
 fn same_traffic(port: u16) -> Raw {
@@ -1009,7 +920,7 @@ fn compare_top(ours: u16, theirs: u16, path: &str, indent: usize) {
 
 #[test]
 fn key_sets_match_nats_server() {
-    if !real_server_available("key_sets_match_nats_server") {
+    if !common::reference_available("key_sets_match_nats_server") {
         return;
     }
     let real = RealServer::start(&[]);
@@ -1059,7 +970,7 @@ fn key_sets_match_nats_server() {
 
 #[test]
 fn route_info_keys_match_nats_server() {
-    if !real_server_available("route_info_keys_match_nats_server") {
+    if !common::reference_available("route_info_keys_match_nats_server") {
         return;
     }
     // Two nats-servers and two of ours, each pair routed, each with a client subscription.

@@ -213,30 +213,8 @@ fn real_server(args: &[String]) -> (std::process::Child, u16) {
 
 /// Runs a server binary that is expected to exit at once; returns (code, stderr).
 fn run_to_exit(binary: &str, args: &[String]) -> (Option<i32>, String) {
-    let mut child = Command::new(binary)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{binary} {args:?} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    (status.code(), stderr)
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::run_to_exit(binary, &args)
 }
 
 fn tls_flags(pki: &Pki) -> Vec<String> {

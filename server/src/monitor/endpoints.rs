@@ -554,7 +554,23 @@ pub async fn healthz(server: &Arc<Server>, q: &Query) -> Result<Reply, Failure> 
 /// advertised cluster port).
 async fn cluster_ready(server: &Server) -> Result<(), String> {
     let Some(cluster) = server.cluster.get() else {
-        return Ok(());
+        // The cluster listener starts right after the client one: until then no configured
+        // route can be connected.
+        let routes = server.options().cluster.routes.clone();
+        if server.options().cluster.port == 0 || routes.is_empty() {
+            return Ok(());
+        }
+        let missing: Vec<String> = routes
+            .iter()
+            .filter_map(|r| crate::route::RouteUrl::parse(r))
+            .map(|u| u.host_port)
+            .collect();
+        return Err(format!(
+            "{} of {} configured routes not connected: {}",
+            missing.len(),
+            routes.len(),
+            missing.join(", ")
+        ));
     };
     let views = cluster.route_views();
     let mut missing = Vec::new();

@@ -49,10 +49,14 @@ pub struct Monitor {
     config_load_time: AtomicI64,
     started: Instant,
     addr: OnceLock<SocketAddr>,
+    /// A monitoring port (HTTP or HTTPS) is configured. Without one nothing can read the
+    /// closed-connection ring, so it is not filled.
+    enabled: bool,
 }
 
-impl Default for Monitor {
-    fn default() -> Self {
+impl Monitor {
+    /// Monitoring state; `enabled` says whether a monitoring port is configured.
+    pub fn new(enabled: bool) -> Monitor {
         Monitor {
             closed: stats::ClosedRing::default(),
             requests: Mutex::new(BTreeMap::new()),
@@ -60,11 +64,15 @@ impl Default for Monitor {
             config_load_time: AtomicI64::new(format::now_nanos()),
             started: Instant::now(),
             addr: OnceLock::new(),
+            enabled,
         }
     }
-}
 
-impl Monitor {
+    /// Whether a monitoring port is configured (closed connections are remembered).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// The bound monitoring address, once listening.
     pub fn addr(&self) -> Option<SocketAddr> {
         self.addr.get().copied()
@@ -79,6 +87,9 @@ impl Monitor {
     /// Remembers a client connection that just closed, for `/connz?state=closed`. `subs` are
     /// its subscriptions as they were before the connection dropped them.
     pub fn record_closed(&self, client: &ClientShared, subs: Vec<json::SubDetail>) {
+        if !self.enabled {
+            return;
+        }
         let stop = format::unix_nanos(SystemTime::now());
         let row = endpoints::conn_row(client, stop);
         let mut info = row.info;
@@ -167,7 +178,7 @@ pub async fn bind(options: &Options) -> std::io::Result<Option<TcpListener>> {
     let host = http_host(options);
     let port = u16::try_from(options.http_port.max(0)).unwrap_or(0);
     let bind_host = host.trim_start_matches('[').trim_end_matches(']');
-    let listener = match TcpListener::bind((bind_host, port)).await {
+    let listener = match crate::listen::bind((bind_host, port)).await {
         Ok(l) => l,
         Err(e) => {
             error!(
@@ -191,7 +202,7 @@ pub fn spawn(server: Arc<Server>, listener: TcpListener) {
     if let Ok(addr) = listener.local_addr() {
         let _ = server.monitor.addr.set(addr);
     }
-    tokio::spawn(accept_loop(server, listener));
+    server.clone().spawn(accept_loop(server, listener));
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
@@ -208,7 +219,7 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
                 continue;
             }
         };
-        tokio::spawn(serve_connection(server.clone(), stream));
+        server.spawn(serve_connection(server.clone(), stream));
     }
 }
 

@@ -13,6 +13,78 @@ use std::time::{Duration, Instant};
 /// Default bound for waiting on the server or a reply.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Our server binary.
+pub const OURS: &str = env!("CARGO_BIN_EXE_gnatsd");
+/// The reference server (Debian's nats-server 2.9.10).
+pub const REFERENCE: &str = "/usr/sbin/nats-server";
+
+/// Whether the reference nats-server is installed. When it is not: prints why `test` skips
+/// its comparison and returns false, or fails if `NATS_SERVER_REQUIRED=1`.
+pub fn reference_available(test: &str) -> bool {
+    if std::path::Path::new(REFERENCE).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("NATS_SERVER_REQUIRED").as_deref() != Ok("1"),
+        "{test}: {REFERENCE} is missing and NATS_SERVER_REQUIRED=1"
+    );
+    eprintln!("SKIPPED comparison in {test}: {REFERENCE} not found (apt-get install nats-server)");
+    false
+}
+
+/// The binaries a comparison test runs the same case against: ours, and the reference when
+/// it is installed.
+pub fn binaries(test: &str) -> Vec<&'static str> {
+    let mut all = vec![OURS];
+    if reference_available(test) {
+        all.push(REFERENCE);
+    }
+    all
+}
+
+/// Runs a server binary to completion with `args` (bounded by `WAIT`); returns its exit code
+/// and standard error.
+pub fn run_to_exit(binary: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{binary} {args:?} did not exit within {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    (code, stderr)
+}
+
+/// Polls `check` every 20 ms until it returns true; false after `timeout`.
+pub fn poll_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A `gnatsd` process; killed on drop.
 pub struct TestServer {
     child: Child,
@@ -51,26 +123,54 @@ impl TestServer {
         Self::config_in(conf, args, false)
     }
 
+    /// Like [`TestServer::with_config`], with extra environment variables.
+    pub fn with_config_env(conf: &str, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        Self::config_with(OURS, conf, args, true, env)
+    }
+
+    /// Like [`TestServer::with_config`], but runs `binary` (ours, or [`REFERENCE`], the real
+    /// nats-server: both print the log lines the launcher waits for).
+    pub fn binary_with_config(binary: &str, conf: &str, args: &[&str]) -> TestServer {
+        Self::config_with(binary, conf, args, true, &[])
+    }
+
     fn config_in(conf: &str, args: &[&str], defaults: bool) -> TestServer {
+        Self::config_with(OURS, conf, args, defaults, &[])
+    }
+
+    fn config_with(
+        binary: &str,
+        conf: &str,
+        args: &[&str],
+        defaults: bool,
+        env: &[(&str, &str)],
+    ) -> TestServer {
         let dir = temp_dir("conf");
         let path = dir.join("server.conf");
         std::fs::write(&path, conf).expect("write config");
         let path = path.to_string_lossy().into_owned();
         let mut all = vec!["-c", &path];
         all.extend_from_slice(args);
-        Self::launch(dir, &all, defaults)
+        Self::launch(binary, dir, &all, defaults, env)
     }
 
     fn start_in(dir: PathBuf, args: &[&str]) -> TestServer {
-        Self::launch(dir, args, true)
+        Self::launch(OURS, dir, args, true, &[])
     }
 
-    fn launch(dir: PathBuf, args: &[&str], defaults: bool) -> TestServer {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gnatsd"));
+    fn launch(
+        binary: &str,
+        dir: PathBuf,
+        args: &[&str],
+        defaults: bool,
+        env: &[(&str, &str)],
+    ) -> TestServer {
+        let mut cmd = Command::new(binary);
         if defaults {
             cmd.args(["-a", "127.0.0.1", "-p", "-1"]);
         }
         cmd.args(args);
+        cmd.envs(env.iter().copied());
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -320,4 +420,65 @@ impl Raw {
         }
         panic!("no PONG; got {all:?}");
     }
+}
+
+/// An HTTP answer.
+pub struct HttpReply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// `GET path` with HTTP/1.0 (the server closes after answering); bounded by `WAIT`.
+pub fn http_get(port: u16, path: &str) -> HttpReply {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to monitor port");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("read timeout");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .expect("send request");
+    let deadline = Instant::now() + WAIT;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP header end in {text:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    HttpReply {
+        status,
+        content_type,
+        body: body.to_string(),
+    }
+}
+
+/// `GET path`, asserting 200 and a JSON body.
+pub fn get_json(port: u16, path: &str) -> serde_json::Value {
+    let reply = http_get(port, path);
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    assert_eq!(reply.content_type, "application/json", "{path}");
+    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", reply.body))
 }

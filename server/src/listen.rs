@@ -1,0 +1,50 @@
+//! Listening sockets bound the way Go's `net.Listen` binds them on Linux, for every listener
+//! of the server (clients, routes, monitoring): `SO_REUSEADDR`, and the system's maximum
+//! accept backlog (`/proc/sys/net/core/somaxconn`) instead of a fixed 128, so a burst of
+//! simultaneous connects is queued by the kernel rather than dropped and retried a second
+//! later.
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::net::{lookup_host, TcpListener, TcpSocket, ToSocketAddrs};
+
+/// The accept backlog when the system does not say (Go's `syscall.SOMAXCONN`).
+const DEFAULT_BACKLOG: u32 = 128;
+
+/// The accept backlog every listener asks for: the system maximum, as Go does.
+pub fn backlog() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_BACKLOG)
+}
+
+/// Binds a listener on the first address `addr` resolves to that can be bound (like
+/// `TcpListener::bind`), with the backlog of [`backlog`].
+pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in lookup_host(addr).await? {
+        match bind_addr(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
+}
+
+fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog())
+}
