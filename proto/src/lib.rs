@@ -9,6 +9,14 @@
 //! payloads as [`bytes::Bytes`] slices of the read buffer, so decoding a message copies and
 //! allocates nothing. Incomplete input is `Ok(None)`; the decoder remembers how far it scanned.
 //! Errors are [`ProtoError`]s, each of which says how the server must react ([`Close`]).
+//!
+//! Everything here parses untrusted bytes: `unwrap`, `expect` and `panic!` are refused outside
+//! tests.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod client;
 pub mod error;

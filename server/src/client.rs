@@ -1150,3 +1150,74 @@ impl Subscription {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn permits(max: usize, expires: Option<Duration>) -> ResponsePermits {
+        ResponsePermits::new(ResponsePermission { max, expires })
+    }
+
+    #[test]
+    fn a_reply_grant_is_used_up_after_max_replies() {
+        let mut p = permits(2, None);
+        p.grant(b"inbox.1");
+        assert!(p.take(b"inbox.1"));
+        assert!(p.take(b"inbox.1"));
+        assert!(!p.take(b"inbox.1"));
+        assert!(!p.take(b"inbox.2"), "never granted");
+        assert!(p.granted.is_empty(), "a spent grant is forgotten");
+    }
+
+    #[test]
+    fn a_reply_grant_expires() {
+        let mut p = permits(1, Some(Duration::from_millis(1)));
+        p.grant(b"inbox.1");
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!p.take(b"inbox.1"));
+    }
+
+    #[test]
+    fn reply_grants_are_pruned_and_capped_oldest_first() {
+        // Spent or expired grants go at the first prune.
+        let mut p = permits(1, Some(Duration::from_millis(300)));
+        for i in 0..REPLY_PERMITS_PRUNE {
+            p.grant(format!("old.{i}").as_bytes());
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        p.grant(b"new");
+        assert_eq!(p.granted.len(), 1);
+        assert!(p.take(b"new"));
+        // Live grants are kept up to the cap, then the oldest quarter goes.
+        let mut p = permits(usize::MAX, None);
+        for i in 0..=REPLY_PERMITS_MAX {
+            p.grant(format!("r.{i}").as_bytes());
+        }
+        assert!(p.granted.len() <= REPLY_PERMITS_MAX);
+        assert!(p.granted.len() >= REPLY_PERMITS_MAX / 2);
+        assert!(!p.take(b"r.0"), "the oldest grant should have been dropped");
+        assert!(p.take(format!("r.{REPLY_PERMITS_MAX}").as_bytes()));
+    }
+
+    #[tokio::test]
+    async fn closed_connections_are_remembered_only_with_monitoring() {
+        for (http_port, remembered) in [(0, 0), (-1, 1)] {
+            let server = Server::start(crate::options::Options {
+                host: "127.0.0.1".into(),
+                port: -1,
+                http_host: "127.0.0.1".into(),
+                http_port,
+                ..crate::options::Options::default()
+            })
+            .await
+            .expect("server");
+            let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+            let shared = ClientShared::new(&server, 99, Kind::Client, peer, 1024);
+            shared.close(CloseReason::ClientClosed, true);
+            server.monitor.record_closed(&shared, Vec::new());
+            assert_eq!(server.monitor.closed.snapshot().len(), remembered);
+            server.shutdown();
+        }
+    }
+}

@@ -59,10 +59,8 @@ fn main() -> ExitCode {
 const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn run(options: gnatsd::options::Options) -> ExitCode {
-    let server = match Server::start(options).await {
-        Ok(server) => server,
-        Err(_) => return ExitCode::FAILURE,
-    };
+    // Handlers first: a signal that arrives as soon as "Server is ready" is logged must find
+    // them installed, not the default action.
     let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -72,6 +70,10 @@ async fn run(options: gnatsd::options::Options) -> ExitCode {
     ) else {
         error!(target: "fatal", "could not install signal handlers");
         return ExitCode::FAILURE;
+    };
+    let server = match Server::start(options).await {
+        Ok(server) => server,
+        Err(_) => return ExitCode::FAILURE,
     };
     let lame_duck_done = tokio_util::sync::CancellationToken::new();
     let mut in_lame_duck = false;

@@ -52,6 +52,9 @@ pub struct Outbound {
     wake: Notify,
     /// Signalled after every write, for stalled producers.
     drained: Notify,
+    /// Cancelled when the connection is closed without flushing (a slow consumer, a write
+    /// error), so a writer blocked on a peer that does not read gives up at once.
+    aborted: tokio_util::sync::CancellationToken,
     /// Mirrors `State::closed` so deliveries can skip a closing connection without the lock.
     closed_hint: std::sync::atomic::AtomicBool,
     max_pending: usize,
@@ -79,6 +82,7 @@ impl Outbound {
             }),
             wake: Notify::new(),
             drained: Notify::new(),
+            aborted: tokio_util::sync::CancellationToken::new(),
             closed_hint: std::sync::atomic::AtomicBool::new(false),
             max_pending,
             last_delivery: AtomicI64::new(0),
@@ -166,6 +170,9 @@ impl Outbound {
             self.closed_hint
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             st.abort |= abort;
+        }
+        if abort {
+            self.aborted.cancel();
         }
         self.wake.notify_one();
         self.drained.notify_waiters();
@@ -259,15 +266,22 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
         }
         // The flush is a no-op on TCP; a TLS stream may keep encrypted records it could not
         // write yet, and only a flush pushes them out before the writer goes back to sleep.
-        let written = match deadline {
-            Deadline::Batch(d) => {
-                let write = async {
-                    sink.write_all(&batch).await?;
-                    sink.flush().await
-                };
-                tokio::time::timeout(d, write).await
+        let write = async {
+            match deadline {
+                Deadline::Batch(d) => {
+                    let write = async {
+                        sink.write_all(&batch).await?;
+                        sink.flush().await
+                    };
+                    tokio::time::timeout(d, write).await
+                }
+                Deadline::Progress(d) => write_with_progress(&mut sink, &batch, d).await,
             }
-            Deadline::Progress(d) => write_with_progress(&mut sink, &batch, d).await,
+        };
+        let written = tokio::select! {
+            biased;
+            _ = out.aborted.cancelled() => return WriterEnd::Closed,
+            written = write => written,
         };
         match written {
             Ok(Ok(())) => {

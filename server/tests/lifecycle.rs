@@ -468,3 +468,73 @@ fn lame_duck_mode_stops_accepting_and_closes_clients_after_the_grace_period() {
     // SIGINT still ends it at once.
     assert_eq!(server.signal_and_wait("INT"), Some(0));
 }
+
+#[test]
+fn sigterm_exits_as_soon_as_every_socket_is_closed() {
+    let mut server = TestServer::with_config(
+        "http: \"127.0.0.1:-1\"\ncluster { listen: \"127.0.0.1:-1\"\n name: t }\n",
+        &[],
+    );
+    let http = server.logged_port("Starting http monitor on ");
+    let mut client = Raw::connect_with(server.port, r#"{"verbose":false}"#);
+    assert_eq!(client.ping(), "PONG\r\n");
+    // A monitoring connection kept alive, too.
+    let mut monitor = std::net::TcpStream::connect(("127.0.0.1", http)).expect("monitor");
+    std::io::Write::write_all(
+        &mut monitor,
+        b"GET /varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    )
+    .expect("request");
+    let (code, exited) = server
+        .signal_and_time_exit("TERM")
+        .expect("exit after SIGTERM");
+    assert_eq!(code, Some(1));
+    let (_, closed) = client.read_until_closed();
+    assert!(closed, "the client socket stayed open");
+    // Everything was closed before the exit, and nothing lingered after the last socket.
+    let lingered = exited.elapsed();
+    let log = server.log_lines();
+    let shutdown = log
+        .iter()
+        .position(|l| l.contains("Initiating Shutdown..."));
+    let exiting = log.iter().position(|l| l.contains("Server Exiting.."));
+    assert!(shutdown.is_some() && exiting > shutdown, "{log:?}");
+    // `[pid] 2026/12/01 20:34:47.084156 [INF] ...`: seconds of the day.
+    let stamp = |i: usize| -> f64 {
+        let time = log[i].split_whitespace().nth(2).expect("time stamp");
+        time.split(':')
+            .map(|part| part.parse::<f64>().expect("time field"))
+            .fold(0.0, |acc, v| acc * 60.0 + v)
+    };
+    let took = stamp(exiting.expect("exiting")) - stamp(shutdown.expect("shutdown"));
+    assert!(
+        (0.0..0.05).contains(&took),
+        "shutdown took {took} s from its first to its last log line ({lingered:?} ago)"
+    );
+}
+
+#[test]
+fn every_listener_queues_as_many_connects_as_the_system_allows() {
+    let server = TestServer::start(&["-m", "-1", "--cluster", "nats://127.0.0.1:-1"]);
+    let http = server.logged_port("Starting http monitor on ");
+    let cluster = server.logged_port("Listening for route connections on ");
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .expect("somaxconn")
+        .trim()
+        .parse()
+        .expect("number");
+    for (what, port) in [
+        ("client", server.port),
+        ("route", cluster),
+        ("monitor", http),
+    ] {
+        let out = Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+            .expect("run ss (iproute2)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        // State Recv-Q Send-Q Local Peer: for a listening socket Send-Q is its backlog.
+        let backlog: Option<u32> = text.split_whitespace().nth(2).and_then(|b| b.parse().ok());
+        assert_eq!(backlog, Some(somaxconn), "{what} listener: {text}");
+    }
+}

@@ -30,20 +30,7 @@ fn free_port() -> u16 {
 
 /// The monitoring port from the `Starting http monitor on 127.0.0.1:<port>` log line.
 fn http_port_of(server: &TestServer) -> u16 {
-    assert!(
-        server.wait_log("Starting http monitor on ", WAIT),
-        "no monitor line: {:?}",
-        server.log_lines()
-    );
-    server
-        .log_lines()
-        .iter()
-        .find_map(|l| {
-            l.split("Starting http monitor on 127.0.0.1:")
-                .nth(1)
-                .and_then(|p| p.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("monitor port not in {:?}", server.log_lines()))
+    server.logged_port("Starting http monitor on ")
 }
 
 /// Starts a server with a random monitoring port; returns it and that port.

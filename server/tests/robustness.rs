@@ -2,13 +2,16 @@
 //! and a long ordered stream. The server must stay up and every well-behaved client must get
 //! all its messages, in order.
 
+#[path = "common/cluster.rs"]
+mod cluster_util;
 mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Raw, TestServer, WAIT};
+use cluster_util::{free_port, FakePeer};
+use common::{get_json, Raw, TestServer, WAIT};
 
 const QUIET: &str = r#"{"verbose":false,"pedantic":false}"#;
 
@@ -211,4 +214,133 @@ fn a_hundred_thousand_messages_arrive_complete_and_in_order() {
     for (i, m) in got.iter().enumerate() {
         assert_eq!(m, format!("{i:08}").as_bytes());
     }
+}
+
+/// The subject that makes a debug build's connection task panic (see `server/src/fault.rs`).
+const FAULT_SUBJECT: &str = "fault.boom";
+
+#[test]
+fn a_connection_whose_task_panics_is_cleaned_up_everywhere() {
+    if !cfg!(debug_assertions) {
+        eprintln!("SKIPPED: fault injection exists in debug builds only");
+        return;
+    }
+    let cluster_port = free_port();
+    let server = TestServer::with_config_env(
+        &format!(
+            "http: \"127.0.0.1:-1\"\ncluster {{ listen: 127.0.0.1:{cluster_port}\n name: f }}\n"
+        ),
+        &[],
+        &[("GNATSD_FAULT_PANIC_SUBJECT", FAULT_SUBJECT)],
+    );
+    assert!(server.wait_log("Listening for route connections on", WAIT));
+    let http = server.logged_port("Starting http monitor on ");
+    let mut peer = FakePeer::connect(cluster_port, "f", free_port());
+    let mut bystander = Raw::connect_with(server.port, QUIET);
+    bystander.send(b"SUB other 1\r\n");
+    bystander.ping();
+    peer.expect_op("RS+ $G other\r\n");
+
+    // A client whose task panics: its socket closes, its interest leaves the routes, and it
+    // is gone from the server's tables, listed as closed.
+    let mut victim = Raw::connect_with(server.port, r#"{"verbose":false,"name":"victim"}"#);
+    victim.send(b"SUB keep.1 1\r\nSUB keep.2 q 2\r\n");
+    victim.ping();
+    peer.expect_op("RS+ $G keep.1\r\n");
+    peer.expect_op("RS+ $G keep.2 q 1\r\n");
+    victim.send(format!("PUB {FAULT_SUBJECT} 0\r\n\r\n").as_bytes());
+    let (_, closed) = victim.read_until_closed();
+    assert!(closed, "the panicked connection's socket stayed open");
+    let mut gone = vec![peer.next_op(WAIT), peer.next_op(WAIT)];
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            Some("RS- $G keep.1\r\n".to_string()),
+            Some("RS- $G keep.2 q\r\n".to_string())
+        ]
+    );
+    let connz = get_json(http, "/connz");
+    assert_eq!(connz["num_connections"], 1, "{connz}");
+    let closed = get_json(http, "/connz?state=closed");
+    let reasons: Vec<&str> = closed["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"] == "victim")
+        .filter_map(|c| c["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, ["Internal Error"], "{closed}");
+
+    // A route whose task panics: its interest goes with it.
+    peer.send("RS+ $G routed.x\r\n");
+    peer.sync();
+    assert_eq!(get_json(http, "/subsz")["num_subscriptions"], 2);
+    peer.send(&format!("RMSG $G {FAULT_SUBJECT} 0\r\n\r\n"));
+    let routes_gone = common::poll_until(WAIT, || get_json(http, "/routez")["num_routes"] == 0);
+    assert!(routes_gone, "{}", get_json(http, "/routez"));
+    assert_eq!(get_json(http, "/subsz")["num_subscriptions"], 1);
+
+    // Everyone else is served as before.
+    bystander.send(b"PUB other 2\r\nok\r\n");
+    assert_eq!(
+        bystander.read_line(WAIT).as_deref(),
+        Some("MSG other 1 2\r\n")
+    );
+    assert_eq!(bystander.read_line(WAIT).as_deref(), Some("ok\r\n"));
+}
+
+#[test]
+fn a_route_peer_that_stops_reading_is_cut_off_at_max_pending() {
+    let cluster_port = free_port();
+    let server = TestServer::with_config(
+        &format!(
+            "max_pending: 8MB\nwrite_deadline: \"60s\"\n\
+             cluster {{ listen: 127.0.0.1:{cluster_port}\n name: s }}\n"
+        ),
+        &[],
+    );
+    assert!(server.wait_log("Listening for route connections on", WAIT));
+    let mut peer = FakePeer::connect(cluster_port, "s", free_port());
+    peer.send("RS+ $G big\r\n");
+    peer.sync();
+    // From here on the peer reads nothing. 200 MB go to its subject.
+    let mut local = Raw::connect_with(server.port, QUIET);
+    local.send(b"SUB small 1\r\n");
+    local.ping();
+    let mut publisher = Raw::connect_with(server.port, QUIET);
+    let payload = vec![b'x'; 64 * 1024];
+    let mut frame = b"PUB big 65536\r\n".to_vec();
+    frame.extend_from_slice(&payload);
+    frame.extend_from_slice(b"\r\n");
+    let started = Instant::now();
+    for _ in 0..3200 {
+        publisher.send(&frame);
+        if started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+    }
+    assert_eq!(
+        publisher.ping(),
+        "PONG\r\n",
+        "the publisher must not be held up"
+    );
+    assert!(
+        server.wait_log(
+            "Slow Consumer Detected: MaxPending of 8388608 Exceeded",
+            WAIT
+        ),
+        "{:?}",
+        server.log_lines()
+    );
+    assert!(server.wait_log(
+        "Router connection closed: Slow Consumer (Pending Bytes)",
+        WAIT
+    ));
+    let rss_mb = server.rss_kib().expect("rss") / 1024;
+    assert!(rss_mb < 120, "RSS {rss_mb} MB with one stalled route");
+    // Local delivery goes on.
+    publisher.send(b"PUB small 2\r\nok\r\n");
+    assert_eq!(local.read_line(WAIT).as_deref(), Some("MSG small 1 2\r\n"));
+    drop(peer);
 }

@@ -254,6 +254,10 @@ fn absurd_durations_are_refused_with_their_position_not_a_panic() {
             "cluster {\n  port: -1\n  authorization {\n    user: a\n    password: b\n    timeout: 1e300\n  }\n}\n",
             6,
         ),
+        (
+            "tls {\n  cert_file: c.pem\n  key_file: k.pem\n  timeout: 1e300\n}\n",
+            4,
+        ),
     ];
     for (conf, line) in cases {
         let dir = common::temp_dir("duration");

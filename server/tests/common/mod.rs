@@ -245,6 +245,41 @@ impl TestServer {
         false
     }
 
+    /// The port in the log line `<prefix><host>:<port>` (waits for the line, bounded), e.g.
+    /// `Listening for route connections on ` or `Starting http monitor on `.
+    pub fn logged_port(&self, prefix: &str) -> u16 {
+        assert!(
+            self.wait_log(prefix, WAIT),
+            "no {prefix:?} line: {:?}",
+            self.log_lines()
+        );
+        self.log_lines()
+            .iter()
+            .find_map(|l| {
+                l.split(prefix)
+                    .nth(1)
+                    .and_then(|rest| rest.trim().rsplit(':').next())
+                    .and_then(|p| p.parse().ok())
+            })
+            .unwrap_or_else(|| panic!("no port after {prefix:?} in {:?}", self.log_lines()))
+    }
+
+    /// Sends `signal` and polls (every millisecond, bounded) for the exit: the exit code and
+    /// when the exit was seen.
+    pub fn signal_and_time_exit(&mut self, signal: &str) -> Option<(Option<i32>, Instant)> {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((status.code(), Instant::now()));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+
     /// A copy of the log lines so far.
     pub fn log_lines(&self) -> Vec<String> {
         self.logs.lock().expect("logs").clone()
