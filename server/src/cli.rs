@@ -265,6 +265,21 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Action {
     Action::Run(Box::new(options))
 }
 
+/// The options a reload puts in force: the configuration file read again, with the same
+/// command-line flags applied on top (as at start-up, flags win over the file).
+pub fn reload_options<I: IntoIterator<Item = OsString>>(args: I) -> Result<Options, String> {
+    match parse(args) {
+        Action::Run(options) => Ok(*options),
+        Action::Fail(text) => Err(text
+            .strip_prefix("nats-server: ")
+            .map(str::to_string)
+            .unwrap_or(text)),
+        Action::TestConfig(_) | Action::Print(_) => {
+            Err("the command line does not start a server".into())
+        }
+    }
+}
+
 /// `--signal cmd[=pid|pidfile]`: sends the signal nats-server maps `cmd` to, to the given
 /// process, or to the one running `gnatsd` process found by `pgrep`.
 fn send_signal(spec: &str) -> Action {

@@ -487,8 +487,10 @@ impl Scratch {
         match queued {
             Queued::Yes | Queued::Closed => {}
             Queued::Wake => self.touched.push(target.clone()),
+            // A route over half its buffer holds the publisher back too: a busy route drains
+            // instead of being cut off at `max_pending`.
             Queued::Stall => {
-                if target.kind == Kind::Client && self.stall.is_none() {
+                if self.stall.is_none() {
                     self.stall = Some(target.clone());
                 }
             }

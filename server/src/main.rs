@@ -8,7 +8,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info};
 
 fn main() -> ExitCode {
-    let options = match cli::parse(std::env::args_os()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let options = match cli::parse(args.clone()) {
         Action::Print(text) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(run(*options));
+    let code = runtime.block_on(run(*options, args));
     // Nothing is left to wait for: tracked tasks are done (or past their limit), and a
     // bcrypt check still running on the blocking pool must not hold the exit up.
     runtime.shutdown_background();
@@ -58,7 +59,7 @@ fn main() -> ExitCode {
 /// Longest shutdown waits for connections to flush and close before the process exits.
 const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn run(options: gnatsd::options::Options) -> ExitCode {
+async fn run(options: gnatsd::options::Options, args: Vec<std::ffi::OsString>) -> ExitCode {
     // Handlers first: a signal that arrives as soon as "Server is ready" is logged must find
     // them installed, not the default action.
     let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
@@ -91,7 +92,7 @@ async fn run(options: gnatsd::options::Options) -> ExitCode {
                 });
             }
             _ = lame_duck_done.cancelled() => break ExitCode::SUCCESS,
-            _ = hup.recv() => reload(&server),
+            _ = hup.recv() => reload(&server, &args),
             _ = usr1.recv() => match gnatsd::log::reopen() {
                 Ok(true) => info!("File log re-opened"),
                 Ok(false) => info!("File log re-open ignored, not a file logger"),
@@ -107,20 +108,14 @@ async fn run(options: gnatsd::options::Options) -> ExitCode {
     code
 }
 
-fn reload(server: &Server) {
-    let Some(file) = server.options().config_file.clone() else {
+/// SIGHUP: the configuration file read again and the command-line flags applied on top.
+fn reload(server: &Server, args: &[std::ffi::OsString]) {
+    if server.options().config_file.is_none() {
         error!("Failed to reload server configuration: can only reload config when a file is provided using -c or --config");
         return;
-    };
-    match gnatsd::config::load(&file) {
-        Ok(mut options) => {
-            options.config_file = Some(file);
-            if let Err(e) = options.validate() {
-                error!("Failed to reload server configuration: {e}");
-                return;
-            }
-            server.reload(options);
-        }
+    }
+    match cli::reload_options(args.iter().cloned()) {
+        Ok(options) => server.reload(options),
         Err(e) => error!("Failed to reload server configuration: {e}"),
     }
 }

@@ -290,6 +290,40 @@ fn reference_example_config_is_honoured() {
 }
 
 #[test]
+fn reload_keeps_the_command_line_flags() {
+    let port = free_port().to_string();
+    let server = TestServer::with_config_as_is(
+        "authorization { user: a, password: one }\n",
+        &["-a", "127.0.0.1", "-p", &port, "-D"],
+    );
+    let path = server.dir.join("server.conf");
+    std::fs::write(&path, "authorization { user: a, password: two }\n").expect("rewrite");
+    let _ = Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status();
+    assert!(server.wait_log("Reloaded server configuration", WAIT));
+    assert!(server.wait_log("Reloaded: authorization", WAIT));
+    let lines = server.log_lines();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("Reloaded: debug") || l.contains("requires a restart")),
+        "{lines:?}"
+    );
+    // Debug lines go on after the reload.
+    let before = server.log_lines().len();
+    let mut client = Raw::connect(server.port);
+    client.send(b"CONNECT {\"user\":\"a\",\"pass\":\"two\",\"verbose\":false}\r\n");
+    client.ping();
+    let debug_goes_on = common::poll_until(WAIT, || {
+        server.log_lines()[before..]
+            .iter()
+            .any(|l| l.contains("[DBG]") && l.contains("Client connection created"))
+    });
+    assert!(debug_goes_on, "{:?}", server.log_lines());
+}
+
+#[test]
 fn reload_applies_authorization_and_logging() {
     let conf = "authorization { user: a, password: one }\n";
     let server = TestServer::with_config(conf, &[]);
