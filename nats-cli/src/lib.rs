@@ -14,13 +14,19 @@
 //! Every error a user can see is an [`Error`] whose text starts with `nats: `, the prefix the
 //! Go tools print, so scripts written against them keep matching.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 pub mod backoff;
 pub mod client;
 pub mod conn;
 pub mod duration;
 mod error;
 pub mod pool;
+/// Test helpers (behind the `testkit` feature): they may fail loudly, like tests.
 #[cfg(feature = "testkit")]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod testkit;
 pub mod tls;
 pub mod url;

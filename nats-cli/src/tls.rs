@@ -206,8 +206,10 @@ fn describe(err: &io::Error) -> String {
 /// writes to the side in use.
 pub type Transport = tokio_util::either::Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
-/// Throwaway certificates for the tools' TLS tests (feature `testkit`).
+/// Throwaway certificates for the tools' TLS tests (feature `testkit`); like tests, they may
+/// fail loudly.
 #[cfg(feature = "testkit")]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod test_pki {
     use std::net::{IpAddr, Ipv4Addr};
     use std::path::PathBuf;

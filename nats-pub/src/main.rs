@@ -7,6 +7,11 @@
 //! `Published [<subject>] : '<message>'` on stdout. Without a message argument the payload
 //! is read from stdin, byte for byte. Failures print one `nats: …` line on stderr and exit 1.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -13,6 +13,11 @@
 //! `connect_urls` the cluster announced), subscribes again and keeps counting, for at most
 //! `--max-reconnect-time`.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,5 +1,10 @@
 //! `gnatsd`: parse the command line (Go-style flags), start the server, handle signals.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 use std::process::ExitCode;
 
 use gnatsd::cli::{self, Action};
