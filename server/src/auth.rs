@@ -340,7 +340,7 @@ fn bcrypt_slots() -> Arc<Semaphore> {
 }
 
 /// Compares a presented secret with a configured one, plain or bcrypt. A bcrypt check runs
-/// on the blocking pool once one of the [`bcrypt_slots`] is free; the slot travels with the
+/// on the blocking pool once one of the bcrypt slots (one per core) is free; the slot travels with the
 /// check, so a client that hangs up while its check runs does not free it early.
 pub async fn password_matches(configured: &str, presented: &str) -> bool {
     if !is_bcrypt(configured) {

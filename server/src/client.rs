@@ -2,18 +2,15 @@
 //! of the messages it publishes.
 //!
 //! The connection task owns the read half, the decoder and all per-connection state; a second
-//! task drains the connection's [`Outbound`] buffer into the write half. Delivering a message
-//! means appending `MSG` lines to each subscriber's outbound buffer (a brief lock on that
-//! buffer only) and waking each touched writer once per read batch.
-//!
-//! Lock order: a connection's `subs` map may be locked while taking the sublist's locks (SUB,
-//! UNSUB, close); outbound buffers are only ever locked alone.
+//! task drains the connection's outbound buffer ([`crate::conn::outbound`]) into the write
+//! half. Delivering a message means appending `MSG` lines to each subscriber's outbound buffer
+//! (a brief lock on that buffer only) and waking each touched writer once per read batch.
+//! Every lock here is taken alone (see the lock order in the crate documentation).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -24,308 +21,13 @@ use nats_proto::{subject, Close, ConnectInfo, Limits, ProtoError, Size};
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, trace};
 
 use crate::auth::ClientPermissions;
+use crate::conn::outbound::{run_writer, Deadline, WriterEnd};
+use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
 use crate::deliver::{Fanout, Msg, Origin};
-use crate::options::ResponsePermission;
-use crate::outbound::{run_writer, Deadline, Outbound, WriterEnd};
 use crate::server::Server;
-
-/// Why a connection was closed, with nats-server's wording (logs, `/connz`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The client closed the connection.
-    ClientClosed,
-    /// Reading from the socket failed.
-    ReadError,
-    /// Writing to the socket failed.
-    WriteError,
-    /// The client broke the protocol.
-    ProtocolViolation,
-    /// Bad credentials.
-    AuthenticationFailure,
-    /// No CONNECT within the authentication timeout.
-    AuthenticationTimeout,
-    /// Too many unanswered PINGs.
-    StaleConnection,
-    /// Outbound buffer over `max_pending`.
-    SlowConsumerPendingBytes,
-    /// A write blocked past the write deadline.
-    SlowConsumerWriteDeadline,
-    /// Announced payload over `max_payload`.
-    MaxPayloadExceeded,
-    /// Control line over `max_control_line`.
-    MaxControlLineExceeded,
-    /// `max_connections` reached.
-    MaxConnectionsExceeded,
-    /// CONNECT with an unknown protocol version.
-    BadClientProtocolVersion,
-    /// The server is shutting down.
-    ServerShutdown,
-    /// A second route to the same server (the other one is kept).
-    DuplicateRoute,
-    /// The TLS handshake failed or timed out.
-    TlsHandshakeFailure,
-    /// The connection's task ended without saying why (it panicked): the drop guard closed it.
-    InternalError,
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CloseReason::ClientClosed => "Client Closed",
-            CloseReason::ReadError => "Read Error",
-            CloseReason::WriteError => "Write Error",
-            CloseReason::ProtocolViolation => "Protocol Violation",
-            CloseReason::AuthenticationFailure => "Authentication Failure",
-            CloseReason::AuthenticationTimeout => "Authentication Timeout",
-            CloseReason::StaleConnection => "Stale Connection",
-            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
-            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
-            CloseReason::MaxPayloadExceeded => "Maximum Payload Exceeded",
-            CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
-            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
-            CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
-            CloseReason::ServerShutdown => "Server Shutdown",
-            CloseReason::DuplicateRoute => "Duplicate Route",
-            CloseReason::TlsHandshakeFailure => "TLS Handshake Failure",
-            CloseReason::InternalError => "Internal Error",
-        })
-    }
-}
-
-/// Reply subjects a client may publish to (`allow_responses`): one grant per request it
-/// received, used up after `max` replies or `expires`. Bounded like nats-server's: past
-/// [`REPLY_PERMITS_PRUNE`] grants, spent and expired ones are dropped; the next prune waits
-/// until the map has doubled (so a map of live grants is not rescanned on every request);
-/// past [`REPLY_PERMITS_MAX`] live grants the oldest quarter is forgotten.
-struct ResponsePermits {
-    permission: ResponsePermission,
-    /// Reply subject → (replies sent, when granted, grant number).
-    granted: HashMap<Vec<u8>, (usize, Instant, u64)>,
-    /// Grant numbers in order, to find the oldest ones.
-    next_grant: u64,
-    prune_at: usize,
-}
-
-/// Grants kept before the first prune (nats-server's `replyPermLimit`).
-const REPLY_PERMITS_PRUNE: usize = 4096;
-/// Most grants a client holds at once.
-const REPLY_PERMITS_MAX: usize = 64 * 1024;
-
-impl ResponsePermits {
-    fn new(permission: ResponsePermission) -> ResponsePermits {
-        ResponsePermits {
-            permission,
-            granted: HashMap::new(),
-            next_grant: 0,
-            prune_at: REPLY_PERMITS_PRUNE,
-        }
-    }
-
-    fn expired(&self, granted: Instant, now: Instant) -> bool {
-        self.permission
-            .expires
-            .is_some_and(|ttl| now.saturating_duration_since(granted) > ttl)
-    }
-
-    fn grant(&mut self, reply: &[u8]) {
-        let n = self.next_grant;
-        self.next_grant += 1;
-        self.granted.insert(reply.to_vec(), (0, Instant::now(), n));
-        if self.granted.len() > self.prune_at {
-            self.prune();
-        }
-    }
-
-    fn prune(&mut self) {
-        let now = Instant::now();
-        let max = self.permission.max;
-        let ttl = self.permission.expires;
-        self.granted.retain(|_, (used, at, _)| {
-            *used < max && ttl.is_none_or(|t| now.saturating_duration_since(*at) <= t)
-        });
-        if self.granted.len() > REPLY_PERMITS_MAX {
-            // Keep the newest three quarters.
-            let mut order: Vec<u64> = self.granted.values().map(|(_, _, n)| *n).collect();
-            let cut = order.len() - REPLY_PERMITS_MAX * 3 / 4;
-            let (_, oldest_kept, _) = order.select_nth_unstable(cut);
-            let oldest_kept = *oldest_kept;
-            self.granted.retain(|_, (_, _, n)| *n >= oldest_kept);
-        }
-        self.prune_at = (self.granted.len() * 2).clamp(REPLY_PERMITS_PRUNE, REPLY_PERMITS_MAX);
-    }
-
-    /// Uses one reply to `subject`, if granted and not spent or expired.
-    fn take(&mut self, subject: &[u8]) -> bool {
-        let now = Instant::now();
-        let Some(&(used, at, _)) = self.granted.get(subject) else {
-            return false;
-        };
-        let ok = used < self.permission.max && !self.expired(at, now);
-        if !ok || used + 1 >= self.permission.max {
-            self.granted.remove(subject);
-        } else if let Some(entry) = self.granted.get_mut(subject) {
-            entry.0 = used + 1;
-        }
-        ok
-    }
-}
-
-/// What is on the other end of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// An application client.
-    Client,
-    /// Another server of the cluster.
-    Router,
-}
-
-/// A subscription as the subject index stores it.
-pub struct Subscription {
-    /// The subscribing connection.
-    pub client: Arc<ClientShared>,
-    /// Subject filter.
-    pub subject: Bytes,
-    /// Queue group.
-    pub queue: Option<Bytes>,
-    /// The client's subscription id, as sent (rendered into every MSG line).
-    pub sid: Bytes,
-    /// Messages delivered so far.
-    pub delivered: AtomicU64,
-    /// Auto-unsubscribe limit (0: none).
-    max: AtomicU64,
-    /// Set when the subscriber's permissions deny some subjects this filter matches.
-    pub(crate) deny_check: Option<Arc<ClientPermissions>>,
-}
-
-/// The parts of a connection other connections touch: its outbound buffer, its subscriptions
-/// and its closing state.
-pub struct ClientShared {
-    /// Connection id (`cid`, or `rid` for routes: one counter).
-    pub cid: u64,
-    /// Client or route.
-    pub kind: Kind,
-    /// Outbound buffer drained by the connection's writer.
-    pub out: Outbound,
-    /// Log prefix (`ip:port - cid:N - `).
-    pub prefix: String,
-    /// The peer negotiated headers: deliver HMSG as is.
-    pub(crate) headers: AtomicBool,
-    /// A protocol-1 client whose first PING was answered: it gets async INFO updates.
-    pub(crate) async_info: AtomicBool,
-    /// Reply subjects this client may publish to (`allow_responses`), with uses left and expiry.
-    responses: Mutex<Option<ResponsePermits>>,
-    /// Set once `responses` is configured, so deliveries to everyone else skip its lock.
-    grants_responses: AtomicBool,
-    /// Subscriptions by sid (for routes: by `subject[ queue]`).
-    pub(crate) subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
-    closing: CancellationToken,
-    reason: Mutex<Option<CloseReason>>,
-    /// When the connection was accepted.
-    pub start: std::time::SystemTime,
-    /// The peer's address.
-    pub peer: SocketAddr,
-    /// Monitoring counters: inbound traffic (added once per read batch), activity, RTT and
-    /// what CONNECT said.
-    pub stats: crate::monitor::ConnStats,
-}
-
-impl ClientShared {
-    /// A new connection's shared part.
-    pub(crate) fn new(
-        server: &Server,
-        cid: u64,
-        kind: Kind,
-        peer: SocketAddr,
-        max_pending: usize,
-    ) -> ClientShared {
-        let prefix = match kind {
-            Kind::Client => format!("{peer} - cid:{cid} - "),
-            Kind::Router => format!("{peer} - rid:{cid} - "),
-        };
-        ClientShared {
-            cid,
-            kind,
-            out: Outbound::new(max_pending),
-            prefix,
-            headers: AtomicBool::new(false),
-            async_info: AtomicBool::new(false),
-            responses: Mutex::new(None),
-            grants_responses: AtomicBool::new(false),
-            subs: Mutex::new(HashMap::new()),
-            closing: server.shutdown_token().child_token(),
-            reason: Mutex::new(None),
-            start: std::time::SystemTime::now(),
-            peer,
-            stats: crate::monitor::ConnStats::default(),
-        }
-    }
-
-    /// Cancelled when the connection closes.
-    pub(crate) fn closing(&self) -> &CancellationToken {
-        &self.closing
-    }
-
-    /// Closes the connection for `reason` (the first reason wins). With `abort`, queued output
-    /// is dropped instead of flushed.
-    pub fn close(&self, reason: CloseReason, abort: bool) {
-        {
-            let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-            if r.is_none() {
-                *r = Some(reason);
-            }
-        }
-        self.out.close(abort);
-        self.closing.cancel();
-    }
-
-    /// The close reason, once closed.
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        *self.reason.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Removes and returns every subscription of the connection (it is closing).
-    pub(crate) fn take_subscriptions(&self) -> Vec<Arc<Subscription>> {
-        self.subs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .map(|(_, s)| s)
-            .collect()
-    }
-
-    /// Number of subscriptions.
-    pub fn subscription_count(&self) -> usize {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub(crate) fn note_response(&self, reply: &[u8]) {
-        // Called for every delivered message with a reply: most clients have no
-        // `allow_responses`, and must not pay a lock for it.
-        if !self.grants_responses.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(permits) = r.as_mut() {
-            permits.grant(reply);
-        }
-    }
-
-    /// Consumes one use of a response permission for `subject`, if there is one.
-    fn take_response(&self, subject: &[u8]) -> bool {
-        let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
-        r.as_mut().is_some_and(|permits| permits.take(subject))
-    }
-
-    /// How many reply grants the connection holds (`allow_responses`).
-    pub fn reply_grants(&self) -> usize {
-        let r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
-        r.as_ref().map_or(0, |p| p.granted.len())
-    }
-}
 
 /// Per-connection cache of publish permission decisions.
 const PUB_CACHE_MAX: usize = 128;
@@ -376,6 +78,43 @@ where
 {
     if let Some(admitted) = admit(&server, &mut stream, peer, cid).await {
         run(server, admitted, stream).await;
+    }
+}
+
+/// Runs one client connection of a TLS server: plaintext `INFO`, the TLS handshake within
+/// the timeout, then the ordinary client code over the TLS stream.
+pub async fn serve_tls(
+    server: Arc<Server>,
+    tls: Arc<crate::tls::ClientTls>,
+    mut tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    cid: u64,
+) {
+    let Some(admitted) = admit(&server, &mut tcp, peer, cid).await else {
+        return;
+    };
+    let prefix = admitted.prefix().to_string();
+    debug!("{prefix}Starting TLS client connection handshake");
+    let local = tcp.local_addr().ok();
+    match tokio::time::timeout(tls.timeout, crate::tls::accept(&tls.acceptor, tcp)).await {
+        Ok(Ok(stream)) => {
+            crate::tls::log_established(&prefix, stream.get_ref().1);
+            run(server, admitted, stream).await;
+        }
+        Ok(Err(e)) => {
+            error!("{prefix}TLS handshake error: {e}");
+            admitted.abandon(CloseReason::TlsHandshakeFailure);
+        }
+        Err(_) => {
+            error!(
+                "{prefix}TLS handshake error: {}",
+                crate::tls::timeout_text(local, peer)
+            );
+            admitted.abandon(CloseReason::TlsHandshakeFailure);
+            // nats-server then tries to send this -ERR on the dead connection; only its log
+            // line is left of it.
+            error!("{prefix}TLS handshake timeout");
+        }
     }
 }
 
@@ -450,7 +189,7 @@ where
 {
     let options = server.options();
     let shared = Arc::new(ClientShared::new(
-        server,
+        server.shutdown_token(),
         cid,
         Kind::Client,
         peer,
@@ -515,7 +254,7 @@ where
                 WriterEnd::Closed => {}
                 WriterEnd::Error => shared.close(CloseReason::WriteError, true),
                 WriterEnd::Deadline => {
-                    server.count_slow_consumer();
+                    server.stats.count_slow_consumer();
                     info!(
                         "{}Slow Consumer Detected: WriteDeadline of {:?} exceeded",
                         shared.prefix, deadline
@@ -584,7 +323,7 @@ impl Client {
             let auth_deadline = self.auth_deadline.unwrap_or(far);
             tokio::select! {
                 biased;
-                _ = self.shared.closing.cancelled() => {
+                _ = self.shared.closing().cancelled() => {
                     return self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown);
                 }
                 read = rd.read_buf(&mut buf) => match read {
@@ -747,7 +486,7 @@ impl Client {
         let auth = self.server.auth();
         let checked = tokio::select! {
             checked = auth.check(&c) => checked,
-            _ = self.shared.closing.cancelled() => {
+            _ = self.shared.closing().cancelled() => {
                 return Err(self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown));
             }
         };
@@ -786,12 +525,7 @@ impl Client {
         self.perms = authenticated.permissions;
         self.pub_cache.clear();
         if let Some(permission) = self.perms.as_ref().and_then(|p| p.allow_responses) {
-            *self
-                .shared
-                .responses
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(ResponsePermits::new(permission));
-            self.shared.grants_responses.store(true, Ordering::Relaxed);
+            self.shared.grant_responses(permission);
         }
         let descriptor = [
             (!c.version.is_empty()).then(|| format!("v{}", c.version)),
@@ -812,7 +546,7 @@ impl Client {
             None if !c.auth_token.is_empty() => "[REDACTED]".into(),
             None => String::new(),
         };
-        self.shared.stats.set_meta(crate::monitor::ConnMeta {
+        self.shared.stats.set_meta(crate::stats::ConnMeta {
             name: c.name.clone(),
             lang: c.lang.clone(),
             version: c.version.clone(),
@@ -887,7 +621,7 @@ impl Client {
             cid: self.shared.cid,
             echo: self.echo,
         };
-        let delivered = self.fanout.deliver(&self.server, msg, origin);
+        let delivered = self.fanout.deliver(&*self.server, msg, origin);
         if delivered == 0 && self.no_responders {
             if let Some(reply) = p.reply() {
                 self.send_no_responders(reply);
@@ -1111,94 +845,13 @@ impl Client {
 
     /// End of a read batch: wake each touched writer once, add counters to the server's.
     fn flush_batch(&mut self) {
-        self.fanout.end_batch(&self.server, &self.shared);
-    }
-}
-
-impl Subscription {
-    /// A subscription of `client`.
-    pub(crate) fn new(
-        client: Arc<ClientShared>,
-        subject: Bytes,
-        queue: Option<Bytes>,
-        sid: Bytes,
-    ) -> Subscription {
-        Subscription {
-            client,
-            subject,
-            queue,
-            sid,
-            delivered: AtomicU64::new(0),
-            max: AtomicU64::new(0),
-            deny_check: None,
-        }
-    }
-
-    /// The auto-unsubscribe limit (0: none).
-    pub(crate) fn max(&self) -> u64 {
-        self.max.load(Ordering::Relaxed)
-    }
-
-    /// Removes the subscription from its connection's map (if it is still the one there).
-    pub(crate) fn forget(&self) {
-        let mut subs = self.client.subs.lock().unwrap_or_else(|e| e.into_inner());
-        if subs
-            .get(&self.sid)
-            .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), self))
-        {
-            subs.remove(&self.sid);
-        }
+        self.fanout.end_batch(&self.server.stats, &self.shared);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn permits(max: usize, expires: Option<Duration>) -> ResponsePermits {
-        ResponsePermits::new(ResponsePermission { max, expires })
-    }
-
-    #[test]
-    fn a_reply_grant_is_used_up_after_max_replies() {
-        let mut p = permits(2, None);
-        p.grant(b"inbox.1");
-        assert!(p.take(b"inbox.1"));
-        assert!(p.take(b"inbox.1"));
-        assert!(!p.take(b"inbox.1"));
-        assert!(!p.take(b"inbox.2"), "never granted");
-        assert!(p.granted.is_empty(), "a spent grant is forgotten");
-    }
-
-    #[test]
-    fn a_reply_grant_expires() {
-        let mut p = permits(1, Some(Duration::from_millis(1)));
-        p.grant(b"inbox.1");
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(!p.take(b"inbox.1"));
-    }
-
-    #[test]
-    fn reply_grants_are_pruned_and_capped_oldest_first() {
-        // Spent or expired grants go at the first prune.
-        let mut p = permits(1, Some(Duration::from_millis(300)));
-        for i in 0..REPLY_PERMITS_PRUNE {
-            p.grant(format!("old.{i}").as_bytes());
-        }
-        std::thread::sleep(Duration::from_millis(400));
-        p.grant(b"new");
-        assert_eq!(p.granted.len(), 1);
-        assert!(p.take(b"new"));
-        // Live grants are kept up to the cap, then the oldest quarter goes.
-        let mut p = permits(usize::MAX, None);
-        for i in 0..=REPLY_PERMITS_MAX {
-            p.grant(format!("r.{i}").as_bytes());
-        }
-        assert!(p.granted.len() <= REPLY_PERMITS_MAX);
-        assert!(p.granted.len() >= REPLY_PERMITS_MAX / 2);
-        assert!(!p.take(b"r.0"), "the oldest grant should have been dropped");
-        assert!(p.take(format!("r.{REPLY_PERMITS_MAX}").as_bytes()));
-    }
 
     #[tokio::test]
     async fn closed_connections_are_remembered_only_with_monitoring() {
@@ -1213,7 +866,7 @@ mod tests {
             .await
             .expect("server");
             let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-            let shared = ClientShared::new(&server, 99, Kind::Client, peer, 1024);
+            let shared = ClientShared::new(server.shutdown_token(), 99, Kind::Client, peer, 1024);
             shared.close(CloseReason::ClientClosed, true);
             server.monitor.record_closed(&shared, Vec::new());
             assert_eq!(server.monitor.closed.snapshot().len(), remembered);

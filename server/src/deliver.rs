@@ -18,10 +18,23 @@ use nats_proto::Size;
 use rand::Rng;
 use tracing::{debug, info, trace};
 
-use crate::client::{ClientShared, CloseReason, Kind, Subscription};
-use crate::outbound::Queued;
-use crate::server::Server;
+use crate::conn::outbound::Queued;
+use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
+use crate::stats::Stats;
 use crate::sublist::SubResult;
+use crate::sublist::Sublist;
+
+/// What delivery needs of the server: the subject index, the counters, and the removal of a
+/// subscription that reached its auto-unsubscribe limit (which may have to tell the routes).
+/// The server implements it; delivery itself never reaches the server's other parts.
+pub trait Hub {
+    /// The subject index.
+    fn sublist(&self) -> &Sublist<Subscription>;
+    /// The server-wide counters.
+    fn stats(&self) -> &Stats;
+    /// Removes a subscription from the index and its connection, telling the routes.
+    fn unsubscribe(&self, sub: &Arc<Subscription>);
+}
 
 /// Match results cached per reader, valid while the sublist generation is unchanged.
 const L1_MAX: usize = 256;
@@ -133,11 +146,11 @@ impl Fanout {
     }
 
     /// Delivers `msg`; returns how many subscribers and routes it went to.
-    pub fn deliver(&mut self, server: &Server, msg: Msg<'_>, origin: Origin<'_>) -> usize {
-        let generation = server.sublist.generation();
+    pub fn deliver<H: Hub>(&mut self, server: &H, msg: Msg<'_>, origin: Origin<'_>) -> usize {
+        let generation = server.sublist().generation();
         let fresh = matches!(self.l1.get(msg.subject), Some((g, _)) if *g == generation);
         if !fresh {
-            let result = server.sublist.matches(msg.subject);
+            let result = server.sublist().matches(msg.subject);
             if self.l1.len() >= L1_MAX {
                 self.l1.clear();
             }
@@ -171,14 +184,14 @@ impl Fanout {
     /// End of a read batch of `reader`: hands every staged buffer to its connection, wakes
     /// every touched writer once, and adds the batch's counters to the server's and the
     /// reader's statistics (once per batch, never per message).
-    pub fn end_batch(&mut self, server: &Server, reader: &ClientShared) {
-        self.scratch.flush_staged(server);
+    pub fn end_batch(&mut self, stats: &Stats, reader: &ClientShared) {
+        self.scratch.flush_staged(stats);
         for c in self.scratch.touched.drain(..) {
             c.out.wake();
         }
         let s = &mut self.scratch;
         if s.in_msgs > 0 || s.out_msgs > 0 {
-            server.count_traffic(s.in_msgs, s.in_bytes, s.out_msgs, s.out_bytes);
+            stats.count_traffic(s.in_msgs, s.in_bytes, s.out_msgs, s.out_bytes);
             reader.stats.add_in(s.in_msgs, s.in_bytes);
         }
         (s.in_msgs, s.in_bytes, s.out_msgs, s.out_bytes) = (0, 0, 0, 0);
@@ -186,9 +199,9 @@ impl Fanout {
 }
 
 impl Scratch {
-    fn deliver(
+    fn deliver<H: Hub>(
         &mut self,
-        server: &Server,
+        server: &H,
         result: &SubResult<Subscription>,
         msg: Msg<'_>,
         origin: Origin<'_>,
@@ -241,7 +254,7 @@ impl Scratch {
                 continue;
             };
             let queues = std::mem::take(&mut self.targets[i].queues);
-            self.send_routed(server, &route, msg, &queues);
+            self.send_routed(server.stats(), &route, msg, &queues);
             delivered += 1;
             self.targets[i].queues = queues;
             self.targets[i].queues.clear();
@@ -282,7 +295,7 @@ impl Scratch {
     /// Stages one `RMSG`/`HMSG` for a route.
     fn send_routed(
         &mut self,
-        server: &Server,
+        stats: &Stats,
         route: &Arc<ClientShared>,
         msg: Msg<'_>,
         queues: &[u8],
@@ -313,7 +326,7 @@ impl Scratch {
                 b.put_slice(payload);
                 b.put_slice(b"\r\n");
             },
-            Some(server),
+            Some(stats),
         );
         self.out_msgs += 1;
         self.out_bytes += payload.len() as u64;
@@ -332,9 +345,9 @@ impl Scratch {
     }
 
     /// Stages the message for one local subscriber; false if it was not for it.
-    fn deliver_local(
+    fn deliver_local<H: Hub>(
         &mut self,
-        server: &Server,
+        server: &H,
         sub: &Arc<Subscription>,
         msg: Msg<'_>,
         origin: Origin<'_>,
@@ -373,7 +386,7 @@ impl Scratch {
                 b.put_slice(payload);
                 b.put_slice(b"\r\n");
             },
-            Some(server),
+            Some(server.stats()),
         );
         self.out_msgs += 1;
         self.out_bytes += payload.len() as u64;
@@ -391,7 +404,7 @@ impl Scratch {
             target.note_response(reply);
         }
         if max > 0 && count == max {
-            server.remove_subscription(sub);
+            server.unsubscribe(sub);
             debug!(
                 "{}Auto-unsubscribe limit of {} reached for sid '{}'",
                 target.prefix,
@@ -411,7 +424,7 @@ impl Scratch {
         msgs: u64,
         payload_bytes: u64,
         write: impl FnOnce(&mut BytesMut),
-        server: Option<&Server>,
+        stats: Option<&Stats>,
     ) {
         let slot = self.staged[..self.used_staged]
             .iter()
@@ -435,7 +448,7 @@ impl Scratch {
             }
             None => {
                 let queued = target.out.push(len, msgs, payload_bytes, write);
-                self.queued(server, target, queued);
+                self.queued(stats, target, queued);
                 return;
             }
         };
@@ -445,12 +458,12 @@ impl Scratch {
         staged.msgs += msgs;
         staged.payload_bytes += payload_bytes;
         if staged.buf.len() >= STAGE_FLUSH {
-            self.hand_over(slot, server);
+            self.hand_over(slot, stats);
         }
     }
 
     /// Appends a staging buffer to its connection's outbound buffer and empties it.
-    fn hand_over(&mut self, slot: usize, server: Option<&Server>) {
+    fn hand_over(&mut self, slot: usize, stats: Option<&Stats>) {
         let staged = &mut self.staged[slot];
         if staged.buf.is_empty() {
             return;
@@ -465,13 +478,13 @@ impl Scratch {
         staged.buf.clear();
         staged.msgs = 0;
         staged.payload_bytes = 0;
-        self.queued(server, &target, queued);
+        self.queued(stats, &target, queued);
     }
 
     /// Hands every staged buffer over, at the end of a read batch.
-    fn flush_staged(&mut self, server: &Server) {
+    fn flush_staged(&mut self, stats: &Stats) {
         for slot in 0..self.used_staged {
-            self.hand_over(slot, Some(server));
+            self.hand_over(slot, Some(stats));
         }
         // Keep the buffers for the next batch, but let go of big idle ones.
         for s in &mut self.staged[..self.used_staged] {
@@ -483,7 +496,7 @@ impl Scratch {
     }
 
     /// Books the outcome of an append to an outbound buffer.
-    fn queued(&mut self, server: Option<&Server>, target: &Arc<ClientShared>, queued: Queued) {
+    fn queued(&mut self, stats: Option<&Stats>, target: &Arc<ClientShared>, queued: Queued) {
         match queued {
             Queued::Yes | Queued::Closed => {}
             Queued::Wake => self.touched.push(target.clone()),
@@ -495,8 +508,8 @@ impl Scratch {
                 }
             }
             Queued::SlowConsumer => {
-                if let Some(server) = server {
-                    server.count_slow_consumer();
+                if let Some(stats) = stats {
+                    stats.count_slow_consumer();
                 }
                 info!(
                     "{}Slow Consumer Detected: MaxPending of {} Exceeded",

@@ -3,6 +3,24 @@
 //!
 //! Nothing read from a file, a flag or the network may panic the server: `unwrap`, `expect`
 //! and `panic!` are refused outside tests.
+//!
+//! # Layout
+//!
+//! Leaves, which import nothing above them: [`options`], [`stats`] (counters the message path
+//! writes), [`conn`] (the connection model shared by clients and routes, with its outbound
+//! buffer and writer), [`auth`], [`sublist`], [`deliver`] (fan-out, reaching the server only
+//! through its [`deliver::Hub`] trait), [`tls`] (certificates, acceptors, handshakes), [`conf`]
+//! and [`config`]. Above them: [`server`], [`client`], [`route`] and [`monitor`].
+//!
+//! # Lock order
+//!
+//! All locks are `std::sync` ones, held briefly and never across an `.await`. Only one pair is
+//! ever held at once: the cluster state (`route::Cluster`) and then a route's outbound buffer
+//! (interest updates and snapshots are queued under the cluster lock, so they reach each route
+//! in order). Within the subject index, its trie lock comes before its cache lock (see
+//! [`sublist`]). Every other lock (a connection's subscription map, its reply permissions, its
+//! outbound buffer elsewhere, the server's client table, the closed-connection ring) is taken
+//! alone.
 
 #![cfg_attr(
     not(test),
@@ -14,14 +32,15 @@ pub mod cli;
 pub mod client;
 pub mod conf;
 pub mod config;
+pub mod conn;
 pub mod deliver;
 pub mod fault;
 pub mod listen;
 pub mod log;
 pub mod monitor;
 pub mod options;
-pub mod outbound;
 pub mod route;
 pub mod server;
+pub mod stats;
 pub mod sublist;
 pub mod tls;

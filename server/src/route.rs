@@ -12,7 +12,9 @@
 //! * A new peer's INFO is forwarded (with its `ip`) to the other routes; servers that receive
 //!   such an INFO dial the announced server unless they already have a route to it.
 //!
-//! Lock order: `Cluster::state` before any connection's `subs` map and before the sublist.
+//! Lock order: `Cluster::state` may be held while appending to a route's outbound buffer (so an
+//! interest snapshot and the updates after it go out in order); it is never held while taking
+//! a connection's `subs` map or the sublist (see the crate documentation).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -31,9 +33,9 @@ use tokio_util::codec::Decoder;
 use tracing::{debug, error, info, trace, warn};
 
 use crate::auth::ClientPermissions;
-use crate::client::{ClientShared, CloseReason, Kind, Subscription};
+use crate::conn::outbound::{run_writer, Deadline, WriterEnd};
+use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
 use crate::deliver::{Fanout, Msg, Origin};
-use crate::outbound::{run_writer, Deadline, WriterEnd};
 use crate::server::{Server, GO_VERSION, VERSION};
 
 /// The only account this server has; other accounts' traffic from real peers is ignored.
@@ -715,12 +717,13 @@ async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    // A route buffers at most `max_pending` bytes, like a client: a peer that stops reading
-    // is closed as a slow consumer (its queued messages are lost, a dialled route is dialled
-    // again) instead of growing without bound. The publishers are never held up by a route.
+    // A route buffers at most `max_pending` bytes, like a client: past half of it the
+    // publishers sending to it are held back a little (see `deliver`), and a peer that stops
+    // reading is closed as a slow consumer at the bound (its queued messages are lost, a
+    // dialled route is dialled again) instead of growing without bound.
     let options = server.options();
     let shared = Arc::new(ClientShared::new(
-        &server,
+        server.shutdown_token(),
         rid,
         Kind::Router,
         peer,
@@ -953,7 +956,7 @@ impl Route {
                 let origin = Origin::Route {
                     queues: m.queue_list(),
                 };
-                self.fanout.deliver(&self.server, msg, origin);
+                self.fanout.deliver(&*self.server, msg, origin);
             }
             RouteOp::Sub(i) => {
                 self.trace_interest("RS+", &i, true);
@@ -1360,7 +1363,7 @@ impl Route {
     }
 
     fn flush(&mut self) {
-        self.fanout.end_batch(&self.server, &self.shared);
+        self.fanout.end_batch(&self.server.stats, &self.shared);
     }
 
     /// Forgets everything learned from this route, and the route itself if it was registered.

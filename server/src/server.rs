@@ -14,32 +14,17 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::auth::Auth;
-use crate::client::{serve, ClientShared, Kind, Subscription};
+use crate::client::serve;
+use crate::conn::{ClientShared, Kind, Subscription};
 use crate::options::Options;
 use crate::route::Cluster;
+use crate::stats::Stats;
 use crate::sublist::{InvalidSubject, Sublist};
 
 /// The nats-server version whose behaviour we implement (INFO `version`, `-v`).
 pub const VERSION: &str = "2.9.10";
 /// The `go` field of INFO, which clients expect to be present.
 pub const GO_VERSION: &str = "go1.19.8";
-
-/// Server-wide traffic counters, added to once per read batch.
-#[derive(Default)]
-pub struct Stats {
-    /// Messages received from clients.
-    pub in_msgs: AtomicU64,
-    /// Payload bytes received from clients.
-    pub in_bytes: AtomicU64,
-    /// Messages delivered.
-    pub out_msgs: AtomicU64,
-    /// Payload bytes delivered.
-    pub out_bytes: AtomicU64,
-    /// Connections closed as slow consumers.
-    pub slow_consumers: AtomicU64,
-    /// Connections accepted since start.
-    pub total_connections: AtomicU64,
-}
 
 /// A running server.
 pub struct Server {
@@ -113,7 +98,7 @@ impl Server {
             error!(target: "fatal", "Can't start monitoring: TLS cert and key required for HTTPS");
             return Err(std::io::Error::other("TLS cert and key required for HTTPS"));
         }
-        let https_listener = crate::tls::bind_https(&options).await?;
+        let https_listener = crate::monitor::https::bind_https(&options).await?;
         // Loaded before listening so a certificate problem stops the start like nats-server.
         let client_tls = match options.tls.as_ref().map(crate::tls::ClientTls::new) {
             Some(Ok(tls)) => Some(Arc::new(tls)),
@@ -163,7 +148,7 @@ impl Server {
             crate::monitor::spawn(server.clone(), listener);
         }
         if let Some(https) = https_listener {
-            crate::tls::spawn_https(server.clone(), https);
+            crate::monitor::https::spawn_https(server.clone(), https);
         }
         server.write_files();
         info!("Server is ready");
@@ -383,20 +368,6 @@ impl Server {
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// Counts a slow consumer.
-    pub fn count_slow_consumer(&self) {
-        self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Adds one read batch's traffic.
-    pub fn count_traffic(&self, in_msgs: u64, in_bytes: u64, out_msgs: u64, out_bytes: u64) {
-        let s = &self.stats;
-        s.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
-        s.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
-        s.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
-        s.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
-    }
-
     /// Inserts a client's subscription into the index and tells the routes.
     pub fn add_subscription(&self, sub: &Arc<Subscription>) -> Result<(), InvalidSubject> {
         self.sublist
@@ -458,7 +429,7 @@ impl Server {
             .saturating_sub(options.lame_duck_grace_period);
         let pause = spread / (clients.len().max(1) as u32);
         for c in clients {
-            c.close(crate::client::CloseReason::ServerShutdown, false);
+            c.close(crate::conn::CloseReason::ServerShutdown, false);
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.shutdown.cancelled() => return,
@@ -556,6 +527,20 @@ impl Server {
     }
 }
 
+impl crate::deliver::Hub for Server {
+    fn sublist(&self) -> &Sublist<Subscription> {
+        &self.sublist
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn unsubscribe(&self, sub: &Arc<Subscription>) {
+        self.remove_subscription(sub);
+    }
+}
+
 fn has_plain_passwords(options: &Options) -> bool {
     let a = &options.authorization;
     a.password
@@ -582,7 +567,7 @@ async fn accept_loop(
                 // Both paths end in the same generic client code; TLS only adds the plaintext
                 // INFO and the handshake in front of it.
                 match &tls {
-                    Some(tls) => server.spawn(crate::tls::serve_client(
+                    Some(tls) => server.spawn(crate::client::serve_tls(
                         server.clone(),
                         tls.clone(),
                         stream,

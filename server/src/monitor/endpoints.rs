@@ -14,7 +14,7 @@ use super::json::{
     ClusterVarz, ConnInfo, Connz, Health, RouteInfo, Routez, SubDetail, SublistStats, Subsz, Varz,
 };
 use super::{bad_request, pretty, sub_details, Failure, Query, Reply};
-use crate::client::ClientShared;
+use crate::conn::ClientShared;
 use crate::server::{Server, GO_VERSION, VERSION};
 
 /// nats-server's default page size of `/connz` and `/subsz`.

@@ -3,20 +3,11 @@
 //! RFC 3339 timestamps, Go's float encoding, and the `strconv` error texts of bad query
 //! parameters.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serializer;
 
-/// Nanoseconds since the Unix epoch (0 for times before it).
-pub fn unix_nanos(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-/// The current time in nanoseconds since the Unix epoch.
-pub fn now_nanos() -> i64 {
-    unix_nanos(SystemTime::now())
-}
+pub use crate::stats::{now_nanos, unix_nanos};
 
 /// Go's `time.Time` JSON form (RFC 3339 with nanoseconds, trailing zeros trimmed), in UTC.
 pub fn rfc3339_nanos(nanos: i64) -> String {

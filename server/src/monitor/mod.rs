@@ -9,6 +9,7 @@
 
 pub mod endpoints;
 pub mod format;
+pub mod https;
 pub mod json;
 pub mod metrics;
 pub mod stats;
@@ -31,11 +32,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::{debug, error, info};
 
-use crate::client::ClientShared;
+use crate::conn::ClientShared;
 use crate::options::Options;
 use crate::server::Server;
-
-pub use stats::{ConnMeta, ConnStats};
 
 /// Longest a monitoring client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,92 +1,12 @@
-//! The counters and facts monitoring reads that the rest of the server keeps: per-connection
-//! traffic, activity and round-trip time ([`ConnStats`]), the ring of recently closed
-//! connections ([`ClosedRing`]), and process usage from `/proc` ([`ProcessUsage`]).
-//!
-//! Readers add their per-batch counts to the atomics once per read, never per message, so the
-//! message path takes no lock for statistics.
+//! What monitoring keeps for itself: the ring of recently closed connections
+//! ([`ClosedRing`]) and process usage from `/proc` ([`ProcessUsage`]). The counters the
+//! message path writes live in [`crate::stats`].
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::format::now_nanos;
 use super::json::ConnInfo;
-
-/// What a client said about itself in CONNECT, and who it authenticated as.
-#[derive(Debug, Clone, Default)]
-pub struct ConnMeta {
-    /// CONNECT `name`.
-    pub name: String,
-    /// CONNECT `lang`.
-    pub lang: String,
-    /// CONNECT `version`.
-    pub version: String,
-    /// The authorized user (`/connz?auth=1`).
-    pub user: String,
-}
-
-/// Monitoring counters of one connection (client or route).
-#[derive(Debug, Default)]
-pub struct ConnStats {
-    in_msgs: AtomicU64,
-    in_bytes: AtomicU64,
-    /// Unix nanoseconds of the last inbound message, subscription or CONNECT (0: none yet).
-    last_activity: AtomicI64,
-    /// Last measured round-trip time in nanoseconds (0: not measured yet).
-    rtt: AtomicU64,
-    meta: Mutex<ConnMeta>,
-}
-
-impl ConnStats {
-    /// Adds one read batch's inbound messages and payload bytes, and marks activity.
-    pub fn add_in(&self, msgs: u64, bytes: u64) {
-        if msgs > 0 {
-            self.in_msgs.fetch_add(msgs, Ordering::Relaxed);
-            self.in_bytes.fetch_add(bytes, Ordering::Relaxed);
-            self.touch();
-        }
-    }
-
-    /// Marks activity now (a subscription, a CONNECT).
-    pub fn touch(&self) {
-        self.last_activity.store(now_nanos(), Ordering::Relaxed);
-    }
-
-    /// Inbound messages and payload bytes so far.
-    pub fn inbound(&self) -> (u64, u64) {
-        (
-            self.in_msgs.load(Ordering::Relaxed),
-            self.in_bytes.load(Ordering::Relaxed),
-        )
-    }
-
-    /// Unix nanoseconds of the last inbound activity (0: none).
-    pub fn last_activity(&self) -> i64 {
-        self.last_activity.load(Ordering::Relaxed)
-    }
-
-    /// Records a measured round-trip time.
-    pub fn set_rtt(&self, rtt: Duration) {
-        let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.rtt.store(nanos, Ordering::Relaxed);
-    }
-
-    /// The last measured round-trip time (zero before the first measurement).
-    pub fn rtt(&self) -> Duration {
-        Duration::from_nanos(self.rtt.load(Ordering::Relaxed))
-    }
-
-    /// Stores what CONNECT said (not on the message path).
-    pub fn set_meta(&self, meta: ConnMeta) {
-        *self.meta.lock().unwrap_or_else(|e| e.into_inner()) = meta;
-    }
-
-    /// A copy of what CONNECT said.
-    pub fn meta(&self) -> ConnMeta {
-        self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
 
 /// How many closed connections `/connz?state=closed` remembers (nats-server's default).
 pub const MAX_CLOSED: usize = 10_000;
@@ -203,17 +123,6 @@ fn cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn inbound_counts_add_up_per_batch() {
-        let s = ConnStats::default();
-        assert_eq!(s.last_activity(), 0);
-        s.add_in(3, 15);
-        s.add_in(0, 0);
-        s.add_in(2, 10);
-        assert_eq!(s.inbound(), (5, 25));
-        assert!(s.last_activity() > 0);
-    }
 
     #[test]
     fn closed_ring_is_bounded() {

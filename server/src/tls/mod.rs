@@ -4,7 +4,7 @@
 //! binary):
 //!
 //! * Clients: the server writes its `INFO` in plaintext first, then the client starts the TLS
-//!   handshake ([`serve_client`]). `INFO` carries `tls_required` (and `tls_verify` when client
+//!   handshake (`client::serve_tls`). `INFO` carries `tls_required` (and `tls_verify` when client
 //!   certificates are required). A client that speaks plaintext instead gets nothing more: the
 //!   first record "does not look like a TLS handshake", the server logs that and closes the
 //!   connection without sending a byte (no TLS alert, no `-ERR`). A client that sends nothing
@@ -17,6 +17,10 @@
 //!   verifies a client certificate (nats-server forces that for clusters).
 //! * After the handshake a connection runs the same reader, writer and delivery code as a
 //!   plaintext one: only the stream type differs.
+//! * HTTPS monitoring (`monitor::https`) uses [`https_acceptor`].
+//!
+//! A leaf: loading certificates, building acceptors and connectors, and the handshakes
+//! themselves, with nothing of the server, the clients or monitoring.
 //!
 //! Certificates and keys are PEM files read with rustls' own `pki-types` PEM parser. Error
 //! texts follow nats-server's (`error parsing X509 certificate/key pair: open x.pem: no such
@@ -38,9 +42,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, error, info};
 
-use crate::client::{self, CloseReason};
-use crate::options::{Options, TlsOptions};
-use crate::server::Server;
+use crate::conn::CloseReason;
+use crate::options::TlsOptions;
 
 /// The crypto provider every configuration uses: ring, chosen explicitly so that nothing
 /// depends on a process-wide default provider being installed. AES-128-GCM suites come
@@ -241,8 +244,8 @@ impl ServerCertVerifier for AnyServerCert {
 
 /// Client TLS of a server: built once at start-up from the top-level `tls {}`.
 pub struct ClientTls {
-    acceptor: TlsAcceptor,
-    timeout: Duration,
+    pub(crate) acceptor: TlsAcceptor,
+    pub(crate) timeout: Duration,
 }
 
 impl ClientTls {
@@ -262,156 +265,8 @@ pub fn https_acceptor(tls: &TlsOptions) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(server_config(tls, false)?)))
 }
 
-/// The HTTPS monitoring listener: bound port and acceptor.
-pub struct HttpsListener {
-    listener: tokio::net::TcpListener,
-    acceptor: TlsAcceptor,
-}
-
-/// Binds the HTTPS monitoring port (`https`, `https_port`, `-ms`; `-1`: random) when one is
-/// configured together with `tls {}`, and logs `Starting https monitor on host:port` as
-/// nats-server does. Called before the client listener is bound, like the HTTP monitor.
-pub async fn bind_https(options: &Options) -> io::Result<Option<HttpsListener>> {
-    let (port, Some(tls)) = (options.https_port, &options.tls) else {
-        return Ok(None);
-    };
-    if port == 0 {
-        return Ok(None);
-    }
-    let acceptor = https_acceptor(tls).map_err(|e| {
-        error!(target: "fatal", "{e}");
-        io::Error::other(e)
-    })?;
-    let host = crate::monitor::http_host(options);
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let join = |port: u16| {
-        if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        }
-    };
-    let port = u16::try_from(port.max(0)).unwrap_or(0);
-    let listener = match crate::listen::bind((host.as_str(), port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            error!(
-                target: "fatal",
-                "can't listen to the monitor port: listen tcp {}: {e}",
-                join(port)
-            );
-            return Err(e);
-        }
-    };
-    info!(
-        "Starting https monitor on {}",
-        join(listener.local_addr()?.port())
-    );
-    Ok(Some(HttpsListener { listener, acceptor }))
-}
-
-/// Serves HTTPS monitoring until shutdown: each connection does the TLS handshake (no client
-/// certificates, as with nats-server) and is then served by the monitoring server exactly
-/// like a plain HTTP one.
-pub fn spawn_https(server: Arc<Server>, https: HttpsListener) {
-    server.clone().spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = server.shutdown_token().cancelled() => return,
-                a = https.listener.accept() => a,
-            };
-            let tcp = match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    error!("Error accepting monitoring connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let (task_server, acceptor) = (server.clone(), https.acceptor.clone());
-            server.spawn(async move {
-                if let Some(stream) = https_handshake(&acceptor, tcp).await {
-                    crate::monitor::serve_connection(task_server, stream).await;
-                }
-            });
-        }
-    });
-}
-
-/// Go's answer to plain HTTP on an HTTPS port.
-const HTTP_ON_HTTPS: &[u8] =
-    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
-
-/// How long an HTTPS client may take for its handshake.
-const HTTPS_HANDSHAKE: Duration = Duration::from_secs(10);
-
-async fn https_handshake(
-    acceptor: &TlsAcceptor,
-    mut tcp: TcpStream,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
-    use tokio::io::AsyncWriteExt;
-    let mut head = [0u8; 3];
-    let n = tokio::time::timeout(HTTPS_HANDSHAKE, tcp.peek(&mut head))
-        .await
-        .ok()?
-        .ok()?;
-    if n > 0 && !looks_like_tls(&head[..n]) {
-        let _ = tokio::time::timeout(HTTPS_HANDSHAKE, async {
-            tcp.write_all(HTTP_ON_HTTPS).await?;
-            tcp.shutdown().await
-        })
-        .await;
-        return None;
-    }
-    match tokio::time::timeout(HTTPS_HANDSHAKE, acceptor.accept(tcp)).await {
-        Ok(Ok(stream)) => Some(stream),
-        Ok(Err(e)) => {
-            debug!("Monitoring TLS handshake error: {}", describe(&e, true));
-            None
-        }
-        Err(_) => None,
-    }
-}
-
-/// Runs one client connection of a TLS server: plaintext `INFO`, the TLS handshake within
-/// the timeout, then the ordinary client code over the TLS stream.
-pub async fn serve_client(
-    server: Arc<Server>,
-    tls: Arc<ClientTls>,
-    mut tcp: TcpStream,
-    peer: SocketAddr,
-    cid: u64,
-) {
-    let Some(admitted) = client::admit(&server, &mut tcp, peer, cid).await else {
-        return;
-    };
-    let prefix = admitted.prefix().to_string();
-    debug!("{prefix}Starting TLS client connection handshake");
-    let local = tcp.local_addr().ok();
-    match tokio::time::timeout(tls.timeout, accept(&tls.acceptor, tcp)).await {
-        Ok(Ok(stream)) => {
-            log_established(&prefix, stream.get_ref().1);
-            client::run(server, admitted, stream).await;
-        }
-        Ok(Err(e)) => {
-            error!("{prefix}TLS handshake error: {e}");
-            admitted.abandon(CloseReason::TlsHandshakeFailure);
-        }
-        Err(_) => {
-            error!("{prefix}TLS handshake error: {}", timeout_text(local, peer));
-            admitted.abandon(CloseReason::TlsHandshakeFailure);
-            // nats-server then tries to send this -ERR on the dead connection; only its log
-            // line is left of it.
-            error!("{prefix}TLS handshake timeout");
-        }
-    }
-}
-
 /// Go's text for a read that hit its deadline.
-fn timeout_text(local: Option<SocketAddr>, peer: SocketAddr) -> String {
+pub fn timeout_text(local: Option<SocketAddr>, peer: SocketAddr) -> String {
     match local {
         Some(local) => format!("read tcp {local}->{peer}: i/o timeout"),
         None => "i/o timeout".into(),
@@ -419,7 +274,7 @@ fn timeout_text(local: Option<SocketAddr>, peer: SocketAddr) -> String {
 }
 
 /// The debug lines nats-server logs after a handshake.
-fn log_established(prefix: &str, conn: &CommonState) {
+pub fn log_established(prefix: &str, conn: &CommonState) {
     debug!("{prefix}TLS handshake complete");
     let version = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "1.3".to_string(),
@@ -444,7 +299,7 @@ fn log_established(prefix: &str, conn: &CommonState) {
 /// Whether the first bytes can start a TLS handshake: a handshake (or alert) record with a
 /// plausible version, the test Go's `crypto/tls` makes before "first record does not look
 /// like a TLS handshake".
-fn looks_like_tls(head: &[u8]) -> bool {
+pub fn looks_like_tls(head: &[u8]) -> bool {
     match head {
         [] => true,
         [kind, rest @ ..] if *kind == 0x16 || *kind == 0x15 => {
@@ -457,7 +312,7 @@ fn looks_like_tls(head: &[u8]) -> bool {
 /// The server side of a handshake. Plaintext is refused before rustls sees it, so that, as
 /// with nats-server, nothing (not even a TLS alert) is written back; what the client sent is
 /// read and dropped so that closing sends a FIN rather than a reset.
-async fn accept(
+pub async fn accept(
     acceptor: &TlsAcceptor,
     tcp: TcpStream,
 ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, String> {
@@ -480,7 +335,7 @@ async fn accept(
 }
 
 /// A handshake error in nats-server's words where the cause is a common one.
-fn describe(err: &io::Error, server_side: bool) -> String {
+pub fn describe(err: &io::Error, server_side: bool) -> String {
     if err.kind() == io::ErrorKind::UnexpectedEof {
         return "EOF".into();
     }

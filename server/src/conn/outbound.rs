@@ -289,7 +289,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
                 if msgs != written_msgs {
                     written_msgs = msgs;
                     out.last_delivery
-                        .store(crate::monitor::format::now_nanos(), Ordering::Relaxed);
+                        .store(crate::stats::now_nanos(), Ordering::Relaxed);
                 }
             }
             Ok(Err(_)) => return WriterEnd::Error,

@@ -1,0 +1,63 @@
+//! A subscription as the subject index stores it: a client's `SUB`, or a route's interest.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::ClientShared;
+use crate::auth::ClientPermissions;
+
+/// A subscription as the subject index stores it.
+pub struct Subscription {
+    /// The subscribing connection.
+    pub client: Arc<ClientShared>,
+    /// Subject filter.
+    pub subject: Bytes,
+    /// Queue group.
+    pub queue: Option<Bytes>,
+    /// The client's subscription id, as sent (rendered into every MSG line).
+    pub sid: Bytes,
+    /// Messages delivered so far.
+    pub delivered: AtomicU64,
+    /// Auto-unsubscribe limit (0: none).
+    pub(crate) max: AtomicU64,
+    /// Set when the subscriber's permissions deny some subjects this filter matches.
+    pub(crate) deny_check: Option<Arc<ClientPermissions>>,
+}
+
+impl Subscription {
+    /// A subscription of `client`.
+    pub(crate) fn new(
+        client: Arc<ClientShared>,
+        subject: Bytes,
+        queue: Option<Bytes>,
+        sid: Bytes,
+    ) -> Subscription {
+        Subscription {
+            client,
+            subject,
+            queue,
+            sid,
+            delivered: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+            deny_check: None,
+        }
+    }
+
+    /// The auto-unsubscribe limit (0: none).
+    pub(crate) fn max(&self) -> u64 {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Removes the subscription from its connection's map (if it is still the one there).
+    pub(crate) fn forget(&self) {
+        let mut subs = self.client.subs.lock().unwrap_or_else(|e| e.into_inner());
+        if subs
+            .get(&self.sid)
+            .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), self))
+        {
+            subs.remove(&self.sid);
+        }
+    }
+}
