@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bench::load::{self, Scenario};
 use gnatsd::options::Options;
-use gnatsd::server::Server;
 
 struct Counting;
 
@@ -53,7 +52,7 @@ fn main() {
                 port: -1,
                 ..Options::default()
             };
-            if let Ok(server) = Server::start(options).await {
+            if let Ok(server) = gnatsd::launch::start(options).await {
                 let _ = tx.send(server.client_addr().port());
                 std::future::pending::<()>().await;
             }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use bench::load::{self, Scenario};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gnatsd::options::{ClusterOptions, Options};
-use gnatsd::server::Server;
 
 /// Starts a server with `options` on its own runtime; returns (client port, cluster port).
 fn start(options: Options) -> (u16, u16) {
@@ -23,7 +22,7 @@ fn start(options: Options) -> (u16, u16) {
             return;
         };
         runtime.block_on(async move {
-            match Server::start(options).await {
+            match gnatsd::launch::start(options).await {
                 Ok(server) => {
                     let cluster = server.cluster.get().map_or(0, |c| c.listen.port());
                     let _ = tx.send((server.client_addr().port(), cluster));

@@ -161,17 +161,14 @@ impl Drop for Registration {
             error!("{}Connection task ended unexpectedly", shared.prefix);
             shared.close(CloseReason::InternalError, true);
         }
-        // `/connz?state=closed` shows the subscriptions the connection had.
-        let closed_subs = if server.monitor.enabled() {
-            crate::monitor::sub_details(shared)
-        } else {
-            Vec::new()
-        };
+        // Monitoring sees the connection with the subscriptions it had.
+        if let Some(observer) = server.observer() {
+            observer.connection_closed(shared);
+        }
         for sub in shared.take_subscriptions() {
             server.remove_from_index(&sub);
         }
         server.unregister(shared);
-        server.monitor.record_closed(shared, closed_subs);
     }
 }
 
@@ -846,31 +843,5 @@ impl Client {
     /// End of a read batch: wake each touched writer once, add counters to the server's.
     fn flush_batch(&mut self) {
         self.fanout.end_batch(&self.server.stats, &self.shared);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn closed_connections_are_remembered_only_with_monitoring() {
-        for (http_port, remembered) in [(0, 0), (-1, 1)] {
-            let server = Server::start(crate::options::Options {
-                host: "127.0.0.1".into(),
-                port: -1,
-                http_host: "127.0.0.1".into(),
-                http_port,
-                ..crate::options::Options::default()
-            })
-            .await
-            .expect("server");
-            let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-            let shared = ClientShared::new(server.shutdown_token(), 99, Kind::Client, peer, 1024);
-            shared.close(CloseReason::ClientClosed, true);
-            server.monitor.record_closed(&shared, Vec::new());
-            assert_eq!(server.monitor.closed.snapshot().len(), remembered);
-            server.shutdown();
-        }
     }
 }

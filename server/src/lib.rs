@@ -10,7 +10,9 @@
 //! writes), [`conn`] (the connection model shared by clients and routes, with its outbound
 //! buffer and writer), [`auth`], [`sublist`], [`deliver`] (fan-out, reaching the server only
 //! through its [`deliver::Hub`] trait), [`tls`] (certificates, acceptors, handshakes), [`conf`]
-//! and [`config`]. Above them: [`server`], [`client`], [`route`] and [`monitor`].
+//! and [`config`]. Above them, the core [`server`] ↔ [`client`] ↔ [`route`] (the only import
+//! cycle); [`monitor`] reads the core and hears of closed connections through
+//! [`server::Observer`], so the core never reaches it; [`launch`] puts them together.
 //!
 //! # Lock order
 //!
@@ -35,6 +37,7 @@ pub mod config;
 pub mod conn;
 pub mod deliver;
 pub mod fault;
+pub mod launch;
 pub mod listen;
 pub mod log;
 pub mod monitor;

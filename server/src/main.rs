@@ -77,7 +77,7 @@ async fn run(options: gnatsd::options::Options, args: Vec<std::ffi::OsString>) -
         error!(target: "fatal", "could not install signal handlers");
         return ExitCode::FAILURE;
     };
-    let server = match Server::start(options).await {
+    let server = match gnatsd::launch::start(options).await {
         Ok(server) => server,
         Err(_) => return ExitCode::FAILURE,
     };

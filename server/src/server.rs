@@ -54,8 +54,8 @@ pub struct Server {
     lame_duck: AtomicBool,
     /// Stops the client listener (lame duck mode).
     stop_accepting: CancellationToken,
-    /// Monitoring state: closed connections, request counts, process usage.
-    pub monitor: crate::monitor::Monitor,
+    /// Hears of closed connections and reloads (monitoring, when configured).
+    observer: Option<Arc<dyn Observer>>,
     /// Every task the server spawns (listeners, connections, writers, dial loops), so that
     /// shutdown can wait for them instead of sleeping.
     tasks: TaskTracker,
@@ -70,9 +70,27 @@ fn new_server_id() -> String {
         .collect()
 }
 
+/// Told what happens to connections and to the configuration, by a server that does not
+/// depend on who listens (monitoring implements it).
+pub trait Observer: Send + Sync {
+    /// A client connection closed; its subscriptions are still there to be looked at.
+    fn connection_closed(&self, conn: &ClientShared);
+    /// The configuration was reloaded.
+    fn config_reloaded(&self);
+}
+
+/// Who a server is: its id and name, chosen and announced before anything listens.
+pub struct Identity {
+    /// Server id.
+    pub id: String,
+    /// Server name.
+    pub name: String,
+}
+
 impl Server {
-    /// Binds the client listener, logs the start-up lines and starts accepting.
-    pub async fn start(options: Options) -> std::io::Result<Arc<Server>> {
+    /// Chooses the server's id and logs the start-up banner (version, name, id, warnings), the
+    /// first lines nats-server prints.
+    pub fn announce(options: &Options) -> Identity {
         let id = new_server_id();
         let name = options.server_name.clone().unwrap_or_else(|| id.clone());
         info!("Starting nats-server");
@@ -86,19 +104,23 @@ impl Server {
         for warning in &options.warnings {
             warn!("{warning}");
         }
-        if has_plain_passwords(&options) {
+        if has_plain_passwords(options) {
             warn!("Plaintext passwords detected, use nkeys or bcrypt");
         }
         if let Some(file) = &options.config_file {
             info!("Using configuration file: {}", file.display());
         }
-        // Like nats-server, the monitoring port is up before the client listener.
-        let http_listener = crate::monitor::bind(&options).await?;
-        if options.https_port != 0 && options.tls.is_none() {
-            error!(target: "fatal", "Can't start monitoring: TLS cert and key required for HTTPS");
-            return Err(std::io::Error::other("TLS cert and key required for HTTPS"));
-        }
-        let https_listener = crate::monitor::https::bind_https(&options).await?;
+        Identity { id, name }
+    }
+
+    /// Binds the client listener, starts the cluster side and starts accepting clients.
+    /// `observer` (monitoring) hears of every connection from the first one on.
+    pub async fn start(
+        identity: Identity,
+        options: Options,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> std::io::Result<Arc<Server>> {
+        let Identity { id, name } = identity;
         // Loaded before listening so a certificate problem stops the start like nats-server.
         let client_tls = match options.tls.as_ref().map(crate::tls::ClientTls::new) {
             Some(Ok(tls)) => Some(Arc::new(tls)),
@@ -123,7 +145,6 @@ impl Server {
             info!("TLS required for client connections");
         }
         let first_cid = if options.no_system_account { 1 } else { 4 };
-        let monitoring = options.http_port != 0 || options.https_port != 0;
         let server = Arc::new(Server {
             id,
             name,
@@ -141,15 +162,9 @@ impl Server {
             had_route: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
             stop_accepting: CancellationToken::new(),
-            monitor: crate::monitor::Monitor::new(monitoring),
+            observer,
             tasks: TaskTracker::new(),
         });
-        if let Some(listener) = http_listener {
-            crate::monitor::spawn(server.clone(), listener);
-        }
-        if let Some(https) = https_listener {
-            crate::monitor::https::spawn_https(server.clone(), https);
-        }
         server.write_files();
         info!("Server is ready");
         // The cluster side exists before the first client is accepted (connections wait in
@@ -159,6 +174,11 @@ impl Server {
         }
         server.spawn(accept_loop(server.clone(), listener, client_tls));
         Ok(server)
+    }
+
+    /// Who hears of closed connections and reloads, if anyone.
+    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.observer.as_ref()
     }
 
     /// Spawns a task the server tracks: shutdown waits for it (see [`Server::wait_tasks`]).
@@ -500,7 +520,9 @@ impl Server {
             keep.tls = old.tls.clone();
         }
         *self.options.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keep);
-        self.monitor.config_loaded();
+        if let Some(observer) = &self.observer {
+            observer.config_reloaded();
+        }
         info!("Reloaded server configuration");
     }
 

@@ -13,7 +13,7 @@ use super::format::{between, go_rtt, now_nanos, rfc3339_nanos, unix_nanos, uptim
 use super::json::{
     ClusterVarz, ConnInfo, Connz, Health, RouteInfo, Routez, SubDetail, SublistStats, Subsz, Varz,
 };
-use super::{bad_request, pretty, sub_details, Failure, Query, Reply};
+use super::{bad_request, pretty, sub_details, Failure, Monitor, Query, Reply};
 use crate::conn::ClientShared;
 use crate::server::{Server, GO_VERSION, VERSION};
 
@@ -82,13 +82,12 @@ pub fn conn_row(c: &ClientShared, now: i64) -> Row {
 }
 
 /// `/varz`.
-pub fn varz(server: &Server) -> Varz {
+pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
     let options = server.options();
     let now = now_nanos();
     let start = unix_nanos(server.start_time);
     let cluster = server.cluster.get();
     let stats = &server.stats;
-    let monitor = &server.monitor;
     let cluster_varz = match cluster {
         Some(c) => ClusterVarz {
             name: c.name(),
@@ -240,7 +239,7 @@ fn parse_state(q: &Query) -> Result<State, Failure> {
 }
 
 /// `/connz`: client connections, open or recently closed, filtered, sorted and paged.
-pub fn connz(server: &Server, q: &Query) -> Result<Connz, Failure> {
+pub fn connz(server: &Server, monitor: &Monitor, q: &Query) -> Result<Connz, Failure> {
     let sort_text = q.get("sort");
     let auth = q.bool("auth")?;
     let (subs, subs_detail) = q.subs()?;
@@ -293,7 +292,7 @@ pub fn connz(server: &Server, q: &Query) -> Result<Connz, Failure> {
     let closed = if state == State::Open {
         Vec::new()
     } else {
-        server.monitor.closed.snapshot()
+        monitor.closed.snapshot()
     };
     connz.total = open.len() + closed.len();
 

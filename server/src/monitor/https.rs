@@ -67,7 +67,7 @@ pub async fn bind_https(options: &Options) -> io::Result<Option<HttpsListener>> 
 /// Serves HTTPS monitoring until shutdown: each connection does the TLS handshake (no client
 /// certificates, as with nats-server) and is then served by the monitoring server exactly
 /// like a plain HTTP one.
-pub fn spawn_https(server: Arc<Server>, https: HttpsListener) {
+pub fn spawn_https(server: Arc<Server>, monitor: Arc<super::Monitor>, https: HttpsListener) {
     server.clone().spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -83,9 +83,10 @@ pub fn spawn_https(server: Arc<Server>, https: HttpsListener) {
                 }
             };
             let (task_server, acceptor) = (server.clone(), https.acceptor.clone());
+            let monitor = monitor.clone();
             server.spawn(async move {
                 if let Some(stream) = https_handshake(&acceptor, tcp).await {
-                    crate::monitor::serve_connection(task_server, stream).await;
+                    crate::monitor::serve_connection(task_server, monitor, stream).await;
                 }
             });
         }

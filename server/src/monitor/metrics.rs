@@ -8,6 +8,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use super::format::unix_nanos;
+use super::Monitor;
 use crate::server::{Server, VERSION};
 
 /// One metric family being written.
@@ -59,7 +60,7 @@ type RouteSeries = (
 );
 
 /// Renders every metric.
-pub fn render(server: &Server) -> String {
+pub fn render(server: &Server, monitor: &Monitor) -> String {
     let mut out = String::with_capacity(4096);
     let stats = &server.stats;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
@@ -150,7 +151,7 @@ pub fn render(server: &Server) -> String {
         "gnatsd_mem_bytes",
         "gauge",
         "Resident memory of the server process.",
-        server.monitor.usage.rss_bytes(),
+        monitor.usage.rss_bytes(),
     );
 
     let mut views = server

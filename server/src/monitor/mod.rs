@@ -34,12 +34,14 @@ use tracing::{debug, error, info};
 
 use crate::conn::ClientShared;
 use crate::options::Options;
-use crate::server::Server;
+use crate::server::{Observer, Server};
 
 /// Longest a monitoring client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Monitoring state kept by the server: closed connections, request counts, process usage.
+/// Monitoring's own state: closed connections, request counts, process usage. It exists
+/// only when a monitoring port is configured, and hears of closed connections as the
+/// server's [`Observer`].
 pub struct Monitor {
     /// Recently closed client connections (`/connz?state=closed`).
     pub closed: stats::ClosedRing,
@@ -48,14 +50,10 @@ pub struct Monitor {
     config_load_time: AtomicI64,
     started: Instant,
     addr: OnceLock<SocketAddr>,
-    /// A monitoring port (HTTP or HTTPS) is configured. Without one nothing can read the
-    /// closed-connection ring, so it is not filled.
-    enabled: bool,
 }
 
-impl Monitor {
-    /// Monitoring state; `enabled` says whether a monitoring port is configured.
-    pub fn new(enabled: bool) -> Monitor {
+impl Default for Monitor {
+    fn default() -> Monitor {
         Monitor {
             closed: stats::ClosedRing::default(),
             requests: Mutex::new(BTreeMap::new()),
@@ -63,15 +61,21 @@ impl Monitor {
             config_load_time: AtomicI64::new(format::now_nanos()),
             started: Instant::now(),
             addr: OnceLock::new(),
-            enabled,
         }
     }
+}
 
-    /// Whether a monitoring port is configured (closed connections are remembered).
-    pub fn enabled(&self) -> bool {
-        self.enabled
+impl Observer for Monitor {
+    fn connection_closed(&self, conn: &ClientShared) {
+        self.record_closed(conn, sub_details(conn));
     }
 
+    fn config_reloaded(&self) {
+        self.config_loaded();
+    }
+}
+
+impl Monitor {
     /// The bound monitoring address, once listening.
     pub fn addr(&self) -> Option<SocketAddr> {
         self.addr.get().copied()
@@ -86,9 +90,6 @@ impl Monitor {
     /// Remembers a client connection that just closed, for `/connz?state=closed`. `subs` are
     /// its subscriptions as they were before the connection dropped them.
     pub fn record_closed(&self, client: &ClientShared, subs: Vec<json::SubDetail>) {
-        if !self.enabled {
-            return;
-        }
         let stop = format::unix_nanos(SystemTime::now());
         let row = endpoints::conn_row(client, stop);
         let mut info = row.info;
@@ -170,7 +171,7 @@ pub fn http_host(options: &Options) -> String {
 /// Binds the monitoring port when one is configured (`-1`: a random port) and logs
 /// `Starting http monitor on host:port` with the real port. Called before the client listener
 /// is bound, as nats-server does.
-pub async fn bind(options: &Options) -> std::io::Result<Option<TcpListener>> {
+async fn bind_http(options: &Options) -> std::io::Result<Option<TcpListener>> {
     if options.http_port == 0 {
         return Ok(None);
     }
@@ -196,15 +197,53 @@ pub async fn bind(options: &Options) -> std::io::Result<Option<TcpListener>> {
     Ok(Some(listener))
 }
 
-/// Serves monitoring requests on `listener` until the server shuts down.
-pub fn spawn(server: Arc<Server>, listener: TcpListener) {
-    if let Ok(addr) = listener.local_addr() {
-        let _ = server.monitor.addr.set(addr);
-    }
-    server.clone().spawn(accept_loop(server, listener));
+/// The monitoring listeners, bound before the client listener (as nats-server does), and the
+/// state they serve.
+pub struct Monitoring {
+    http: Option<TcpListener>,
+    https: Option<https::HttpsListener>,
+    state: Arc<Monitor>,
 }
 
-async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+/// Binds the HTTP and HTTPS monitoring ports that are configured; `None` when there are none.
+pub async fn bind(options: &Options) -> std::io::Result<Option<Monitoring>> {
+    let http = bind_http(options).await?;
+    if options.https_port != 0 && options.tls.is_none() {
+        error!(target: "fatal", "Can't start monitoring: TLS cert and key required for HTTPS");
+        return Err(std::io::Error::other("TLS cert and key required for HTTPS"));
+    }
+    let https = https::bind_https(options).await?;
+    if http.is_none() && https.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Monitoring {
+        http,
+        https,
+        state: Arc::new(Monitor::default()),
+    }))
+}
+
+impl Monitoring {
+    /// The state, as the server's observer of closed connections and reloads.
+    pub fn observer(&self) -> Arc<dyn Observer> {
+        self.state.clone()
+    }
+
+    /// Serves monitoring requests until the server shuts down.
+    pub fn serve(self, server: &Arc<Server>) {
+        if let Some(listener) = self.http {
+            if let Ok(addr) = listener.local_addr() {
+                let _ = self.state.addr.set(addr);
+            }
+            server.spawn(accept_loop(server.clone(), self.state.clone(), listener));
+        }
+        if let Some(listener) = self.https {
+            https::spawn_https(server.clone(), self.state, listener);
+        }
+    }
+}
+
+async fn accept_loop(server: Arc<Server>, monitor: Arc<Monitor>, listener: TcpListener) {
     loop {
         let accepted = tokio::select! {
             _ = server.shutdown_token().cancelled() => return,
@@ -218,20 +257,20 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
                 continue;
             }
         };
-        server.spawn(serve_connection(server.clone(), stream));
+        server.spawn(serve_connection(server.clone(), monitor.clone(), stream));
     }
 }
 
 /// Serves monitoring requests on one accepted connection (plain TCP here; an HTTPS listener
 /// can hand its TLS streams to the same function) until it closes or the server shuts down.
-pub async fn serve_connection<S>(server: Arc<Server>, stream: S)
+pub async fn serve_connection<S>(server: Arc<Server>, monitor: Arc<Monitor>, stream: S)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     let shutdown = server.shutdown_token().clone();
     let service = service_fn(move |req| {
-        let server = server.clone();
-        async move { Ok::<_, Infallible>(handle(&server, req).await) }
+        let (server, monitor) = (server.clone(), monitor.clone());
+        async move { Ok::<_, Infallible>(handle(&server, &monitor, req).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -334,7 +373,11 @@ pub fn pretty<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// Routes one request.
-async fn handle(server: &Arc<Server>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    server: &Arc<Server>,
+    monitor: &Monitor,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
     // Counted before answering, so `/varz` includes the request asking for it (as nats-server).
@@ -354,21 +397,21 @@ async fn handle(server: &Arc<Server>, req: Request<Incoming>) -> Response<Full<B
         } else {
             &path
         };
-        server.monitor.count_request(counted);
+        monitor.count_request(counted);
     }
     let reply = match path.as_str() {
         "/" => Ok(Reply::Other(
             "text/html; charset=utf-8",
             endpoints::index_page(),
         )),
-        "/varz" => Ok(Reply::Json(pretty(&endpoints::varz(server)))),
-        "/connz" => endpoints::connz(server, &query).map(|c| Reply::Json(pretty(&c))),
+        "/varz" => Ok(Reply::Json(pretty(&endpoints::varz(server, monitor)))),
+        "/connz" => endpoints::connz(server, monitor, &query).map(|c| Reply::Json(pretty(&c))),
         "/routez" => endpoints::routez(server, &query).map(|r| Reply::Json(pretty(&r))),
         "/subsz" | "/subscriptionsz" => endpoints::subsz(server, &query).map(Reply::Json),
         "/healthz" => endpoints::healthz(server, &query).await,
         "/metrics" => Ok(Reply::Other(
             "text/plain; version=0.0.4; charset=utf-8",
-            metrics::render(server),
+            metrics::render(server, monitor),
         )),
         _ => Err((StatusCode::NOT_FOUND, "404 page not found\n".to_string())),
     };
@@ -402,6 +445,38 @@ async fn handle(server: &Arc<Server>, req: Request<Incoming>) -> Response<Full<B
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_connection_is_remembered_with_its_subscriptions_and_reason() {
+        let monitor = Monitor::default();
+        let token = tokio_util::sync::CancellationToken::new();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 4000));
+        let conn = Arc::new(ClientShared::new(
+            &token,
+            7,
+            crate::conn::Kind::Client,
+            peer,
+            1024,
+        ));
+        let sub = Arc::new(crate::conn::Subscription::new(
+            conn.clone(),
+            Bytes::from_static(b"foo.>"),
+            None,
+            Bytes::from_static(b"1"),
+        ));
+        conn.subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(Bytes::from_static(b"1"), sub);
+        conn.close(crate::conn::CloseReason::ClientClosed, true);
+        monitor.connection_closed(&conn);
+        let closed = monitor.closed.snapshot();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].info.cid, 7);
+        assert_eq!(closed[0].info.reason, "Client Closed");
+        assert_eq!(closed[0].subs.len(), 1);
+        assert_eq!(closed[0].subs[0].subject, "foo.>");
+    }
 
     #[test]
     fn query_takes_the_first_value_and_decodes() {
