@@ -30,9 +30,7 @@
 )]
 
 pub mod auth;
-pub mod cli;
 pub mod client;
-pub mod conf;
 pub mod config;
 pub mod conn;
 pub mod deliver;

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use gnatsd::cli::{self, Action};
+use gnatsd::config::cli::{self, Action};
 use gnatsd::server::Server;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info};
