@@ -377,7 +377,7 @@ impl NatsServer {
                 !required,
                 "{test}: {NATS_SERVER} is missing and NATS_SERVER_REQUIRED=1"
             );
-            eprintln!("SKIPPED {test}: {NATS_SERVER} is not installed (.ci/run installs it)");
+            eprintln!("SKIPPED: {test}: {NATS_SERVER} is not installed (.ci/run installs it)");
             return None;
         }
         // A free port can be taken by someone else before the server binds it: retry a few

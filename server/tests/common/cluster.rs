@@ -59,7 +59,7 @@ pub fn real_server_available(test: &str) -> bool {
         panic!("{test}: {REAL_NATS_SERVER} is missing and NATS_SERVER_REQUIRED=1");
     }
     eprintln!(
-        "SKIPPED {test}: {REAL_NATS_SERVER} not found (apt-get install nats-server); \
+        "SKIPPED: {test}: {REAL_NATS_SERVER} not found (apt-get install nats-server); \
          set NATS_SERVER_REQUIRED=1 to make this a failure"
     );
     false

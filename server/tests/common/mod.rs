@@ -28,7 +28,7 @@ pub fn reference_available(test: &str) -> bool {
         std::env::var("NATS_SERVER_REQUIRED").as_deref() != Ok("1"),
         "{test}: {REFERENCE} is missing and NATS_SERVER_REQUIRED=1"
     );
-    eprintln!("SKIPPED comparison in {test}: {REFERENCE} not found (apt-get install nats-server)");
+    eprintln!("SKIPPED: the nats-server comparison in {test}: {REFERENCE} not found (apt-get install nats-server)");
     false
 }
 
