@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{temp_dir, Raw, TestServer, WAIT};
+use common::{free_port, temp_dir, Raw, TestServer, WAIT};
 
 fn gnatsd(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_gnatsd"))
@@ -14,11 +14,6 @@ fn gnatsd(args: &[&str]) -> std::process::Output {
         .stdin(Stdio::null())
         .output()
         .expect("run gnatsd")
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 #[test]

@@ -10,23 +10,15 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{get_json, http_get, poll_until, Raw, TestServer, WAIT};
+use common::{free_port, get_json, http_get, poll_until, Raw, TestServer, WAIT};
 use serde_json::Value;
 
 // ----------------------------------------------------------------------------------------
 // Helpers
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// The monitoring port from the `Starting http monitor on 127.0.0.1:<port>` log line.
 fn http_port_of(server: &TestServer) -> u16 {

@@ -4,9 +4,10 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,43 @@ pub fn run_to_exit(binary: &str, args: &[&str]) -> (Option<i32>, String) {
         let _ = pipe.read_to_string(&mut stderr);
     }
     (code, stderr)
+}
+
+/// A port that was free a moment ago, never handed out twice by this process. Taken from
+/// 20000..32000 (below Linux's ephemeral range), so outgoing connections, which get
+/// ephemeral ports, cannot grab it while a server is down for a restart.
+pub fn free_port() -> u16 {
+    const LOW: u16 = 20_000;
+    const HIGH: u16 = 32_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        LOW + (std::process::id() % 400) as u16 * 30,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..(HIGH - LOW) {
+        let mut port = NEXT.fetch_add(1, Ordering::SeqCst);
+        if port >= HIGH {
+            port = LOW + port % (HIGH - LOW);
+            NEXT.store(port + 1, Ordering::SeqCst);
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{HIGH}");
+}
+
+/// `n` free ports.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    std::array::from_fn(|_| free_port())
+}
+
+/// A number unique in this process (for subjects, ids).
+pub fn unique() -> usize {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Polls `check` every 20 ms until it returns true; false after `timeout`.
