@@ -337,7 +337,7 @@ fn bcrypt_logins_do_not_hold_up_other_clients() {
         assert_eq!(answer.as_deref(), Some("PONG\r\n"), "a bcrypt login failed");
     }
     assert!(
-        worst < Duration::from_millis(500),
+        worst < Duration::from_secs(1),
         "a PING took {worst:?} while bcrypt logins ran"
     );
 }
