@@ -1,10 +1,10 @@
 //! One connection to one server: TCP, the handshake, and typed ops in both directions.
 //!
-//! The handshake is what nats.go does and what nats-server expects from a client (protocol
-//! reference §1.1, §1.4): read the server's `INFO`, send `CONNECT {json}` and `PING` together,
-//! and treat the first `PONG` as "connected". A server refuses a client by sending `-ERR`
-//! instead of that `PONG` (`-ERR 'Authorization Violation'`), so the `-ERR` text is the reason
-//! the connection failed. TLS, when used, starts right after the plaintext `INFO` (see
+//! The handshake is what nats.go does and what nats-server expects from a client
+//! (docs/protocol.md §1.1, §1.4): read the server's `INFO`, send `CONNECT {json}` and `PING`
+//! together, and treat the first `PONG` as "connected". A server refuses a client by sending
+//! `-ERR` instead of that `PONG` (`-ERR 'Authorization Violation'`), so the `-ERR` text is the
+//! reason the connection failed. TLS, when used, starts right after the plaintext `INFO` (see
 //! [`crate::tls`]).
 
 use std::time::Duration;

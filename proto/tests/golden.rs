@@ -1,6 +1,6 @@
 //! Golden bytes for every op of both protocols, in both directions: each op encodes to exactly
-//! the bytes nats-server 2.9.10 puts on the wire (reference §1, §2), and those bytes decode back
-//! to the op.
+//! the bytes nats-server 2.9.10 puts on the wire (docs/protocol.md §1, §2), and those bytes
+//! decode back to the op.
 
 mod common;
 
@@ -166,7 +166,7 @@ fn client_sub_unsub_and_the_rest() {
 
 #[test]
 fn server_info_matches_nats_server_bytes() {
-    // Reference §1.3, the 2-node cluster example.
+    // docs/protocol.md §1.3, the 2-node cluster example.
     let info = ServerInfo {
         server_id: "NDEXAMPLE".into(),
         server_name: "X".into(),

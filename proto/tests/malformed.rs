@@ -1,6 +1,6 @@
-//! Malformed input: each row gets exactly the reaction nats-server 2.9.10 shows (reference §1.2,
-//! §1.5, §1.6, §1.9): which `-ERR` before closing, or a silent close. Every row is also fed
-//! split at every byte, and must fail the same way.
+//! Malformed input: each row gets exactly the reaction nats-server 2.9.10 shows
+//! (docs/protocol.md §1.2, §1.5, §1.6, §1.9): which `-ERR` before closing, or a silent close.
+//! Every row is also fed split at every byte, and must fail the same way.
 
 mod common;
 

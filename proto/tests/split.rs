@@ -16,7 +16,7 @@ fn server_codec() -> ServerCodec {
     codec
 }
 
-/// Client ops, one per entry, including every lexical form of reference §1.2.
+/// Client ops, one per entry, including every lexical form of docs/protocol.md §1.2.
 const CLIENT_INPUTS: &[&str] = &[
     "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n",
     "CONNECT{\"verbose\":false}\r\n",

@@ -1,5 +1,5 @@
-//! Raw-socket tests: the exact bytes of reference §1 (INFO, CONNECT defaults, verbose acks,
-//! the lexical rules of §1.2) and every client-facing `-ERR` row of §1.9, with whether the
+//! Raw-socket tests: the exact bytes of docs/protocol.md §1 (INFO, CONNECT defaults, verbose
+//! acks, the lexical rules of §1.2) and every client-facing `-ERR` row of §1.9, with whether the
 //! connection closes.
 
 mod common;
@@ -67,7 +67,7 @@ fn info_has_nats_server_fields_in_order() {
 fn verbose_defaults_and_the_acknowledged_sequence() {
     let server = TestServer::start(&[]);
     let mut c = Raw::connect(server.port);
-    // Reference §1.8: CONNECT, SUB, PUB, UNSUB, PING with verbose on.
+    // docs/protocol.md §1.8: CONNECT, SUB, PUB, UNSUB, PING with verbose on.
     c.send(b"CONNECT {}\r\nSUB foo 1\r\nPUB foo 1\r\na\r\nUNSUB 1\r\nPING\r\n");
     c.expect("+OK\r\n+OK\r\n+OK\r\nMSG foo 1 1\r\na\r\n+OK\r\nPONG\r\n");
 }
@@ -303,7 +303,7 @@ fn server_pings_soon_after_connect_and_detects_stale_clients() {
         Some("PING\r\n")
     );
     let first = start.elapsed();
-    // min(2 s, ping_interval) plus up to 20 %: about 1.0–1.2 s here (reference §1.11).
+    // min(2 s, ping_interval) plus up to 20 %: about 1.0–1.2 s here (docs/protocol.md §1.11).
     assert!(
         first >= Duration::from_millis(950) && first < Duration::from_millis(1900),
         "{first:?}"

@@ -26,7 +26,7 @@ fn parse_go_bool(s: &str) -> Result<bool, String> {
     }
 }
 
-/// The flags of nats-server 2.9.10 (see the reference's command-line table).
+/// The flags of nats-server 2.9.10 (see docs/protocol.md §4).
 #[derive(Debug, Parser, Default)]
 #[command(
     name = "nats-server",

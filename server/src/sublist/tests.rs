@@ -149,7 +149,7 @@ fn match_order_follows_nats_server() {
     add(&sl, "foo.*", &sub(1));
     add(&sl, "foo.bar", &sub(2));
     add(&sl, ">", &sub(3));
-    // Protocol reference example: publish `foo.*` -> sid 3 then sid 1.
+    // docs/protocol.md §1.10: publish `foo.*` -> sid 3 then sid 1.
     assert_eq!(ids(&sl.matches(b"foo.*").plain), [3, 1]);
     // `>` at the first level, then the last literal node, then the last `*` node.
     assert_eq!(ids(&sl.matches(b"foo.bar").plain), [3, 2, 1]);

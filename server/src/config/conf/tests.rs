@@ -950,7 +950,7 @@ fn key_named_include_with_separator_is_a_normal_key() {
     assert_eq!(val(&doc, &["include"]), &Value::Bool(true));
 }
 
-// ----- the reference example (protocol.md §3.2) -----
+// ----- the reference example (docs/protocol.md §3.2) -----
 
 const REFERENCE_CONF: &str = r#"port = 14240
 host 127.0.0.1
