@@ -278,10 +278,12 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
                 Deadline::Progress(d) => write_with_progress(&mut sink, &batch, d).await,
             }
         };
+        // The write first: it usually completes on its first poll, and then the abort signal
+        // is never polled (polling it would take a lock per batch).
         let written = tokio::select! {
             biased;
-            _ = out.aborted.cancelled() => return WriterEnd::Closed,
             written = write => written,
+            _ = out.aborted.cancelled() => return WriterEnd::Closed,
         };
         match written {
             Ok(Ok(())) => {
