@@ -15,6 +15,7 @@
 mod de;
 mod duration;
 mod error;
+mod lex;
 mod parser;
 mod value;
 
