@@ -330,17 +330,7 @@ impl TestServer {
 
     /// Sends a signal and waits (bounded) for the exit status.
     pub fn signal_and_wait(&mut self, signal: &str) -> Option<i32> {
-        let _ = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status();
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
+        self.signal_and_time_exit(signal).and_then(|(code, _)| code)
     }
 
     /// Resident set size in KiB, from /proc.
