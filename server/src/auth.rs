@@ -389,6 +389,29 @@ mod tests {
         }
     }
 
+    /// On a runtime with one thread, a check that ran on that thread would be finished by the
+    /// time the test task runs again; run off it, a bcrypt check takes far longer than a few
+    /// task switches.
+    #[test]
+    fn a_bcrypt_check_runs_off_the_runtime_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let hash = bcrypt::hash("s3cret", 10).expect("hash");
+        runtime.block_on(async move {
+            let check = tokio::spawn(async move { password_matches(&hash, "s3cret").await });
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            assert!(
+                !check.is_finished(),
+                "the bcrypt check held the runtime thread"
+            );
+            assert!(check.await.expect("check task"));
+        });
+    }
+
     #[test]
     fn publish_allow_and_deny() {
         let p = perms(

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use nats_proto::client::{write_msg_line, ClientOp, Publish, ServerCodec};
@@ -19,12 +19,13 @@ use nats_proto::error::text;
 use nats_proto::headers::NO_RESPONDERS;
 use nats_proto::{subject, Close, ConnectInfo, Limits, ProtoError, Size};
 use rand::Rng;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 use tracing::{debug, error, info, trace};
 
 use crate::auth::ClientPermissions;
 use crate::conn::outbound::{run_writer, Deadline, WriterEnd};
+use crate::conn::reader::{read_loop, Connection, Pinger, ReadSize, Tick};
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
 use crate::deliver::{Fanout, Msg, Origin};
 use crate::server::Server;
@@ -57,18 +58,11 @@ struct Client {
     protocol: i32,
     /// The client-URL generation of the last INFO this client got.
     info_gen: u64,
-    pings_out: u32,
-    ping_at: tokio::time::Instant,
-    first_ping: bool,
+    pinger: Pinger,
     /// Inbound messages or subscriptions since the last ping tick (delays the next PING).
     active: bool,
     last_delivered: u64,
-    /// When the oldest unanswered server PING was sent (its PONG gives the RTT).
-    ping_sent: Option<Instant>,
     auth_deadline: Option<tokio::time::Instant>,
-    /// A CONNECT waiting for its credentials to be checked (which may take a bcrypt check
-    /// off the workers); nothing after it in the read buffer is handled before.
-    pending_connect: Option<Box<ConnectInfo>>,
 }
 
 /// Runs one plaintext client connection to the end.
@@ -286,16 +280,20 @@ where
         fanout: Fanout::default(),
         protocol: 0,
         info_gen,
-        pings_out: 0,
-        ping_at: now + options.ping_interval,
-        first_ping: false,
+        pinger: Pinger::new(
+            options.ping_interval,
+            options.ping_interval,
+            options.ping_max,
+        ),
         active: false,
         last_delivered: 0,
-        ping_sent: None,
         auth_deadline: auth_required.then(|| now + options.auth_timeout()),
-        pending_connect: None,
     };
-    let reason = client.read_loop(&mut rd).await;
+    let size = ReadSize::Adaptive {
+        min: READ_MIN,
+        max: READ_MAX,
+    };
+    let reason = read_loop(&mut client, &mut rd, size).await;
     shared.close(reason, false);
     let prefix = std::mem::take(&mut client.prefix);
     // Unregisters: subscriptions, interest on the routes, the client table.
@@ -308,91 +306,6 @@ where
 }
 
 impl Client {
-    async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> CloseReason {
-        let mut buf = BytesMut::with_capacity(READ_MIN);
-        let mut read_size = READ_MIN;
-        loop {
-            if buf.capacity() - buf.len() < read_size {
-                buf.reserve(read_size);
-            }
-            let room = buf.capacity() - buf.len();
-            let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
-            let auth_deadline = self.auth_deadline.unwrap_or(far);
-            tokio::select! {
-                biased;
-                _ = self.shared.closing().cancelled() => {
-                    return self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown);
-                }
-                read = rd.read_buf(&mut buf) => match read {
-                    Ok(0) => return CloseReason::ClientClosed,
-                    Ok(n) => {
-                        // A read that filled the room means more is waiting: read bigger.
-                        if n == room && read_size < READ_MAX {
-                            read_size *= 2;
-                        } else if n < read_size / 4 && read_size > READ_MIN {
-                            read_size /= 2;
-                        }
-                        let mut result = self.process(&mut buf);
-                        while result.is_ok() {
-                            let Some(connect) = self.pending_connect.take() else {
-                                break;
-                            };
-                            self.flush_batch();
-                            result = self.process_connect(*connect).await;
-                            if result.is_ok() {
-                                result = self.process(&mut buf);
-                            }
-                        }
-                        self.flush_batch();
-                        if let Err(reason) = result {
-                            return reason;
-                        }
-                        if let Some(slow) = self.fanout.take_stall() {
-                            // Hold this publisher back a little so a slow subscriber can catch
-                            // up instead of being cut off (nats-server's fast producer stall).
-                            slow.out.wait_drained(STALL).await;
-                        }
-                    }
-                    // A TLS peer that closes without close_notify: nats-server counts that
-                    // as the client closing, like EOF on TCP.
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                        return CloseReason::ClientClosed
-                    }
-                    Err(_) => return CloseReason::ReadError,
-                },
-                _ = tokio::time::sleep_until(self.ping_at) => {
-                    let result = self.ping_tick();
-                    self.flush_batch();
-                    if let Err(reason) = result {
-                        return reason;
-                    }
-                }
-                _ = tokio::time::sleep_until(auth_deadline), if self.auth_deadline.is_some() => {
-                    self.send_err(text::AUTHENTICATION_TIMEOUT);
-                    self.flush_batch();
-                    error!("{}Authentication Timeout", self.prefix);
-                    return CloseReason::AuthenticationTimeout;
-                }
-            }
-        }
-    }
-
-    /// Decodes and handles every complete op in `buf`, up to a CONNECT (left in
-    /// `pending_connect` for the read loop, which checks credentials asynchronously).
-    fn process(&mut self, buf: &mut BytesMut) -> Result<(), CloseReason> {
-        loop {
-            match self.codec.decode(buf) {
-                Ok(Some(ClientOp::Connect(connect))) => {
-                    self.pending_connect = Some(connect);
-                    return Ok(());
-                }
-                Ok(Some(op)) => self.handle(op)?,
-                Ok(None) => return Ok(()),
-                Err(err) => return Err(self.protocol_error(err)),
-            }
-        }
-    }
-
     fn protocol_error(&mut self, err: ProtoError) -> CloseReason {
         let reason = match &err {
             ProtoError::UnknownOperation(_) => CloseReason::ProtocolViolation,
@@ -444,13 +357,12 @@ impl Client {
                 if crate::log::trace_enabled() {
                     trace!("{}<<- [PONG]", self.prefix);
                 }
-                self.pings_out = 0;
-                if let Some(sent) = self.ping_sent.take() {
-                    self.shared.stats.set_rtt(sent.elapsed());
+                if let Some(rtt) = self.pinger.pong() {
+                    self.shared.stats.set_rtt(rtt);
                 }
             }
             // `process` hands CONNECT to the read loop before it gets here.
-            ClientOp::Connect(connect) => self.pending_connect = Some(connect),
+            ClientOp::Connect(_) => {}
             ClientOp::Ok | ClientOp::Info(_) => {}
             ClientOp::Err(text) => {
                 error!(
@@ -564,8 +476,7 @@ impl Client {
                 .ping_interval
                 .min(Duration::from_secs(2));
             let jitter = rand::rng().random_range(0..=first.as_millis() as u64 / 5);
-            self.ping_at = tokio::time::Instant::now() + first + Duration::from_millis(jitter);
-            self.first_ping = true;
+            self.pinger.probe_in(first + Duration::from_millis(jitter));
         }
         self.ok();
         Ok(())
@@ -792,32 +703,6 @@ impl Client {
         self.ok();
     }
 
-    fn ping_tick(&mut self) -> Result<(), CloseReason> {
-        let options = self.server.options();
-        self.ping_at = tokio::time::Instant::now() + options.ping_interval;
-        let (delivered, _) = self.shared.out.delivered();
-        let active = std::mem::take(&mut self.active) || delivered != self.last_delivered;
-        self.last_delivered = delivered;
-        if !self.first_ping && active {
-            debug!("{}Delaying PING due to client activity", self.prefix);
-            return Ok(());
-        }
-        self.first_ping = false;
-        if self.pings_out + 1 > options.ping_max {
-            self.send_err(text::STALE_CONNECTION);
-            debug!("{}Stale Client Connection - Closing", self.prefix);
-            return Err(CloseReason::StaleConnection);
-        }
-        debug!("{}Client Ping Timer", self.prefix);
-        if crate::log::trace_enabled() {
-            trace!("{}->> [PING]", self.prefix);
-        }
-        self.pings_out += 1;
-        self.ping_sent.get_or_insert_with(Instant::now);
-        self.send(b"PING\r\n");
-        Ok(())
-    }
-
     fn ok(&mut self) {
         if self.verbose {
             if crate::log::trace_enabled() {
@@ -843,5 +728,76 @@ impl Client {
     /// End of a read batch: wake each touched writer once, add counters to the server's.
     fn flush_batch(&mut self) {
         self.fanout.end_batch(&self.server.stats, &self.shared);
+    }
+}
+
+impl Connection for Client {
+    type Connect = Box<ConnectInfo>;
+
+    fn shared(&self) -> &ClientShared {
+        &self.shared
+    }
+
+    fn pinger(&mut self) -> &mut Pinger {
+        &mut self.pinger
+    }
+
+    fn auth_deadline(&self) -> Option<tokio::time::Instant> {
+        self.auth_deadline
+    }
+
+    fn process(&mut self, buf: &mut BytesMut) -> Result<Option<Box<ConnectInfo>>, CloseReason> {
+        loop {
+            match self.codec.decode(buf) {
+                Ok(Some(ClientOp::Connect(connect))) => return Ok(Some(connect)),
+                Ok(Some(op)) => self.handle(op)?,
+                Ok(None) => return Ok(None),
+                Err(err) => return Err(self.protocol_error(err)),
+            }
+        }
+    }
+
+    async fn connect(&mut self, connect: Box<ConnectInfo>) -> Result<(), CloseReason> {
+        self.process_connect(*connect).await
+    }
+
+    fn ping_tick(&mut self) -> Result<(), CloseReason> {
+        let (delivered, _) = self.shared.out.delivered();
+        let active = std::mem::take(&mut self.active) || delivered != self.last_delivered;
+        self.last_delivered = delivered;
+        match self.pinger.tick(active) {
+            Tick::Delayed => debug!("{}Delaying PING due to client activity", self.prefix),
+            Tick::Stale => {
+                self.send_err(text::STALE_CONNECTION);
+                debug!("{}Stale Client Connection - Closing", self.prefix);
+                return Err(CloseReason::StaleConnection);
+            }
+            Tick::Ping => {
+                debug!("{}Client Ping Timer", self.prefix);
+                if crate::log::trace_enabled() {
+                    trace!("{}->> [PING]", self.prefix);
+                }
+                self.send(b"PING\r\n");
+            }
+        }
+        Ok(())
+    }
+
+    fn auth_timeout(&mut self) -> CloseReason {
+        self.send_err(text::AUTHENTICATION_TIMEOUT);
+        error!("{}Authentication Timeout", self.prefix);
+        CloseReason::AuthenticationTimeout
+    }
+
+    fn end_batch(&mut self) {
+        self.flush_batch();
+    }
+
+    async fn after_batch(&mut self) {
+        if let Some(slow) = self.fanout.take_stall() {
+            // Hold this publisher back a little so a slow subscriber can catch up instead of
+            // being cut off (nats-server's fast producer stall).
+            slow.out.wait_drained(STALL).await;
+        }
     }
 }

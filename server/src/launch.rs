@@ -41,4 +41,37 @@ mod tests {
             server.shutdown();
         }
     }
+
+    /// Under tokio's paused clock, time passes only while every task waits on a timer: a
+    /// shutdown that took any virtual time would be sleeping somewhere instead of ending
+    /// its tasks.
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_ends_every_task_without_waiting_on_a_timer() {
+        let server = start(Options {
+            host: "127.0.0.1".into(),
+            port: -1,
+            http_host: "127.0.0.1".into(),
+            http_port: -1,
+            cluster: crate::options::ClusterOptions {
+                host: "127.0.0.1".into(),
+                port: -1,
+                ..Default::default()
+            },
+            ..Options::default()
+        })
+        .await
+        .expect("server");
+        let mut client = tokio::net::TcpStream::connect(server.client_addr())
+            .await
+            .expect("connect");
+        let mut info = [0u8; 4];
+        tokio::io::AsyncReadExt::read_exact(&mut client, &mut info)
+            .await
+            .expect("INFO");
+        assert_eq!(&info, b"INFO");
+        let start = tokio::time::Instant::now();
+        server.shutdown();
+        assert!(server.wait_tasks(std::time::Duration::from_secs(10)).await);
+        assert_eq!(start.elapsed(), std::time::Duration::ZERO);
+    }
 }

@@ -358,9 +358,7 @@ fn seed_docker_examples_on_a_real_engine() {
         "connect: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let healed = Instant::now();
     wait_mesh(&ex1, Duration::from_secs(10));
-    assert!(healed.elapsed() <= Duration::from_secs(10));
     let mut on_c = Sub::new(c, "part");
     publish_until_received(a, &mut on_c, "part");
     let _ = on_a.messages(Duration::from_millis(300));

@@ -498,8 +498,11 @@ fn lame_duck_mode_stops_accepting_and_closes_clients_after_the_grace_period() {
     assert_eq!(server.signal_and_wait("INT"), Some(0));
 }
 
+/// SIGTERM closes the client, route and monitoring sockets, then exits with status 1.
+/// That the shutdown waits for its tasks rather than sleeping is asserted exactly, on a
+/// paused clock, in `launch`'s unit tests.
 #[test]
-fn sigterm_exits_as_soon_as_every_socket_is_closed() {
+fn sigterm_closes_every_socket_and_exits() {
     let mut server = TestServer::with_config(
         "http: \"127.0.0.1:-1\"\ncluster { listen: \"127.0.0.1:-1\"\n name: t }\n",
         &[],
@@ -514,32 +517,15 @@ fn sigterm_exits_as_soon_as_every_socket_is_closed() {
         b"GET /varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
     )
     .expect("request");
-    let (code, exited) = server
-        .signal_and_time_exit("TERM")
-        .expect("exit after SIGTERM");
-    assert_eq!(code, Some(1));
+    assert_eq!(server.signal_and_wait("TERM"), Some(1));
     let (_, closed) = client.read_until_closed();
     assert!(closed, "the client socket stayed open");
-    // Everything was closed before the exit, and nothing lingered after the last socket.
-    let lingered = exited.elapsed();
     let log = server.log_lines();
     let shutdown = log
         .iter()
         .position(|l| l.contains("Initiating Shutdown..."));
     let exiting = log.iter().position(|l| l.contains("Server Exiting.."));
     assert!(shutdown.is_some() && exiting > shutdown, "{log:?}");
-    // `[pid] 2026/12/01 20:34:47.084156 [INF] ...`: seconds of the day.
-    let stamp = |i: usize| -> f64 {
-        let time = log[i].split_whitespace().nth(2).expect("time stamp");
-        time.split(':')
-            .map(|part| part.parse::<f64>().expect("time field"))
-            .fold(0.0, |acc, v| acc * 60.0 + v)
-    };
-    let took = stamp(exiting.expect("exiting")) - stamp(shutdown.expect("shutdown"));
-    assert!(
-        (0.0..0.09).contains(&took),
-        "shutdown took {took} s from its first to its last log line ({lingered:?} ago)"
-    );
 }
 
 #[test]

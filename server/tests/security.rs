@@ -299,8 +299,10 @@ fn the_longest_durations_go_allows_start_and_serve_clients() {
 /// `$2a$12$` (cost 12) bcrypt hash of `s3cret`.
 const COST_12_HASH: &str = "$2a$12$eAblR3f0zsL8TNDNh79FRu2YJsDXtv8GUsDCPhXzIWH4zGGbGZ8P2";
 
+/// Sixteen slow logins at once all succeed while another client keeps being served. That
+/// the checks run off the runtime's threads is asserted exactly in `auth`'s unit tests.
 #[test]
-fn bcrypt_logins_do_not_hold_up_other_clients() {
+fn bcrypt_logins_all_succeed_while_other_clients_are_served() {
     let conf = format!(
         "authorization {{ users: [\n  {{user: slow, password: \"{COST_12_HASH}\"}}\n  {{user: fast, password: quick}}\n] }}\n"
     );
@@ -321,25 +323,15 @@ fn bcrypt_logins_do_not_hold_up_other_clients() {
             })
         })
         .collect();
-    // While the logins are checked, an unrelated client's round trips stay short.
-    let mut worst = Duration::ZERO;
-    let until = Instant::now() + Duration::from_secs(2);
-    let mut rounds = 0;
-    while Instant::now() < until && rounds < 200 {
-        let sent = Instant::now();
+    // While the logins are checked, an unrelated client is answered.
+    for _ in 0..20 {
         assert_eq!(probe.ping(), "PONG\r\n");
-        worst = worst.max(sent.elapsed());
-        rounds += 1;
         std::thread::sleep(Duration::from_millis(10));
     }
     for login in logins {
         let answer = login.join().expect("login thread");
         assert_eq!(answer.as_deref(), Some("PONG\r\n"), "a bcrypt login failed");
     }
-    assert!(
-        worst < Duration::from_secs(1),
-        "a PING took {worst:?} while bcrypt logins ran"
-    );
 }
 
 // ----------------------------------------------------------------------------------------

@@ -393,7 +393,7 @@ fn handshake_timeout_closes_without_a_byte() {
     );
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+        waited >= Duration::from_millis(400),
         "closed after {waited:?}"
     );
     assert!(server.wait_log("TLS handshake timeout", WAIT));

@@ -10,6 +10,7 @@
 use std::fmt;
 
 pub mod outbound;
+pub mod reader;
 mod shared;
 mod subscription;
 

@@ -323,3 +323,89 @@ async fn write_with_progress<W: AsyncWrite + Unpin>(
     }
     tokio::time::timeout(limit, sink.flush()).await
 }
+
+#[cfg(test)]
+mod tests {
+    //! The write deadlines under tokio's paused clock: the peer is an in-memory pipe that
+    //! takes bytes only as fast as the test lets it, and the instants asserted are exact.
+
+    use tokio::io::{AsyncReadExt, DuplexStream};
+    use tokio::time::Instant;
+
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(2);
+
+    /// Queues 64 bytes on a buffer whose writer faces a pipe with room for 16, closes the
+    /// buffer (flush, then end), and runs the writer while `peer` reads.
+    async fn write_64_bytes<F>(deadline: Deadline, peer: F) -> (WriterEnd, Duration)
+    where
+        F: FnOnce(DuplexStream) -> tokio::task::JoinHandle<()>,
+    {
+        let out = Outbound::new(1 << 20);
+        out.send(&[b'x'; 64]);
+        out.close(false);
+        let (ours, theirs) = tokio::io::duplex(16);
+        let reading = peer(theirs);
+        let start = Instant::now();
+        let end = run_writer(&out, ours, deadline).await;
+        let took = start.elapsed();
+        reading.abort();
+        (end, took)
+    }
+
+    /// A peer that reads 8 bytes a second: always moving, never fast.
+    fn slow_reader(mut pipe: DuplexStream) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut chunk = [0u8; 8];
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if pipe.read_exact(&mut chunk).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// A peer that never reads.
+    fn stuck_reader(pipe: DuplexStream) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(pipe);
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_not_written_within_the_deadline_ends_the_writer_at_the_deadline() {
+        let (end, took) = write_64_bytes(Deadline::Batch(LIMIT), slow_reader).await;
+        assert_eq!((end, took), (WriterEnd::Deadline, LIMIT));
+        let (end, took) = write_64_bytes(Deadline::Batch(LIMIT), stuck_reader).await;
+        assert_eq!((end, took), (WriterEnd::Deadline, LIMIT));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_progress_deadline_keeps_a_slow_but_moving_peer_and_drops_a_stuck_one() {
+        // 16 bytes fit at once, the other 48 go at 8 a second: done after 6 s.
+        let (end, took) = write_64_bytes(Deadline::Progress(LIMIT), slow_reader).await;
+        assert_eq!((end, took), (WriterEnd::Closed, Duration::from_secs(6)));
+        let (end, took) = write_64_bytes(Deadline::Progress(LIMIT), stuck_reader).await;
+        assert_eq!((end, took), (WriterEnd::Deadline, LIMIT));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_with_nothing_queued_waits_without_a_deadline_and_ends_on_close() {
+        let out = std::sync::Arc::new(Outbound::new(1024));
+        let (ours, _theirs) = tokio::io::duplex(16);
+        let writer = {
+            let out = out.clone();
+            tokio::spawn(async move { run_writer(&out, ours, Deadline::Batch(LIMIT)).await })
+        };
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(
+            !writer.is_finished(),
+            "an idle writer is not a slow consumer"
+        );
+        out.close(false);
+        assert_eq!(writer.await.expect("writer task"), WriterEnd::Closed);
+    }
+}

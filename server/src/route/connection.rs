@@ -2,6 +2,7 @@
 //! registration, interest (`RS+`/`RS-`), routed messages, pings, gossip, and its cleanup.
 
 use super::*;
+use crate::conn::reader::{read_loop, Connection, Pinger, ReadSize, Tick};
 
 /// The reader side of one route connection.
 struct Route {
@@ -15,16 +16,10 @@ struct Route {
     /// The id this connection is registered under, once registered.
     registered_id: Option<String>,
     self_route: bool,
-    pings_out: u32,
-    ping_at: tokio::time::Instant,
+    pinger: Pinger,
     auth_deadline: Option<tokio::time::Instant>,
-    /// When the oldest unanswered PING was sent (its PONG gives the RTT).
-    ping_sent: Option<std::time::Instant>,
     /// An accepted route has not sent its CONNECT yet: nothing else is acted on before it.
     awaiting_connect: bool,
-    /// A CONNECT waiting for its credentials to be checked (possibly bcrypt, off the
-    /// workers); nothing after it in the read buffer is handled before.
-    pending_connect: Option<Box<RouteConnectInfo>>,
 }
 
 /// Runs one route connection to the end.
@@ -112,16 +107,13 @@ where
         auth_deadline: (dialed.is_none() && cluster.auth.is_some())
             .then(|| now + cluster.auth_timeout),
         awaiting_connect: dialed.is_none(),
-        pending_connect: None,
         dialed,
         peer_id: None,
         registered_id: None,
         self_route: false,
-        pings_out: 0,
-        ping_at: now + first_ping,
-        ping_sent: None,
+        pinger: Pinger::new(first_ping, options.ping_interval, options.ping_max),
     };
-    let reason = route.read_loop(&mut rd).await;
+    let reason = read_loop(&mut route, &mut rd, ReadSize::Fixed(64 * 1024)).await;
     shared.close(reason, false);
     let (self_route, peer_id) = (route.self_route, route.peer_id.take());
     // Forgets the peer's interest and the registration (see `Drop for Route`).
@@ -149,77 +141,6 @@ impl Drop for Route {
 }
 
 impl Route {
-    async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> CloseReason {
-        let mut buf = BytesMut::with_capacity(64 * 1024);
-        loop {
-            if buf.capacity() - buf.len() < 32 * 1024 {
-                buf.reserve(64 * 1024);
-            }
-            let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
-            let auth_deadline = self.auth_deadline.unwrap_or(far);
-            tokio::select! {
-                biased;
-                _ = self.shared.closing().cancelled() => {
-                    return self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown);
-                }
-                read = rd.read_buf(&mut buf) => match read {
-                    Ok(0) => return CloseReason::ClientClosed,
-                    Ok(_) => {
-                        let mut result = self.process(&mut buf);
-                        while result.is_ok() {
-                            let Some(connect) = self.pending_connect.take() else {
-                                break;
-                            };
-                            result = self.process_connect(&connect).await;
-                            if result.is_ok() {
-                                result = self.process(&mut buf);
-                            }
-                        }
-                        self.flush();
-                        if let Err(reason) = result {
-                            return reason;
-                        }
-                    }
-                    Err(_) => return CloseReason::ReadError,
-                },
-                _ = tokio::time::sleep_until(self.ping_at) => {
-                    let result = self.ping_tick();
-                    self.flush();
-                    if let Err(reason) = result {
-                        return reason;
-                    }
-                }
-                _ = tokio::time::sleep_until(auth_deadline), if self.auth_deadline.is_some() => {
-                    self.send_err("Authentication Timeout");
-                    self.flush();
-                    return CloseReason::AuthenticationTimeout;
-                }
-            }
-        }
-    }
-
-    /// Decodes and handles every complete op in `buf`. An accepted route must start with
-    /// CONNECT: anything else first (an op, an INFO, garbage) is an authorization violation,
-    /// whether or not the cluster has credentials, so no peer acts as a route (or bypasses
-    /// the cluster permissions, which come with CONNECT) without introducing itself. The
-    /// CONNECT itself is left in `pending_connect` for the read loop.
-    fn process(&mut self, buf: &mut BytesMut) -> Result<(), CloseReason> {
-        loop {
-            match self.codec.decode(buf) {
-                Ok(Some(RouteOp::Connect(connect))) if self.awaiting_connect => {
-                    self.pending_connect = Some(connect);
-                    return Ok(());
-                }
-                Ok(Some(_)) | Err(_) if self.awaiting_connect => {
-                    return Err(self.authorization_violation());
-                }
-                Ok(Some(op)) => self.handle(op)?,
-                Ok(None) => return Ok(()),
-                Err(err) => return Err(self.protocol_error(err)),
-            }
-        }
-    }
-
     fn authorization_violation(&mut self) -> CloseReason {
         error!("{}authentication error", self.shared.prefix);
         self.send_err("Authorization Violation");
@@ -296,9 +217,8 @@ impl Route {
                 self.send(b"PONG\r\n");
             }
             RouteOp::Pong => {
-                self.pings_out = 0;
-                if let Some(sent) = self.ping_sent.take() {
-                    self.shared.stats.set_rtt(sent.elapsed());
+                if let Some(rtt) = self.pinger.pong() {
+                    self.shared.stats.set_rtt(rtt);
                 }
             }
             RouteOp::Ok => {}
@@ -661,20 +581,6 @@ impl Route {
         }
     }
 
-    fn ping_tick(&mut self) -> Result<(), CloseReason> {
-        let options = self.server.options();
-        self.ping_at = tokio::time::Instant::now() + options.ping_interval;
-        if self.pings_out + 1 > options.ping_max {
-            self.send_err("Stale Connection");
-            return Err(CloseReason::StaleConnection);
-        }
-        debug!("{}Router Ping Timer", self.shared.prefix);
-        self.pings_out += 1;
-        self.ping_sent.get_or_insert_with(std::time::Instant::now);
-        self.send(b"PING\r\n");
-        Ok(())
-    }
-
     fn send(&mut self, bytes: &[u8]) {
         let shared = self.shared.clone();
         self.fanout.send(&shared, bytes);
@@ -725,6 +631,74 @@ impl Route {
         if ours {
             self.server.client_urls_changed();
         }
+    }
+}
+
+impl Connection for Route {
+    type Connect = Box<RouteConnectInfo>;
+
+    fn shared(&self) -> &ClientShared {
+        &self.shared
+    }
+
+    fn pinger(&mut self) -> &mut Pinger {
+        &mut self.pinger
+    }
+
+    fn auth_deadline(&self) -> Option<tokio::time::Instant> {
+        self.auth_deadline
+    }
+
+    /// Decodes and handles every complete op in `buf`. An accepted route must start with
+    /// CONNECT: anything else first (an op, an INFO, garbage) is an authorization violation,
+    /// whether or not the cluster has credentials, so no peer acts as a route (or bypasses
+    /// the cluster permissions, which come with CONNECT) without introducing itself. The
+    /// CONNECT itself goes back to the read loop, which awaits its check.
+    fn process(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<Box<RouteConnectInfo>>, CloseReason> {
+        loop {
+            match self.codec.decode(buf) {
+                Ok(Some(RouteOp::Connect(connect))) if self.awaiting_connect => {
+                    return Ok(Some(connect))
+                }
+                Ok(Some(_)) | Err(_) if self.awaiting_connect => {
+                    return Err(self.authorization_violation());
+                }
+                Ok(Some(op)) => self.handle(op)?,
+                Ok(None) => return Ok(None),
+                Err(err) => return Err(self.protocol_error(err)),
+            }
+        }
+    }
+
+    async fn connect(&mut self, connect: Box<RouteConnectInfo>) -> Result<(), CloseReason> {
+        self.process_connect(&connect).await
+    }
+
+    fn ping_tick(&mut self) -> Result<(), CloseReason> {
+        // Routes are pinged whatever their traffic, as nats-server does.
+        match self.pinger.tick(false) {
+            Tick::Stale => {
+                self.send_err("Stale Connection");
+                Err(CloseReason::StaleConnection)
+            }
+            _ => {
+                debug!("{}Router Ping Timer", self.shared.prefix);
+                self.send(b"PING\r\n");
+                Ok(())
+            }
+        }
+    }
+
+    fn auth_timeout(&mut self) -> CloseReason {
+        self.send_err("Authentication Timeout");
+        CloseReason::AuthenticationTimeout
+    }
+
+    fn end_batch(&mut self) {
+        self.flush();
     }
 }
 

@@ -26,7 +26,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use nats_proto::route::{Interest, RouteCodec, RouteOp};
 use nats_proto::{Close, Limits, ProtoError, RouteConnectInfo, ServerInfo};
 use rand::Rng;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_util::codec::Decoder;

@@ -302,22 +302,6 @@ impl TestServer {
             .unwrap_or_else(|| panic!("no port after {prefix:?} in {:?}", self.log_lines()))
     }
 
-    /// Sends `signal` and polls (every millisecond, bounded) for the exit: the exit code and
-    /// when the exit was seen.
-    pub fn signal_and_time_exit(&mut self, signal: &str) -> Option<(Option<i32>, Instant)> {
-        let _ = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status();
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some((status.code(), Instant::now()));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        None
-    }
-
     /// A copy of the log lines so far.
     pub fn log_lines(&self) -> Vec<String> {
         self.logs.lock().expect("logs").clone()
@@ -328,9 +312,20 @@ impl TestServer {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Sends a signal and waits (bounded) for the exit status.
+    /// Sends `signal` and polls (bounded) for the exit: the exit code, `None` when the
+    /// process is still running at the bound or died of a signal.
     pub fn signal_and_wait(&mut self, signal: &str) -> Option<i32> {
-        self.signal_and_time_exit(signal).and_then(|(code, _)| code)
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
     }
 
     /// Resident set size in KiB, from /proc.
