@@ -31,6 +31,15 @@ impl Limits {
     pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 }
 
+impl Limits {
+    /// What another server may send: INFO lines of a large cluster can be long (1 MiB), and
+    /// a payload may be as large as the largest `max_payload` a server allows (64 MiB).
+    pub const PEER: Limits = Limits {
+        max_control_line: 1024 * 1024,
+        max_payload: 64 * 1024 * 1024,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -434,3 +443,57 @@ pub(crate) fn arg_error(what: &str, line: &[u8]) -> ProtoError {
         String::from_utf8_lossy(line)
     ))
 }
+
+/// The `tokio_util` traits of a codec whose decoding is its `framer` and whose encoding is
+/// the op's own `encode`: `Decoder` for the ops it reads, `Encoder` for the ops it writes
+/// (owned or borrowed), and `Default` with the given limits. One definition for the three
+/// codecs, so they cannot differ.
+macro_rules! codec_traits {
+    ($codec:ident, decodes $item:ty, encodes $op:ty, default limits $limits:expr) => {
+        impl Default for $codec {
+            fn default() -> Self {
+                $codec::new($limits)
+            }
+        }
+
+        impl tokio_util::codec::Decoder for $codec {
+            type Item = $item;
+            type Error = $crate::error::ProtoError;
+
+            #[inline]
+            fn decode(
+                &mut self,
+                src: &mut bytes::BytesMut,
+            ) -> Result<Option<$item>, $crate::error::ProtoError> {
+                self.framer.decode(src)
+            }
+        }
+
+        impl tokio_util::codec::Encoder<$op> for $codec {
+            type Error = $crate::error::ProtoError;
+
+            fn encode(
+                &mut self,
+                op: $op,
+                dst: &mut bytes::BytesMut,
+            ) -> Result<(), $crate::error::ProtoError> {
+                op.encode(dst);
+                Ok(())
+            }
+        }
+
+        impl tokio_util::codec::Encoder<&$op> for $codec {
+            type Error = $crate::error::ProtoError;
+
+            fn encode(
+                &mut self,
+                op: &$op,
+                dst: &mut bytes::BytesMut,
+            ) -> Result<(), $crate::error::ProtoError> {
+                op.encode(dst);
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use codec_traits;

@@ -9,15 +9,14 @@
 use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
 
-use crate::client::{unquote, write_err};
+use crate::client::{unquoted_range, write_err};
 use crate::error::ProtoError;
-use crate::frame::{FrameBuilder, Span};
-use crate::framing::Cutter;
+use crate::frame::{message_accessors, message_traits, FrameBuilder, Span};
 use crate::framing::{
     arg_error, is_blank, size_arg, Args, Follow, Framer, Grammar, Limits, Line, Verb,
 };
+use crate::framing::{codec_traits, Cutter};
 use crate::{RouteConnectInfo, RouteInfo, Size};
 
 /// Interest in a subject, announced by `RS+`/`RS-` (and `LS+`/`LS-`).
@@ -81,12 +80,6 @@ impl RoutedMsg {
         self
     }
 
-    /// Keeps a size token as written.
-    pub fn with_total_size(mut self, total_size: Size) -> RoutedMsg {
-        self.total_size = total_size;
-        self
-    }
-
     /// Origin cluster of a leafnode message (`LMSG` only).
     pub fn origin(&self) -> Option<&[u8]> {
         self.origin.get_opt(&self.frame)
@@ -96,18 +89,6 @@ impl RoutedMsg {
     #[inline]
     pub fn account(&self) -> &[u8] {
         self.account.get(&self.frame)
-    }
-
-    /// Subject published to.
-    #[inline]
-    pub fn subject(&self) -> &[u8] {
-        self.subject.get(&self.frame)
-    }
-
-    /// Reply subject, if any.
-    #[inline]
-    pub fn reply(&self) -> Option<&[u8]> {
-        self.reply.get_opt(&self.frame)
     }
 
     /// Queue groups the receiver must deliver to, blank-separated as on the wire (empty: none).
@@ -123,70 +104,32 @@ impl RoutedMsg {
             .filter(|q| !q.is_empty())
     }
 
-    /// Header block size (`HMSG`, `LMSG`).
-    #[inline]
-    pub fn header_size(&self) -> Option<Size> {
-        self.header_size
+    /// The control line this message is sent with.
+    pub fn line(&self) -> RoutedLine<'_> {
+        RoutedLine {
+            origin: self.origin(),
+            account: self.account(),
+            subject: self.subject(),
+            reply: self.reply(),
+            queues: self.queue_list(),
+            header_size: self.header_size,
+            total_size: self.total_size,
+        }
     }
 
-    /// Payload size including headers.
-    #[inline]
-    pub fn total_size(&self) -> Size {
-        self.total_size
-    }
-
-    /// Header block followed by the body.
-    #[inline]
-    pub fn payload(&self) -> &[u8] {
-        self.payload.get(&self.frame)
-    }
-
-    /// The payload as its own handle on the read buffer (zero-copy).
-    pub fn payload_bytes(&self) -> Bytes {
-        self.payload.bytes(&self.frame)
-    }
-
-    /// The header block (empty without headers).
-    pub fn headers(&self) -> &[u8] {
-        &self.payload()[..self.header_size.map_or(0, Size::get)]
-    }
-
-    /// The message body without headers.
-    pub fn body(&self) -> &[u8] {
-        &self.payload()[self.header_size.map_or(0, Size::get)..]
-    }
+    message_accessors!();
 }
 
-impl PartialEq for RoutedMsg {
-    fn eq(&self, other: &RoutedMsg) -> bool {
-        self.origin() == other.origin()
-            && self.account() == other.account()
-            && self.subject() == other.subject()
-            && self.reply() == other.reply()
-            && self.queue_list() == other.queue_list()
-            && self.header_size == other.header_size
-            && self.total_size == other.total_size
-            && self.payload() == other.payload()
-    }
-}
-
-impl Eq for RoutedMsg {}
-
-impl std::fmt::Debug for RoutedMsg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let b = Bytes::copy_from_slice;
-        f.debug_struct("RoutedMsg")
-            .field("origin", &self.origin().map(b))
-            .field("account", &b(self.account()))
-            .field("subject", &b(self.subject()))
-            .field("reply", &self.reply().map(b))
-            .field("queues", &b(self.queue_list()))
-            .field("header_size", &self.header_size)
-            .field("total_size", &self.total_size)
-            .field("payload", &b(self.payload()))
-            .finish()
-    }
-}
+message_traits!(RoutedMsg {
+    origin,
+    account,
+    subject,
+    reply,
+    queue_list,
+    header_size,
+    total_size,
+    payload
+});
 
 /// One op of the route protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -461,11 +404,7 @@ impl Grammar for RouteOps {
             Kind::Connect => {
                 Line::Done(Shape::Connect(Box::new(RouteConnectInfo::from_json(line)?)))
             }
-            Kind::Err => {
-                let text = unquote(line);
-                let start = text.as_ptr() as usize - line.as_ptr() as usize;
-                Line::Done(Shape::Err(start..start + text.len()))
-            }
+            Kind::Err => Line::Done(Shape::Err(unquoted_range(line))),
             // The framer never parses the line of an ignored-line verb.
             Kind::Ping | Kind::Pong | Kind::Ok => return Err(ProtoError::unknown(line)),
         })
@@ -510,59 +449,71 @@ impl Grammar for RouteOps {
     }
 }
 
-/// Writes the control line of a routed message: `RMSG` (no headers), `HMSG` (with
-/// `header_size`) or `LMSG` (with `origin`), with the `+ reply queues` / `| queues` forms when
-/// `queues` (blank-separated names) is not empty. Payload and CR LF are the caller's.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-pub fn write_routed_msg_line(
-    dst: &mut BytesMut,
-    origin: Option<&[u8]>,
-    account: &[u8],
-    subject: &[u8],
-    reply: Option<&[u8]>,
-    queues: &[u8],
-    header_size: Option<Size>,
-    total_size: Size,
-) {
-    match origin {
-        Some(origin) => {
-            dst.put_slice(b"LMSG ");
-            dst.put_slice(origin);
-            dst.put_u8(b' ');
+/// The control line of a routed message: `RMSG` (no headers), `HMSG` (with `header_size`)
+/// or `LMSG` (with `origin`), with the `+ reply queues` / `| queues` forms when `queues`
+/// (blank-separated names) is not empty. Built by the sender, written with
+/// [`RoutedLine::write`]; payload and CR LF are the caller's.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutedLine<'a> {
+    /// The origin cluster (`LMSG` only).
+    pub origin: Option<&'a [u8]>,
+    /// The account the message belongs to.
+    pub account: &'a [u8],
+    /// The subject.
+    pub subject: &'a [u8],
+    /// The reply subject, if any.
+    pub reply: Option<&'a [u8]>,
+    /// Queue groups the receiver must deliver to, blank-separated (empty: none).
+    pub queues: &'a [u8],
+    /// The header block size (`HMSG`, `LMSG`).
+    pub header_size: Option<Size>,
+    /// The payload size including headers.
+    pub total_size: Size,
+}
+
+impl RoutedLine<'_> {
+    /// Appends the control line, CR LF included.
+    #[inline]
+    pub fn write(&self, dst: &mut BytesMut) {
+        match self.origin {
+            Some(origin) => {
+                dst.put_slice(b"LMSG ");
+                dst.put_slice(origin);
+                dst.put_u8(b' ');
+            }
+            None if self.header_size.is_some() => dst.put_slice(b"HMSG "),
+            None => dst.put_slice(b"RMSG "),
         }
-        None if header_size.is_some() => dst.put_slice(b"HMSG "),
-        None => dst.put_slice(b"RMSG "),
-    }
-    dst.put_slice(account);
-    dst.put_u8(b' ');
-    dst.put_slice(subject);
-    dst.put_u8(b' ');
-    match (reply, queues.is_empty()) {
-        (Some(reply), true) => {
-            dst.put_slice(reply);
-            dst.put_u8(b' ');
-        }
-        (Some(reply), false) => {
-            dst.put_slice(b"+ ");
-            dst.put_slice(reply);
-            dst.put_u8(b' ');
-            dst.put_slice(queues);
-            dst.put_u8(b' ');
-        }
-        (None, false) => {
-            dst.put_slice(b"| ");
-            dst.put_slice(queues);
-            dst.put_u8(b' ');
-        }
-        (None, true) => {}
-    }
-    if let Some(header_size) = header_size.or(origin.map(|_| Size::new(0))) {
-        header_size.write(dst);
+        dst.put_slice(self.account);
         dst.put_u8(b' ');
+        dst.put_slice(self.subject);
+        dst.put_u8(b' ');
+        match (self.reply, self.queues.is_empty()) {
+            (Some(reply), true) => {
+                dst.put_slice(reply);
+                dst.put_u8(b' ');
+            }
+            (Some(reply), false) => {
+                dst.put_slice(b"+ ");
+                dst.put_slice(reply);
+                dst.put_u8(b' ');
+                dst.put_slice(self.queues);
+                dst.put_u8(b' ');
+            }
+            (None, false) => {
+                dst.put_slice(b"| ");
+                dst.put_slice(self.queues);
+                dst.put_u8(b' ');
+            }
+            (None, true) => {}
+        }
+        if let Some(header_size) = self.header_size.or(self.origin.map(|_| Size::new(0))) {
+            header_size.write(dst);
+            dst.put_u8(b' ');
+        }
+        self.total_size.write(dst);
+        dst.put_slice(b"\r\n");
     }
-    total_size.write(dst);
-    dst.put_slice(b"\r\n");
 }
 
 fn write_interest(
@@ -608,16 +559,7 @@ impl RouteOp {
             }
             RouteOp::LeafUnsub(i) => write_interest(dst, b"LS- ", None, i, false),
             RouteOp::Msg(m) => {
-                write_routed_msg_line(
-                    dst,
-                    m.origin(),
-                    m.account(),
-                    m.subject(),
-                    m.reply(),
-                    m.queue_list(),
-                    m.header_size(),
-                    m.total_size(),
-                );
+                m.line().write(dst);
                 dst.put_slice(m.payload());
                 dst.put_slice(b"\r\n");
             }
@@ -637,10 +579,7 @@ pub struct RouteCodec {
 impl RouteCodec {
     /// nats-server applies no control-line limit to routes; ours is a memory bound only, large
     /// enough for the INFO of a big cluster. The payload bound is the largest `max_payload`.
-    pub const DEFAULT_LIMITS: Limits = Limits {
-        max_control_line: 1024 * 1024,
-        max_payload: 64 * 1024 * 1024,
-    };
+    pub const DEFAULT_LIMITS: Limits = Limits::PEER;
 
     /// A codec with the given limits.
     pub fn new(limits: Limits) -> RouteCodec {
@@ -650,36 +589,4 @@ impl RouteCodec {
     }
 }
 
-impl Default for RouteCodec {
-    fn default() -> Self {
-        RouteCodec::new(Self::DEFAULT_LIMITS)
-    }
-}
-
-impl Decoder for RouteCodec {
-    type Item = RouteOp;
-    type Error = ProtoError;
-
-    #[inline]
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RouteOp>, ProtoError> {
-        self.framer.decode(src)
-    }
-}
-
-impl Encoder<RouteOp> for RouteCodec {
-    type Error = ProtoError;
-
-    fn encode(&mut self, op: RouteOp, dst: &mut BytesMut) -> Result<(), ProtoError> {
-        op.encode(dst);
-        Ok(())
-    }
-}
-
-impl Encoder<&RouteOp> for RouteCodec {
-    type Error = ProtoError;
-
-    fn encode(&mut self, op: &RouteOp, dst: &mut BytesMut) -> Result<(), ProtoError> {
-        op.encode(dst);
-        Ok(())
-    }
-}
+codec_traits!(RouteCodec, decodes RouteOp, encodes RouteOp, default limits Self::DEFAULT_LIMITS);

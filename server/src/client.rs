@@ -25,7 +25,7 @@ use tracing::{debug, error, info, trace};
 
 use crate::auth::ClientPermissions;
 use crate::conn::outbound::{run_writer, Deadline, WriterEnd};
-use crate::conn::reader::{read_loop, Connection, Pinger, ReadSize, Tick};
+use crate::conn::reader::{read_loop, Connection, Pinger, ReadSize, Tick, Timers};
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
 use crate::deliver::{Fanout, Msg, Origin};
 use crate::server::Server;
@@ -58,11 +58,10 @@ struct Client {
     protocol: i32,
     /// The client-URL generation of the last INFO this client got.
     info_gen: u64,
-    pinger: Pinger,
+    timers: Timers,
     /// Inbound messages or subscriptions since the last ping tick (delays the next PING).
     active: bool,
     last_delivered: u64,
-    auth_deadline: Option<tokio::time::Instant>,
 }
 
 /// Runs one plaintext client connection to the end.
@@ -280,20 +279,22 @@ where
         fanout: Fanout::default(),
         protocol: 0,
         info_gen,
-        pinger: Pinger::new(
-            options.ping_interval,
-            options.ping_interval,
-            options.ping_max,
-        ),
+        timers: Timers {
+            pinger: Pinger::new(
+                options.ping_interval,
+                options.ping_interval,
+                options.ping_max,
+            ),
+            auth_deadline: auth_required.then(|| now + options.auth_timeout()),
+        },
         active: false,
         last_delivered: 0,
-        auth_deadline: auth_required.then(|| now + options.auth_timeout()),
     };
     let size = ReadSize::Adaptive {
         min: READ_MIN,
         max: READ_MAX,
     };
-    let reason = read_loop(&mut client, &mut rd, size).await;
+    let reason = read_loop(&mut client, &shared, &mut rd, size).await;
     shared.close(reason, false);
     let prefix = std::mem::take(&mut client.prefix);
     // Unregisters: subscriptions, interest on the routes, the client table.
@@ -357,7 +358,7 @@ impl Client {
                 if crate::log::trace_enabled() {
                     trace!("{}<<- [PONG]", self.prefix);
                 }
-                if let Some(rtt) = self.pinger.pong() {
+                if let Some(rtt) = self.timers.pinger.pong() {
                     self.shared.stats.set_rtt(rtt);
                 }
             }
@@ -391,7 +392,7 @@ impl Client {
                 String::from_utf8_lossy(&shown.to_json())
             );
         }
-        self.auth_deadline = None;
+        self.timers.auth_deadline = None;
         let auth = self.server.auth();
         let checked = tokio::select! {
             checked = auth.check(&c) => checked,
@@ -476,7 +477,9 @@ impl Client {
                 .ping_interval
                 .min(Duration::from_secs(2));
             let jitter = rand::rng().random_range(0..=first.as_millis() as u64 / 5);
-            self.pinger.probe_in(first + Duration::from_millis(jitter));
+            self.timers
+                .pinger
+                .probe_in(first + Duration::from_millis(jitter));
         }
         self.ok();
         Ok(())
@@ -734,16 +737,8 @@ impl Client {
 impl Connection for Client {
     type Connect = Box<ConnectInfo>;
 
-    fn shared(&self) -> &ClientShared {
-        &self.shared
-    }
-
-    fn pinger(&mut self) -> &mut Pinger {
-        &mut self.pinger
-    }
-
-    fn auth_deadline(&self) -> Option<tokio::time::Instant> {
-        self.auth_deadline
+    fn timers(&mut self) -> &mut Timers {
+        &mut self.timers
     }
 
     fn process(&mut self, buf: &mut BytesMut) -> Result<Option<Box<ConnectInfo>>, CloseReason> {
@@ -765,7 +760,7 @@ impl Connection for Client {
         let (delivered, _) = self.shared.out.delivered();
         let active = std::mem::take(&mut self.active) || delivered != self.last_delivered;
         self.last_delivered = delivered;
-        match self.pinger.tick(active) {
+        match self.timers.pinger.tick(active) {
             Tick::Delayed => debug!("{}Delaying PING due to client activity", self.prefix),
             Tick::Stale => {
                 self.send_err(text::STALE_CONNECTION);

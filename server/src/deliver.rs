@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use nats_proto::client::write_msg_line;
-use nats_proto::route::write_routed_msg_line;
+use nats_proto::route::RoutedLine;
 use nats_proto::Size;
 use rand::Rng;
 use tracing::{debug, info, trace};
@@ -307,22 +307,22 @@ impl Scratch {
             + queues.len()
             + payload.len()
             + 48;
+        let line = RoutedLine {
+            origin: None,
+            account: b"$G",
+            subject: msg.subject,
+            reply: msg.reply,
+            queues,
+            header_size,
+            total_size,
+        };
         self.stage(
             route,
             len,
             1,
             payload.len() as u64,
             |b| {
-                write_routed_msg_line(
-                    b,
-                    None,
-                    b"$G",
-                    msg.subject,
-                    msg.reply,
-                    queues,
-                    header_size,
-                    total_size,
-                );
+                line.write(b);
                 b.put_slice(payload);
                 b.put_slice(b"\r\n");
             },
@@ -330,18 +330,7 @@ impl Scratch {
         );
         self.out_msgs += 1;
         self.out_bytes += payload.len() as u64;
-        trace_out(route, |line| {
-            write_routed_msg_line(
-                line,
-                None,
-                b"$G",
-                msg.subject,
-                msg.reply,
-                queues,
-                header_size,
-                total_size,
-            )
-        });
+        trace_out(route, |out| line.write(out));
     }
 
     /// Stages the message for one local subscriber; false if it was not for it.

@@ -2,14 +2,11 @@
 
 use std::ops::Range;
 
-use bytes::BytesMut;
-use tokio_util::codec::{Decoder, Encoder};
-
-use super::{unquote, ClientOp, Publish, ServerOp};
+use super::{unquoted_range, ClientOp, Publish, ServerOp};
 use crate::error::ProtoError;
 use crate::frame::Span;
-use crate::framing::Cutter;
 use crate::framing::{arg_error, size_arg, Args, Follow, Framer, Grammar, Limits, Line, Verb};
+use crate::framing::{codec_traits, Cutter};
 use crate::{ConnectInfo, Size};
 
 #[derive(Debug, Clone, Copy)]
@@ -230,11 +227,7 @@ impl Grammar for ClientOps {
                     .map_err(|e| ProtoError::Json(e.to_string()))?;
                 Ok(Line::Done(Shape::Info(0..line.len())))
             }
-            Kind::Err => {
-                let text = unquote(line);
-                let start = text.as_ptr() as usize - line.as_ptr() as usize;
-                Ok(Line::Done(Shape::Err(start..start + text.len())))
-            }
+            Kind::Err => Ok(Line::Done(Shape::Err(unquoted_range(line)))),
             // The framer never parses the line of an ignored-line verb.
             Kind::Ping | Kind::Pong | Kind::Ok => Err(ProtoError::unknown(line)),
         }
@@ -325,36 +318,4 @@ impl ServerCodec {
     }
 }
 
-impl Default for ServerCodec {
-    fn default() -> Self {
-        ServerCodec::new(Limits::default())
-    }
-}
-
-impl Decoder for ServerCodec {
-    type Item = ClientOp;
-    type Error = ProtoError;
-
-    #[inline]
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ClientOp>, ProtoError> {
-        self.framer.decode(src)
-    }
-}
-
-impl Encoder<ServerOp> for ServerCodec {
-    type Error = ProtoError;
-
-    fn encode(&mut self, op: ServerOp, dst: &mut BytesMut) -> Result<(), ProtoError> {
-        op.encode(dst);
-        Ok(())
-    }
-}
-
-impl Encoder<&ServerOp> for ServerCodec {
-    type Error = ProtoError;
-
-    fn encode(&mut self, op: &ServerOp, dst: &mut BytesMut) -> Result<(), ProtoError> {
-        op.encode(dst);
-        Ok(())
-    }
-}
+codec_traits!(ServerCodec, decodes ClientOp, encodes ServerOp, default limits Limits::default());

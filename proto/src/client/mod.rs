@@ -11,11 +11,9 @@ mod client_ops;
 mod encode;
 mod server_ops;
 
-use std::fmt;
-
 use bytes::Bytes;
 
-use crate::frame::{FrameBuilder, Span};
+use crate::frame::{message_accessors, message_traits, FrameBuilder, Span};
 
 pub use client_ops::ServerCodec;
 pub use encode::{write_err, write_msg_line};
@@ -58,12 +56,6 @@ impl Publish {
         }
     }
 
-    /// Like [`Publish::new`], keeping a size token as written (e.g. `005`).
-    pub fn with_total_size(mut self, total_size: Size) -> Publish {
-        self.total_size = total_size;
-        self
-    }
-
     pub(crate) fn from_frame(
         frame: Bytes,
         subject: Span,
@@ -82,76 +74,16 @@ impl Publish {
         }
     }
 
-    /// Subject published to (not validated by the decoder).
-    #[inline]
-    pub fn subject(&self) -> &[u8] {
-        self.subject.get(&self.frame)
-    }
-
-    /// Reply subject, if any.
-    #[inline]
-    pub fn reply(&self) -> Option<&[u8]> {
-        self.reply.get_opt(&self.frame)
-    }
-
-    /// Size of the header block (`HPUB` only).
-    #[inline]
-    pub fn header_size(&self) -> Option<Size> {
-        self.header_size
-    }
-
-    /// Size of the payload including headers, verbatim from the wire.
-    #[inline]
-    pub fn total_size(&self) -> Size {
-        self.total_size
-    }
-
-    /// Header block followed by the body: `total_size` bytes.
-    #[inline]
-    pub fn payload(&self) -> &[u8] {
-        self.payload.get(&self.frame)
-    }
-
-    /// The payload as its own handle on the read buffer (zero-copy).
-    #[inline]
-    pub fn payload_bytes(&self) -> Bytes {
-        self.payload.bytes(&self.frame)
-    }
-
-    /// The header block (empty for `PUB`).
-    pub fn headers(&self) -> &[u8] {
-        &self.payload()[..self.header_size.map_or(0, Size::get)]
-    }
-
-    /// The message body without headers.
-    pub fn body(&self) -> &[u8] {
-        &self.payload()[self.header_size.map_or(0, Size::get)..]
-    }
+    message_accessors!();
 }
 
-impl PartialEq for Publish {
-    fn eq(&self, other: &Publish) -> bool {
-        self.subject() == other.subject()
-            && self.reply() == other.reply()
-            && self.header_size == other.header_size
-            && self.total_size == other.total_size
-            && self.payload() == other.payload()
-    }
-}
-
-impl Eq for Publish {}
-
-impl fmt::Debug for Publish {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Publish")
-            .field("subject", &Bytes::copy_from_slice(self.subject()))
-            .field("reply", &self.reply().map(Bytes::copy_from_slice))
-            .field("header_size", &self.header_size)
-            .field("total_size", &self.total_size)
-            .field("payload", &Bytes::copy_from_slice(self.payload()))
-            .finish()
-    }
-}
+message_traits!(Publish {
+    subject,
+    reply,
+    header_size,
+    total_size,
+    payload
+});
 
 /// An op a client sends to a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,12 +158,6 @@ impl Message {
         }
     }
 
-    /// Keeps a size token as written (e.g. `005`).
-    pub fn with_total_size(mut self, total_size: Size) -> Message {
-        self.total_size = total_size;
-        self
-    }
-
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_frame(
         frame: Bytes,
@@ -253,77 +179,22 @@ impl Message {
         }
     }
 
-    /// Subject the message was published to.
-    pub fn subject(&self) -> &[u8] {
-        self.subject.get(&self.frame)
-    }
-
     /// The subscription id it matched.
     pub fn sid(&self) -> &[u8] {
         self.sid.get(&self.frame)
     }
 
-    /// Reply subject, if any.
-    pub fn reply(&self) -> Option<&[u8]> {
-        self.reply.get_opt(&self.frame)
-    }
-
-    /// Size of the header block (`HMSG` only).
-    pub fn header_size(&self) -> Option<Size> {
-        self.header_size
-    }
-
-    /// Size of the payload including headers.
-    pub fn total_size(&self) -> Size {
-        self.total_size
-    }
-
-    /// Header block followed by the body.
-    pub fn payload(&self) -> &[u8] {
-        self.payload.get(&self.frame)
-    }
-
-    /// The payload as its own handle (zero-copy).
-    pub fn payload_bytes(&self) -> Bytes {
-        self.payload.bytes(&self.frame)
-    }
-
-    /// The header block (empty for `MSG`).
-    pub fn headers(&self) -> &[u8] {
-        &self.payload()[..self.header_size.map_or(0, Size::get)]
-    }
-
-    /// The message body without headers.
-    pub fn body(&self) -> &[u8] {
-        &self.payload()[self.header_size.map_or(0, Size::get)..]
-    }
+    message_accessors!();
 }
 
-impl PartialEq for Message {
-    fn eq(&self, other: &Message) -> bool {
-        self.subject() == other.subject()
-            && self.sid() == other.sid()
-            && self.reply() == other.reply()
-            && self.header_size == other.header_size
-            && self.total_size == other.total_size
-            && self.payload() == other.payload()
-    }
-}
-
-impl Eq for Message {}
-
-impl fmt::Debug for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Message")
-            .field("subject", &Bytes::copy_from_slice(self.subject()))
-            .field("sid", &Bytes::copy_from_slice(self.sid()))
-            .field("reply", &self.reply().map(Bytes::copy_from_slice))
-            .field("header_size", &self.header_size)
-            .field("total_size", &self.total_size)
-            .field("payload", &Bytes::copy_from_slice(self.payload()))
-            .finish()
-    }
-}
+message_traits!(Message {
+    subject,
+    sid,
+    reply,
+    header_size,
+    total_size,
+    payload
+});
 
 /// An op a server sends to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,6 +214,14 @@ pub enum ServerOp {
 }
 
 /// The text of an `-ERR` line without surrounding blanks and single quotes.
+/// Where the text of an `-ERR` line lies in `line`, quotes and blanks trimmed (see
+/// [`unquote`]).
+pub(crate) fn unquoted_range(line: &[u8]) -> std::ops::Range<usize> {
+    let text = unquote(line);
+    let start = text.as_ptr() as usize - line.as_ptr() as usize;
+    start..start + text.len()
+}
+
 pub(crate) fn unquote(text: &[u8]) -> &[u8] {
     let text = text.trim_ascii();
     text.strip_prefix(b"'")

@@ -2,14 +2,11 @@
 
 use std::ops::Range;
 
-use bytes::BytesMut;
-use tokio_util::codec::{Decoder, Encoder};
-
-use super::{unquote, ClientOp, Message, ServerOp};
+use super::{unquoted_range, ClientOp, Message, ServerOp};
 use crate::error::ProtoError;
 use crate::frame::Span;
-use crate::framing::Cutter;
 use crate::framing::{arg_error, size_arg, Args, Follow, Framer, Grammar, Limits, Line, Verb};
+use crate::framing::{codec_traits, Cutter};
 use crate::{ServerInfo, Size};
 
 #[derive(Debug, Clone, Copy)]
@@ -132,11 +129,7 @@ impl Grammar for ServerOps {
             Kind::Info => Ok(Line::Done(Shape::Info(Box::new(ServerInfo::from_json(
                 line,
             )?)))),
-            Kind::Err => {
-                let text = unquote(line);
-                let start = text.as_ptr() as usize - line.as_ptr() as usize;
-                Ok(Line::Done(Shape::Err(start..start + text.len())))
-            }
+            Kind::Err => Ok(Line::Done(Shape::Err(unquoted_range(line)))),
             // The framer never parses the line of an ignored-line verb.
             Kind::Ping | Kind::Pong | Kind::Ok => Err(ProtoError::unknown(line)),
         }
@@ -177,10 +170,7 @@ pub struct ClientCodec {
 impl ClientCodec {
     /// Limits for what a server sends: INFO lines of a large cluster can be long, and the
     /// payload limit is the largest `max_payload` a server may be configured with (64 MiB).
-    pub const DEFAULT_LIMITS: Limits = Limits {
-        max_control_line: 1024 * 1024,
-        max_payload: 64 * 1024 * 1024,
-    };
+    pub const DEFAULT_LIMITS: Limits = Limits::PEER;
 
     /// A codec with the given limits.
     pub fn new(limits: Limits) -> ClientCodec {
@@ -190,36 +180,4 @@ impl ClientCodec {
     }
 }
 
-impl Default for ClientCodec {
-    fn default() -> Self {
-        ClientCodec::new(Self::DEFAULT_LIMITS)
-    }
-}
-
-impl Decoder for ClientCodec {
-    type Item = ServerOp;
-    type Error = ProtoError;
-
-    #[inline]
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ServerOp>, ProtoError> {
-        self.framer.decode(src)
-    }
-}
-
-impl Encoder<ClientOp> for ClientCodec {
-    type Error = ProtoError;
-
-    fn encode(&mut self, op: ClientOp, dst: &mut BytesMut) -> Result<(), ProtoError> {
-        op.encode(dst);
-        Ok(())
-    }
-}
-
-impl Encoder<&ClientOp> for ClientCodec {
-    type Error = ProtoError;
-
-    fn encode(&mut self, op: &ClientOp, dst: &mut BytesMut) -> Result<(), ProtoError> {
-        op.encode(dst);
-        Ok(())
-    }
-}
+codec_traits!(ClientCodec, decodes ServerOp, encodes ClientOp, default limits Self::DEFAULT_LIMITS);

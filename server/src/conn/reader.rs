@@ -20,14 +20,8 @@ pub trait Connection: Send {
     /// A CONNECT as the decoder hands it over.
     type Connect: Send;
 
-    /// The connection's shared half: its close signal and reason.
-    fn shared(&self) -> &ClientShared;
-
-    /// The connection's ping timer.
-    fn pinger(&mut self) -> &mut Pinger;
-
-    /// When a missing CONNECT ends the connection (`None`: no deadline, or CONNECT came).
-    fn auth_deadline(&self) -> Option<Instant>;
+    /// The connection's timers.
+    fn timers(&mut self) -> &mut Timers;
 
     /// Decodes and handles every complete op in `buf`, stopping at a CONNECT, which it
     /// returns: nothing after a CONNECT is handled before the CONNECT itself.
@@ -55,6 +49,15 @@ pub trait Connection: Send {
     }
 }
 
+/// The two timers of a connection.
+#[derive(Debug)]
+pub struct Timers {
+    /// When to PING, and how many are unanswered.
+    pub pinger: Pinger,
+    /// When a missing CONNECT ends the connection (`None`: no deadline, or CONNECT came).
+    pub auth_deadline: Option<Instant>,
+}
+
 /// How the read buffer is sized.
 #[derive(Debug, Clone, Copy)]
 pub enum ReadSize {
@@ -70,8 +73,14 @@ pub enum ReadSize {
     Fixed(usize),
 }
 
-/// Runs `conn` over `rd` until it closes; returns why.
-pub async fn read_loop<C, R>(conn: &mut C, rd: &mut R, size: ReadSize) -> CloseReason
+/// Runs `conn` over `rd` until it closes (`shared` is its shared half: the close signal and
+/// reason); returns why.
+pub async fn read_loop<C, R>(
+    conn: &mut C,
+    shared: &ClientShared,
+    rd: &mut R,
+    size: ReadSize,
+) -> CloseReason
 where
     C: Connection,
     R: AsyncRead + Unpin,
@@ -86,13 +95,12 @@ where
             buf.reserve(read_size);
         }
         let room = buf.capacity() - buf.len();
-        let ping_at = conn.pinger().due();
-        let auth_deadline = conn.auth_deadline();
-        let closing = conn.shared().closing().clone();
+        let timers = conn.timers();
+        let (ping_at, auth_deadline) = (timers.pinger.due(), timers.auth_deadline);
         tokio::select! {
             biased;
-            _ = closing.cancelled() => {
-                return conn.shared().close_reason().unwrap_or(CloseReason::ServerShutdown);
+            _ = shared.closing().cancelled() => {
+                return shared.close_reason().unwrap_or(CloseReason::ServerShutdown);
             }
             read = rd.read_buf(&mut buf) => match read {
                 Ok(0) => return CloseReason::ClientClosed,
@@ -251,9 +259,8 @@ mod tests {
     /// A connection that records what the reader loop asks of it, with a line protocol:
     /// `PONG` answers a ping, `CONNECT` needs a (slow) check, anything else is an op.
     struct Probe {
-        shared: ClientShared,
-        pinger: Pinger,
-        auth_deadline: Option<Instant>,
+        shared: std::sync::Arc<ClientShared>,
+        timers: Timers,
         start: Instant,
         events: Vec<(Duration, String)>,
         connect_takes: Duration,
@@ -264,9 +271,17 @@ mod tests {
         fn new(pinger: Pinger, auth_timeout: Option<Duration>) -> Self {
             let peer: SocketAddr = ([127, 0, 0, 1], 1).into();
             Probe {
-                shared: ClientShared::new(&CancellationToken::new(), 1, Kind::Client, peer, 1024),
-                pinger,
-                auth_deadline: auth_timeout.map(|t| Instant::now() + t),
+                shared: std::sync::Arc::new(ClientShared::new(
+                    &CancellationToken::new(),
+                    1,
+                    Kind::Client,
+                    peer,
+                    1024,
+                )),
+                timers: Timers {
+                    pinger,
+                    auth_deadline: auth_timeout.map(|t| Instant::now() + t),
+                },
                 start: Instant::now(),
                 events: Vec::new(),
                 connect_takes: Duration::ZERO,
@@ -282,16 +297,8 @@ mod tests {
     impl Connection for Probe {
         type Connect = ();
 
-        fn shared(&self) -> &ClientShared {
-            &self.shared
-        }
-
-        fn pinger(&mut self) -> &mut Pinger {
-            &mut self.pinger
-        }
-
-        fn auth_deadline(&self) -> Option<Instant> {
-            self.auth_deadline
+        fn timers(&mut self) -> &mut Timers {
+            &mut self.timers
         }
 
         fn process(&mut self, buf: &mut BytesMut) -> Result<Option<()>, CloseReason> {
@@ -300,7 +307,7 @@ mod tests {
                 let line = String::from_utf8_lossy(&line).trim().to_string();
                 match line.as_str() {
                     "PONG" => {
-                        self.pinger.pong();
+                        self.timers.pinger.pong();
                     }
                     "CONNECT" => return Ok(Some(())),
                     op => {
@@ -314,14 +321,14 @@ mod tests {
 
         async fn connect(&mut self, (): ()) -> Result<(), CloseReason> {
             tokio::time::sleep(self.connect_takes).await;
-            self.auth_deadline = None;
+            self.timers.auth_deadline = None;
             self.note("connected");
             Ok(())
         }
 
         fn ping_tick(&mut self) -> Result<(), CloseReason> {
             let active = std::mem::take(&mut self.active);
-            match self.pinger.tick(active) {
+            match self.timers.pinger.tick(active) {
                 Tick::Ping => self.note("PING"),
                 Tick::Delayed => self.note("delayed"),
                 Tick::Stale => return Err(CloseReason::StaleConnection),
@@ -337,6 +344,16 @@ mod tests {
         fn end_batch(&mut self) {}
     }
 
+    /// The reader loop over `probe`, with the probe's own shared half.
+    async fn run(
+        probe: &mut Probe,
+        rd: &mut tokio::io::DuplexStream,
+        size: ReadSize,
+    ) -> CloseReason {
+        let shared = probe.shared.clone();
+        read_loop(probe, &shared, rd, size).await
+    }
+
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
     }
@@ -345,7 +362,7 @@ mod tests {
     async fn pings_at_each_interval_and_a_silent_peer_goes_stale_after_ping_max() {
         let mut probe = Probe::new(Pinger::new(secs(2), secs(10), 2), None);
         let (_peer, mut ours) = tokio::io::duplex(64);
-        let reason = read_loop(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
+        let reason = run(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
         assert_eq!(reason, CloseReason::StaleConnection);
         assert_eq!(
             probe.events,
@@ -373,7 +390,7 @@ mod tests {
         };
         let start = probe.start;
         let run = async {
-            let reason = read_loop(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
+            let reason = run(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
             (reason, start.elapsed())
         };
         let ((reason, ended), ()) = tokio::join!(run, talk);
@@ -407,7 +424,7 @@ mod tests {
     async fn no_connect_within_the_auth_timeout_closes_the_connection() {
         let mut probe = Probe::new(Pinger::new(secs(60), secs(60), 2), Some(secs(2)));
         let (_peer, mut ours) = tokio::io::duplex(64);
-        let reason = read_loop(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
+        let reason = run(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
         assert_eq!(reason, CloseReason::AuthenticationTimeout);
         assert_eq!(probe.events, [(secs(2), "auth timeout".to_string())]);
     }
@@ -419,7 +436,7 @@ mod tests {
         let (mut peer, mut ours) = tokio::io::duplex(64);
         peer.write_all(b"SUB\nCONNECT\nPUB\n").await.expect("write");
         drop(peer);
-        let reason = read_loop(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
+        let reason = run(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
         assert_eq!(reason, CloseReason::ClientClosed);
         let at = |s: u64, what: &str| (secs(s), what.to_string());
         assert_eq!(
@@ -435,7 +452,7 @@ mod tests {
             .shared
             .close(CloseReason::SlowConsumerPendingBytes, false);
         let (_peer, mut ours) = tokio::io::duplex(64);
-        let reason = read_loop(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
+        let reason = run(&mut probe, &mut ours, ReadSize::Fixed(64)).await;
         assert_eq!(reason, CloseReason::SlowConsumerPendingBytes);
         assert_eq!(probe.start.elapsed(), Duration::ZERO);
     }

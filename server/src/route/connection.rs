@@ -2,7 +2,7 @@
 //! registration, interest (`RS+`/`RS-`), routed messages, pings, gossip, and its cleanup.
 
 use super::*;
-use crate::conn::reader::{read_loop, Connection, Pinger, ReadSize, Tick};
+use crate::conn::reader::{read_loop, Connection, Pinger, ReadSize, Tick, Timers};
 
 /// The reader side of one route connection.
 struct Route {
@@ -16,8 +16,7 @@ struct Route {
     /// The id this connection is registered under, once registered.
     registered_id: Option<String>,
     self_route: bool,
-    pinger: Pinger,
-    auth_deadline: Option<tokio::time::Instant>,
+    timers: Timers,
     /// An accepted route has not sent its CONNECT yet: nothing else is acted on before it.
     awaiting_connect: bool,
 }
@@ -95,25 +94,25 @@ where
     };
     let now = tokio::time::Instant::now();
     let first_ping = Duration::from_millis(1000 + rand::rng().random_range(0..200u64));
+    let auth_deadline =
+        (dialed.is_none() && cluster.auth.is_some()).then(|| now + cluster.auth_timeout);
     let mut route = Route {
         server: server.clone(),
         cluster: cluster.clone(),
         shared: shared.clone(),
-        codec: RouteCodec::new(Limits {
-            max_control_line: RouteCodec::DEFAULT_LIMITS.max_control_line,
-            max_payload: RouteCodec::DEFAULT_LIMITS.max_payload,
-        }),
+        codec: RouteCodec::default(),
         fanout: Fanout::default(),
-        auth_deadline: (dialed.is_none() && cluster.auth.is_some())
-            .then(|| now + cluster.auth_timeout),
         awaiting_connect: dialed.is_none(),
         dialed,
         peer_id: None,
         registered_id: None,
         self_route: false,
-        pinger: Pinger::new(first_ping, options.ping_interval, options.ping_max),
+        timers: Timers {
+            pinger: Pinger::new(first_ping, options.ping_interval, options.ping_max),
+            auth_deadline,
+        },
     };
-    let reason = read_loop(&mut route, &mut rd, ReadSize::Fixed(64 * 1024)).await;
+    let reason = read_loop(&mut route, &shared, &mut rd, ReadSize::Fixed(64 * 1024)).await;
     shared.close(reason, false);
     let (self_route, peer_id) = (route.self_route, route.peer_id.take());
     // Forgets the peer's interest and the registration (see `Drop for Route`).
@@ -163,16 +162,7 @@ impl Route {
             RouteOp::Msg(m) => {
                 if crate::log::trace_enabled() {
                     let mut line = BytesMut::new();
-                    nats_proto::route::write_routed_msg_line(
-                        &mut line,
-                        m.origin(),
-                        m.account(),
-                        m.subject(),
-                        m.reply(),
-                        m.queue_list(),
-                        m.header_size(),
-                        m.total_size(),
-                    );
+                    m.line().write(&mut line);
                     trace!(
                         "{}<<- [{}]",
                         self.shared.prefix,
@@ -217,7 +207,7 @@ impl Route {
                 self.send(b"PONG\r\n");
             }
             RouteOp::Pong => {
-                if let Some(rtt) = self.pinger.pong() {
+                if let Some(rtt) = self.timers.pinger.pong() {
                     self.shared.stats.set_rtt(rtt);
                 }
             }
@@ -266,7 +256,7 @@ impl Route {
             ));
             return Err(CloseReason::ProtocolViolation);
         }
-        self.auth_deadline = None;
+        self.timers.auth_deadline = None;
         if let Some((user, pass)) = self.cluster.auth.clone() {
             let authorized = c.user == user
                 && {
@@ -637,23 +627,10 @@ impl Route {
 impl Connection for Route {
     type Connect = Box<RouteConnectInfo>;
 
-    fn shared(&self) -> &ClientShared {
-        &self.shared
+    fn timers(&mut self) -> &mut Timers {
+        &mut self.timers
     }
 
-    fn pinger(&mut self) -> &mut Pinger {
-        &mut self.pinger
-    }
-
-    fn auth_deadline(&self) -> Option<tokio::time::Instant> {
-        self.auth_deadline
-    }
-
-    /// Decodes and handles every complete op in `buf`. An accepted route must start with
-    /// CONNECT: anything else first (an op, an INFO, garbage) is an authorization violation,
-    /// whether or not the cluster has credentials, so no peer acts as a route (or bypasses
-    /// the cluster permissions, which come with CONNECT) without introducing itself. The
-    /// CONNECT itself goes back to the read loop, which awaits its check.
     fn process(
         &mut self,
         buf: &mut BytesMut,
@@ -679,7 +656,7 @@ impl Connection for Route {
 
     fn ping_tick(&mut self) -> Result<(), CloseReason> {
         // Routes are pinged whatever their traffic, as nats-server does.
-        match self.pinger.tick(false) {
+        match self.timers.pinger.tick(false) {
             Tick::Stale => {
                 self.send_err("Stale Connection");
                 Err(CloseReason::StaleConnection)

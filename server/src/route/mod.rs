@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use nats_proto::route::{Interest, RouteCodec, RouteOp};
-use nats_proto::{Close, Limits, ProtoError, RouteConnectInfo, ServerInfo};
+use nats_proto::{Close, ProtoError, RouteConnectInfo, ServerInfo};
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
