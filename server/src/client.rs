@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -656,24 +656,14 @@ impl Client {
             .as_ref()
             .filter(|p| p.needs_delivery_check(&subject))
             .cloned();
-        let sub = Arc::new(Subscription {
-            client: self.shared.clone(),
-            subject,
-            queue,
-            sid: sid.clone(),
-            delivered: AtomicU64::new(0),
-            max: AtomicU64::new(0),
-            deny_check,
-        });
+        let mut sub = Subscription::new(self.shared.clone(), subject, queue, sid.clone());
+        sub.deny_check = deny_check;
+        let sub = Arc::new(sub);
         if self.server.add_subscription(&sub).is_err() {
             self.send_err(text::INVALID_SUBJECT);
             return;
         }
-        self.shared
-            .subs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(sid, sub);
+        sub.remember(sid);
         self.shared.stats.touch();
         self.ok();
     }

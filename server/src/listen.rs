@@ -7,7 +7,9 @@
 use std::io;
 use std::net::SocketAddr;
 
-use tokio::net::{lookup_host, TcpListener, TcpSocket, ToSocketAddrs};
+use tokio::net::{lookup_host, TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
+use tokio_util::sync::CancellationToken;
+use tracing::error;
 
 /// The accept backlog when the system does not say (Go's `syscall.SOMAXCONN`).
 const DEFAULT_BACKLOG: u32 = 128;
@@ -19,6 +21,44 @@ pub fn backlog() -> u32 {
         .and_then(|s| s.trim().parse::<u32>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(DEFAULT_BACKLOG)
+}
+
+/// [`bind`], and on failure the fatal log line nats-server prints, `fatal` built from the
+/// error (the caller's wording, as each listener words it differently).
+pub async fn bind_or_log<A, F>(addr: A, fatal: F) -> io::Result<TcpListener>
+where
+    A: ToSocketAddrs,
+    F: FnOnce(&io::Error) -> String,
+{
+    bind(addr).await.inspect_err(|e| {
+        error!(target: "fatal", "{}", fatal(e));
+    })
+}
+
+/// The next connection on `listener`, with `TCP_NODELAY` set; `None` once `stop` is
+/// cancelled. A failed accept (out of file descriptors and the like) is logged as
+/// `Error accepting <what> connection` and retried after a pause instead of spinning.
+pub async fn next_connection(
+    listener: &TcpListener,
+    stop: &CancellationToken,
+    what: &str,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                return Some((stream, peer));
+            }
+            Err(e) => {
+                error!("Error accepting {what} connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
 }
 
 /// Binds a listener on the first address `addr` resolves to that can be bound (like

@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 use crate::auth::Auth;
 use crate::client::serve;
 use crate::conn::{ClientShared, Kind, Subscription};
+use crate::listen::{bind_or_log, next_connection};
 use crate::options::Options;
 use crate::route::Cluster;
 use crate::stats::Stats;
@@ -132,19 +133,17 @@ impl Server {
         };
         let port = if options.port == -1 { 0 } else { options.port };
         let addr = format!("{}:{}", options.host, port);
-        let listener = match crate::listen::bind(&addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                error!(target: "fatal", "Error listening on port: {addr}, {:?}", e.to_string());
-                return Err(e);
-            }
-        };
+        let listener = bind_or_log(&addr, |e| {
+            format!("Error listening on port: {addr}, {:?}", e.to_string())
+        })
+        .await?;
         let client_addr = listener.local_addr()?;
         info!("Listening for client connections on {client_addr}");
         if client_tls.is_some() {
             info!("TLS required for client connections");
         }
         let first_cid = if options.no_system_account { 1 } else { 4 };
+        let shutdown = CancellationToken::new();
         let server = Arc::new(Server {
             id,
             name,
@@ -154,14 +153,15 @@ impl Server {
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(first_cid),
             stats: Stats::default(),
-            shutdown: CancellationToken::new(),
+            shutdown: shutdown.clone(),
             client_addr,
             start_time: SystemTime::now(),
             cluster: OnceLock::new(),
             urls_generation: AtomicU64::new(0),
             had_route: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
-            stop_accepting: CancellationToken::new(),
+            // A child of the shutdown: lame duck mode stops accepting early, shutdown always.
+            stop_accepting: shutdown.child_token(),
             observer,
             tasks: TaskTracker::new(),
         });
@@ -576,34 +576,21 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<Arc<crate::tls::ClientTls>>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            _ = server.shutdown.cancelled() => return,
-            _ = server.stop_accepting.cancelled() => return,
-            a = listener.accept() => a,
+    // Lame duck mode stops accepting before the shutdown, which cancels this token too.
+    let stop = server.stop_accepting.clone();
+    while let Some((stream, peer)) = next_connection(&listener, &stop, "client").await {
+        let cid = server.next_id();
+        // Both paths end in the same generic client code; TLS only adds the plaintext INFO
+        // and the handshake in front of it.
+        match &tls {
+            Some(tls) => server.spawn(crate::client::serve_tls(
+                server.clone(),
+                tls.clone(),
+                stream,
+                peer,
+                cid,
+            )),
+            None => server.spawn(serve(server.clone(), stream, peer, cid)),
         };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let cid = server.next_id();
-                // Both paths end in the same generic client code; TLS only adds the plaintext
-                // INFO and the handshake in front of it.
-                match &tls {
-                    Some(tls) => server.spawn(crate::client::serve_tls(
-                        server.clone(),
-                        tls.clone(),
-                        stream,
-                        peer,
-                        cid,
-                    )),
-                    None => server.spawn(serve(server.clone(), stream, peer, cid)),
-                };
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                error!("Error accepting client connection: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
     }
 }

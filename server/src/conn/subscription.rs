@@ -50,6 +50,16 @@ impl Subscription {
         self.max.load(Ordering::Relaxed)
     }
 
+    /// Records the subscription in its connection's map, under its `sid` (a route keys
+    /// its peer's interest by subject and queue): what `UNSUB` and the cleanup find.
+    pub(crate) fn remember(self: &Arc<Self>, key: Bytes) {
+        self.client
+            .subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, self.clone());
+    }
+
     /// Removes the subscription from its connection's map (if it is still the one there).
     pub(crate) fn forget(&self) {
         let mut subs = self.client.subs.lock().unwrap_or_else(|e| e.into_inner());

@@ -46,17 +46,13 @@ pub async fn bind_https(options: &Options) -> io::Result<Option<HttpsListener>> 
         }
     };
     let port = u16::try_from(port.max(0)).unwrap_or(0);
-    let listener = match crate::listen::bind((host.as_str(), port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            error!(
-                target: "fatal",
-                "can't listen to the monitor port: listen tcp {}: {e}",
-                join(port)
-            );
-            return Err(e);
-        }
-    };
+    let listener = crate::listen::bind_or_log((host.as_str(), port), |e| {
+        format!(
+            "can't listen to the monitor port: listen tcp {}: {e}",
+            join(port)
+        )
+    })
+    .await?;
     info!(
         "Starting https monitor on {}",
         join(listener.local_addr()?.port())
@@ -69,19 +65,11 @@ pub async fn bind_https(options: &Options) -> io::Result<Option<HttpsListener>> 
 /// like a plain HTTP one.
 pub fn spawn_https(server: Arc<Server>, monitor: Arc<super::Monitor>, https: HttpsListener) {
     server.clone().spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = server.shutdown_token().cancelled() => return,
-                a = https.listener.accept() => a,
-            };
-            let tcp = match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    error!("Error accepting monitoring connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
+        let stop = server.shutdown_token().clone();
+        let listener = &https.listener;
+        while let Some((tcp, _)) =
+            crate::listen::next_connection(listener, &stop, "monitoring").await
+        {
             let (task_server, acceptor) = (server.clone(), https.acceptor.clone());
             let monitor = monitor.clone();
             server.spawn(async move {

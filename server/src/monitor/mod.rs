@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, error, info};
 
 use crate::conn::ClientShared;
+use crate::listen::next_connection;
 use crate::options::Options;
 use crate::server::{Observer, Server};
 
@@ -178,17 +179,13 @@ async fn bind_http(options: &Options) -> std::io::Result<Option<TcpListener>> {
     let host = http_host(options);
     let port = u16::try_from(options.http_port.max(0)).unwrap_or(0);
     let bind_host = host.trim_start_matches('[').trim_end_matches(']');
-    let listener = match crate::listen::bind((bind_host, port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            error!(
-                target: "fatal",
-                "can't listen to the monitor port: listen tcp {}: {e}",
-                join_host_port(bind_host, port)
-            );
-            return Err(e);
-        }
-    };
+    let listener = crate::listen::bind_or_log((bind_host, port), |e| {
+        format!(
+            "can't listen to the monitor port: listen tcp {}: {e}",
+            join_host_port(bind_host, port)
+        )
+    })
+    .await?;
     let bound = listener.local_addr()?;
     info!(
         "Starting http monitor on {}",
@@ -244,19 +241,8 @@ impl Monitoring {
 }
 
 async fn accept_loop(server: Arc<Server>, monitor: Arc<Monitor>, listener: TcpListener) {
-    loop {
-        let accepted = tokio::select! {
-            _ = server.shutdown_token().cancelled() => return,
-            a = listener.accept() => a,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                error!("Error accepting monitoring connection: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
+    let stop = server.shutdown_token().clone();
+    while let Some((stream, _)) = next_connection(&listener, &stop, "monitoring").await {
         server.spawn(serve_connection(server.clone(), monitor.clone(), stream));
     }
 }

@@ -544,11 +544,7 @@ impl Route {
                     self.send_err("Invalid Subscription");
                     return;
                 }
-                self.shared
-                    .subs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key, sub);
+                sub.remember(key);
             }
         }
     }

@@ -36,6 +36,7 @@ use crate::auth::ClientPermissions;
 use crate::conn::outbound::{run_writer, Deadline, WriterEnd};
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
 use crate::deliver::{Fanout, Msg, Origin};
+use crate::listen::{bind_or_log, next_connection};
 use crate::server::{Server, GO_VERSION, VERSION};
 
 mod connection;
@@ -362,13 +363,13 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
         None => None,
     };
     let addr = format!("{host}:{port}");
-    let listener = match crate::listen::bind(&addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            error!(target: "fatal", "Error listening on router port: {addr}, {:?}", e.to_string());
-            return Err(e);
-        }
-    };
+    let listener = bind_or_log(&addr, |e| {
+        format!(
+            "Error listening on router port: {addr}, {:?}",
+            e.to_string()
+        )
+    })
+    .await?;
     let listen = listener.local_addr()?;
     let configured = c
         .routes
@@ -415,30 +416,18 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
 }
 
 async fn accept_loop(server: Arc<Server>, cluster: Arc<Cluster>, listener: TcpListener) {
-    loop {
-        let accepted = tokio::select! {
-            _ = server.shutdown_token().cancelled() => return,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let rid = server.next_id();
-                let (task_server, cluster) = (server.clone(), cluster.clone());
-                server.spawn(async move {
-                    let server = task_server;
-                    let tls = cluster.tls.clone();
-                    let accepted = crate::tls::accept_route(tls.as_deref(), stream, peer, rid);
-                    if let Some(stream) = accepted.await {
-                        run(server, cluster, stream, peer, rid, None).await;
-                    }
-                });
+    let stop = server.shutdown_token().clone();
+    while let Some((stream, peer)) = next_connection(&listener, &stop, "route").await {
+        let rid = server.next_id();
+        let (task_server, cluster) = (server.clone(), cluster.clone());
+        server.spawn(async move {
+            let server = task_server;
+            let tls = cluster.tls.clone();
+            let accepted = crate::tls::accept_route(tls.as_deref(), stream, peer, rid);
+            if let Some(stream) = accepted.await {
+                run(server, cluster, stream, peer, rid, None).await;
             }
-            Err(e) => {
-                error!("Error accepting route connection: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
+        });
     }
 }
 
