@@ -18,6 +18,10 @@ use crate::conn::{err_text, ConnectOptions, Connection};
 use crate::tls::TlsSetup;
 use crate::{Error, ServerPool, ServerUrl};
 
+/// How long the tools wait for the server to confirm what they sent ([`Client::flush`]); ten
+/// seconds, like nats.go's `Flush`.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How the client behaves.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {

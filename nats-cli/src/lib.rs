@@ -10,6 +10,7 @@
 //!   server and reconnects to another one with [`backoff`].
 //! * [`duration`]: `2m` / `500ms` style durations for flags and messages.
 //! * [`tls`]: `tls://` URLs, servers that require TLS, and the certificate flags.
+//! * [`args`]: the `-s` and TLS flags both tools take, and [`diag!`] for their stderr lines.
 //!
 //! Every error a user can see is an [`Error`] whose text starts with `nats: `, the prefix the
 //! Go tools print, so scripts written against them keep matching.
@@ -18,6 +19,7 @@
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+pub mod args;
 pub mod backoff;
 pub mod client;
 pub mod conn;

@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::args::ConnectArgs;
+use crate::tls::test_pki::Pki;
+
 /// Default bound for every wait.
 pub const WAIT: Duration = Duration::from_secs(10);
 /// Bound for building a missing binary (a cold debug build of the server on a busy machine).
@@ -224,6 +227,19 @@ impl Proc {
         self.stdout.snapshot()
     }
 
+    /// Waits (asserting it happens within [`WAIT`]) until a stdout line contains `needle`,
+    /// then kills the process and returns all of its stdout: what a subscriber printed up to
+    /// the message the test waits for, to compare as a whole.
+    pub fn stdout_until(&mut self, needle: &str) -> Vec<String> {
+        assert!(
+            self.wait_stdout(needle, WAIT),
+            "no {needle:?}: {}",
+            self.describe()
+        );
+        self.kill();
+        self.stdout()
+    }
+
     /// Stderr lines so far.
     pub fn stderr(&self) -> Vec<String> {
         self.stderr.snapshot()
@@ -306,16 +322,74 @@ pub fn run(program: &Path, args: &[&str], stdin: Option<&[u8]>, timeout: Duratio
     }
 }
 
-/// Our `gnatsd`, started with `-a 127.0.0.1 -p -1` (a random port) and killed on drop.
-pub struct Gnatsd {
+/// Borrows owned arguments (built with `format!` or from [`Pki`] paths) as the `&[&str]`
+/// the runners take.
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Starts `nats-sub <args>` (the binary at `nats_sub`) and waits until it says
+/// `Listening on [` (on stdout, or on stderr with `--raw`): from then on its subscription is
+/// in place and published messages reach it.
+pub fn subscriber(nats_sub: &Path, args: &[&str]) -> Proc {
+    let sub = Proc::spawn(nats_sub, args);
+    assert!(
+        wait_until(WAIT, || sub
+            .stdout()
+            .iter()
+            .chain(sub.stderr().iter())
+            .any(|l| l.starts_with("Listening on ["))),
+        "subscriber not listening: {}",
+        sub.describe()
+    );
+    sub
+}
+
+/// Asserts that a tool's parser fills its [`ConnectArgs`] from the TLS flags: `parse` gets
+/// an argv of `--tlscert c.pem --tlskey k.pem --tlscacert ca.pem` followed by `positional`
+/// (the tool's required arguments) and returns the `ConnectArgs` the tool parsed.
+pub fn assert_parses_tls_flags(positional: &[&str], parse: impl FnOnce(&[&str]) -> ConnectArgs) {
+    let mut argv = vec![
+        "tool",
+        "--tlscert",
+        "c.pem",
+        "--tlskey",
+        "k.pem",
+        "--tlscacert",
+        "ca.pem",
+    ];
+    argv.extend_from_slice(positional);
+    let connect = parse(&argv);
+    assert_eq!(connect.tlscert, Some(PathBuf::from("c.pem")));
+    assert_eq!(connect.tlskey, Some(PathBuf::from("k.pem")));
+    assert_eq!(connect.tlscacert, Some(PathBuf::from("ca.pem")));
+}
+
+/// Asserts that `program <help_flag>` succeeds and its help mentions every one of `flags`,
+/// and that `program --version` prints exactly the line `version`.
+pub fn assert_help_and_version(program: &Path, help_flag: &str, flags: &[&str], version: &str) {
+    let help = run(program, &[help_flag], None, WAIT);
+    assert_eq!(help.code(), Some(0));
+    let text = help.stdout.join("\n");
+    for flag in flags {
+        assert!(text.contains(flag), "{flag} in {text}");
+    }
+    let shown = run(program, &["--version"], None, WAIT);
+    assert_eq!(shown.stdout, [version]);
+}
+
+/// A server the test started, listening on `127.0.0.1` and killed on drop: our `gnatsd`
+/// ([`Server::gnatsd`]) or the real nats-server ([`Server::nats_server_or_skip`]).
+pub struct Server {
     proc: Proc,
     /// The client port it listens on.
     pub port: u16,
 }
 
-impl Gnatsd {
-    /// Starts `gnatsd -a 127.0.0.1 -p -1 <args>` and waits until it logs `Server is ready`.
-    pub fn start(bins: &Bins, args: &[&str]) -> Gnatsd {
+impl Server {
+    /// Starts `gnatsd -a 127.0.0.1 -p -1 <args>` (a random port) and waits until it logs
+    /// `Server is ready`.
+    pub fn gnatsd(bins: &Bins, args: &[&str]) -> Server {
         let program = bins.get("gnatsd", "gnatsd");
         let mut all = vec!["-a", "127.0.0.1", "-p", "-1"];
         all.extend_from_slice(args);
@@ -336,41 +410,18 @@ impl Gnatsd {
             "gnatsd not ready: {}",
             proc.describe()
         );
-        Gnatsd { proc, port }
+        Server { proc, port }
     }
 
-    /// `nats://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+    /// Starts the real nats-server as `nats-server -a 127.0.0.1 -p <free port>`, or returns
+    /// `None` after printing why the test is skipped when [`NATS_SERVER`] is not installed —
+    /// unless `NATS_SERVER_REQUIRED=1`, then it panics.
+    pub fn nats_server_or_skip(test: &str) -> Option<Server> {
+        Server::nats_server_with_or_skip(test, &[])
     }
 
-    /// Kills the server now (SIGKILL: its clients see the connection drop).
-    pub fn kill(&mut self) {
-        self.proc.kill();
-    }
-
-    /// The server's log lines so far.
-    pub fn logs(&self) -> Vec<String> {
-        self.proc.stderr()
-    }
-}
-
-/// The real nats-server, started as `nats-server -a 127.0.0.1 -p <free port>`.
-pub struct NatsServer {
-    proc: Proc,
-    /// The client port.
-    pub port: u16,
-}
-
-impl NatsServer {
-    /// Starts it, or returns `None` after printing why the test is skipped when
-    /// [`NATS_SERVER`] is not installed — unless `NATS_SERVER_REQUIRED=1`, then it panics.
-    pub fn start_or_skip(test: &str) -> Option<NatsServer> {
-        NatsServer::start_with_or_skip(test, &[])
-    }
-
-    /// Like [`NatsServer::start_or_skip`] with extra flags (`--user`, `--pass`, …).
-    pub fn start_with_or_skip(test: &str, args: &[&str]) -> Option<NatsServer> {
+    /// Like [`Server::nats_server_or_skip`] with extra flags (`--user`, `--pass`, …).
+    pub fn nats_server_with_or_skip(test: &str, args: &[&str]) -> Option<Server> {
         if !Path::new(NATS_SERVER).exists() {
             let required = std::env::var("NATS_SERVER_REQUIRED").is_ok_and(|v| v == "1");
             assert!(
@@ -389,7 +440,7 @@ impl NatsServer {
             all.extend_from_slice(args);
             let mut proc = Proc::spawn(Path::new(NATS_SERVER), &all);
             if wait_until(WAIT, || port_open(port)) {
-                return Some(NatsServer { proc, port });
+                return Some(Server { proc, port });
             }
             proc.kill();
         }
@@ -401,7 +452,12 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server now.
+    /// `tls://127.0.0.1:<port>`, for a server with TLS enabled.
+    pub fn tls_url(&self) -> String {
+        format!("tls://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server now (SIGKILL: its clients see the connection drop).
     pub fn kill(&mut self) {
         self.proc.kill();
     }
@@ -410,6 +466,15 @@ impl NatsServer {
     pub fn logs(&self) -> Vec<String> {
         self.proc.stderr()
     }
+}
+
+/// A fresh [`Pki`] and a gnatsd with TLS on, serving its server certificate; with `verify`
+/// the server also requires client certificates signed by its CA (see
+/// [`Pki::server_flags`]). Most TLS tests start here.
+pub fn tls_gnatsd(bins: &Bins, verify: bool) -> (Pki, Server) {
+    let pki = Pki::new();
+    let server = Server::gnatsd(bins, &strs(&pki.server_flags(verify)));
+    (pki, server)
 }
 
 /// Waits until the server on port `to` knows about the subscriptions made on port `from` so

@@ -290,6 +290,40 @@ pub mod test_pki {
         pub fn arg(path: &std::path::Path) -> String {
             path.to_string_lossy().into_owned()
         }
+
+        /// The tools' flags for a client that trusts `ca` and presents the client
+        /// certificate: `--tlscacert … --tlscert … --tlskey …`.
+        pub fn client_flags(&self) -> Vec<String> {
+            vec![
+                "--tlscacert".to_string(),
+                Pki::arg(&self.ca),
+                "--tlscert".into(),
+                Pki::arg(&self.client_cert),
+                "--tlskey".into(),
+                Pki::arg(&self.client_key),
+            ]
+        }
+
+        /// Server flags (gnatsd and nats-server alike) for TLS with the server certificate:
+        /// `--tls --tlscert … --tlskey …`, plus `--tlsverify --tlscacert …` when `verify`
+        /// (client certificates signed by `ca` required).
+        pub fn server_flags(&self, verify: bool) -> Vec<String> {
+            let mut flags = vec![
+                "--tls".to_string(),
+                "--tlscert".into(),
+                Pki::arg(&self.server_cert),
+                "--tlskey".into(),
+                Pki::arg(&self.server_key),
+            ];
+            if verify {
+                flags.extend([
+                    "--tlsverify".into(),
+                    "--tlscacert".into(),
+                    Pki::arg(&self.ca),
+                ]);
+            }
+            flags
+        }
     }
 
     impl Default for Pki {

@@ -13,52 +13,28 @@
 )]
 
 use std::io::{self, IsTerminal, Read, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use clap::Parser;
-use nats_cli::tls::{TlsFiles, TlsSetup};
-use nats_cli::url::parse_server_list;
-use nats_cli::{Client, ClientOptions, Error, ServerPool, DEFAULT_URL};
+use nats_cli::args::ConnectArgs;
+use nats_cli::client::FLUSH_TIMEOUT;
+use nats_cli::{diag, Client, ClientOptions, Error, ServerPool};
 use nats_proto::client::{ClientOp, Publish};
 use nats_proto::headers::write_block;
 use nats_proto::subject::{is_valid_literal_subject, is_valid_subject};
 use nats_proto::Size;
 
-/// Writes a diagnostic line to stderr. Unlike `eprintln!` it does not panic when stderr is
-/// closed: losing a diagnostic must not turn into a crash.
-macro_rules! diag {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(io::stderr(), $($arg)*);
-    }};
-}
-
 /// The client name servers show for us (nats.go's example uses the same).
 const CLIENT_NAME: &str = "NATS Sample Publisher";
-/// How long to wait for the server to confirm it has everything (nats.go's `Flush`).
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Publish a message to a NATS subject.
 #[derive(Parser, Debug)]
 #[command(name = "nats-pub", version)]
 struct Args {
-    /// NATS server URLs, comma separated (nats:// or tls://[user:pass@|token@]host[:port]).
-    #[arg(short = 's', long = "server", value_name = "URLS", default_value = DEFAULT_URL)]
-    server: String,
-
-    /// Client certificate (PEM) to present to the server; needs --tlskey. Implies TLS.
-    #[arg(long = "tlscert", value_name = "FILE")]
-    tlscert: Option<PathBuf>,
-
-    /// Private key (PEM) of --tlscert.
-    #[arg(long = "tlskey", value_name = "FILE")]
-    tlskey: Option<PathBuf>,
-
-    /// CA certificates (PEM) to verify the server with (default: the system's). Implies TLS.
-    #[arg(long = "tlscacert", value_name = "FILE")]
-    tlscacert: Option<PathBuf>,
+    /// `-s` and the TLS flags.
+    #[command(flatten)]
+    connect: ConnectArgs,
 
     /// Reply subject to send with the message.
     #[arg(short = 'r', long = "reply", value_name = "SUBJECT")]
@@ -124,12 +100,9 @@ fn run(args: Args) -> Result<(), Failure> {
         .iter()
         .map(|h| parse_header(h))
         .collect::<Result<Vec<_>, _>>()?;
-    let urls = parse_server_list(&args.server)?;
-    let tls = TlsSetup::new(TlsFiles {
-        ca_file: args.tlscacert.clone(),
-        cert_file: args.tlscert.clone(),
-        key_file: args.tlskey.clone(),
-    })?;
+    let (pool, options) = args
+        .connect
+        .client_setup(CLIENT_NAME, env!("CARGO_PKG_VERSION"))?;
 
     let body = match &args.message {
         Some(message) => message.as_bytes().to_vec(),
@@ -141,7 +114,7 @@ fn run(args: Args) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|err| Failure::Io("start the async runtime", err))?;
-    runtime.block_on(publish(&args, urls, tls, &headers, &body))?;
+    runtime.block_on(publish(&args, pool, options, &headers, &body))?;
 
     let mut out = io::stdout().lock();
     for _ in 0..args.count {
@@ -155,14 +128,12 @@ fn run(args: Args) -> Result<(), Failure> {
 /// Connects, publishes `args.count` times and flushes.
 async fn publish(
     args: &Args,
-    urls: Vec<nats_cli::ServerUrl>,
-    tls: TlsSetup,
+    pool: ServerPool,
+    options: ClientOptions,
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(), Error> {
-    let mut options = ClientOptions::new(CLIENT_NAME, env!("CARGO_PKG_VERSION"));
-    options.tls = tls;
-    let mut client = Client::connect(ServerPool::new(urls), options).await?;
+    let mut client = Client::connect(pool, options).await?;
     if !headers.is_empty() && !client.info().headers {
         return Err(Error::HeadersNotSupported);
     }
@@ -238,6 +209,8 @@ fn read_stdin() -> Result<Vec<u8>, Failure> {
 
 #[cfg(test)]
 mod tests {
+    use nats_cli::testkit::assert_parses_tls_flags;
+
     use super::*;
 
     #[test]
@@ -276,20 +249,8 @@ mod tests {
         let args = Args::try_parse_from(["nats-pub", "hello"]).expect("valid");
         assert_eq!(args.message, None);
         assert!(Args::try_parse_from(["nats-pub", "-n", "0", "x", "y"]).is_err());
-        let args = Args::try_parse_from([
-            "nats-pub",
-            "--tlscert",
-            "c.pem",
-            "--tlskey",
-            "k.pem",
-            "--tlscacert",
-            "ca.pem",
-            "x",
-            "y",
-        ])
-        .expect("valid");
-        assert_eq!(args.tlscert, Some(PathBuf::from("c.pem")));
-        assert_eq!(args.tlskey, Some(PathBuf::from("k.pem")));
-        assert_eq!(args.tlscacert, Some(PathBuf::from("ca.pem")));
+        assert_parses_tls_flags(&["x", "y"], |argv| {
+            Args::try_parse_from(argv).expect("valid").connect
+        });
     }
 }

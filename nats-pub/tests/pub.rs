@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use nats_cli::testkit::{free_port, run, Bins, Finished, Gnatsd, NatsServer, RawClient, WAIT};
+use nats_cli::testkit::{
+    assert_help_and_version, free_port, run, Bins, Finished, RawClient, Server, WAIT,
+};
 
 fn bins() -> Bins {
     Bins::new(env!("CARGO_BIN_EXE_nats-pub"))
@@ -34,7 +36,7 @@ fn assert_arrives(raw: &mut RawClient, expected: &[u8]) {
 
 #[test]
 fn publishes_flushes_and_confirms() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let mut raw = raw_subscriber(server.port, "hello");
     let done = publish(&["-s", &server.url(), "hello", "world"], None);
     assert_eq!(done.code(), Some(0), "{done:?}");
@@ -45,7 +47,7 @@ fn publishes_flushes_and_confirms() {
 
 #[test]
 fn reply_and_headers_go_out_as_hpub() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let mut raw = raw_subscriber(server.port, "req");
     let done = publish(
         &[
@@ -74,7 +76,7 @@ fn reply_and_headers_go_out_as_hpub() {
 
 #[test]
 fn message_from_stdin_verbatim() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let mut raw = raw_subscriber(server.port, "in");
     let done = publish(&["-s", &server.url(), "in"], Some(b"from\nstdin\n"));
     assert_eq!(done.code(), Some(0), "{done:?}");
@@ -84,7 +86,7 @@ fn message_from_stdin_verbatim() {
 
 #[test]
 fn count_publishes_n_times() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let mut raw = raw_subscriber(server.port, "many");
     let done = publish(&["-s", &server.url(), "-n", "3", "many", "x"], None);
     assert_eq!(done.code(), Some(0), "{done:?}");
@@ -94,7 +96,7 @@ fn count_publishes_n_times() {
 
 #[test]
 fn server_list_skips_dead_servers_and_urls_carry_credentials() {
-    let server = Gnatsd::start(&bins(), &["--user", "derek", "--pass", "s3cr3t"]);
+    let server = Server::gnatsd(&bins(), &["--user", "derek", "--pass", "s3cr3t"]);
     let mut raw = RawClient::connect(
         server.port,
         r#"{"verbose":false,"user":"derek","pass":"s3cr3t"}"#,
@@ -112,7 +114,7 @@ fn server_list_skips_dead_servers_and_urls_carry_credentials() {
 
 #[test]
 fn failures_exit_non_zero_with_one_line() {
-    let server = Gnatsd::start(&bins(), &["--auth", "t0k3n"]);
+    let server = Server::gnatsd(&bins(), &["--auth", "t0k3n"]);
     let closed = format!("nats://127.0.0.1:{}", free_port());
     let wrong_token = format!("nats://wrong@127.0.0.1:{}", server.port);
     let good = format!("nats://t0k3n@127.0.0.1:{}", server.port);
@@ -160,7 +162,7 @@ fn oversized_payload_is_refused_before_sending() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let conf = dir.join("small.conf");
     std::fs::write(&conf, "max_payload: 8\n").expect("write conf");
-    let server = Gnatsd::start(&bins(), &["-c", &conf.to_string_lossy()]);
+    let server = Server::gnatsd(&bins(), &["-c", &conf.to_string_lossy()]);
     let done = publish(&["-s", &server.url(), "big", "0123456789"], None);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(done.code(), Some(1), "{done:?}");
@@ -172,23 +174,18 @@ fn oversized_payload_is_refused_before_sending() {
 
 #[test]
 fn help_and_version() {
-    let help = publish(&["--help"], None);
-    assert_eq!(help.code(), Some(0));
-    let text = help.stdout.join("\n");
-    for flag in [
-        "--server",
-        "--reply",
-        "--header",
-        "--count",
-        "<SUBJECT>",
-        "[MESSAGE]",
-    ] {
-        assert!(text.contains(flag), "{flag} in {text}");
-    }
-    let version = publish(&["--version"], None);
-    assert_eq!(
-        version.stdout,
-        [format!("nats-pub {}", env!("CARGO_PKG_VERSION"))]
+    assert_help_and_version(
+        &nats_pub(),
+        "--help",
+        &[
+            "--server",
+            "--reply",
+            "--header",
+            "--count",
+            "<SUBJECT>",
+            "[MESSAGE]",
+        ],
+        &format!("nats-pub {}", env!("CARGO_PKG_VERSION")),
     );
     let usage = publish(&[], None);
     assert_ne!(usage.code(), Some(0), "a subject is required");
@@ -196,7 +193,7 @@ fn help_and_version() {
 
 #[test]
 fn publishes_to_real_nats_server() {
-    let Some(server) = NatsServer::start_or_skip("publishes_to_real_nats_server") else {
+    let Some(server) = Server::nats_server_or_skip("publishes_to_real_nats_server") else {
         return;
     };
     let mut raw = raw_subscriber(server.port, "hello");
@@ -218,7 +215,7 @@ fn publishes_to_real_nats_server() {
 
 #[test]
 fn authorization_violation_from_real_nats_server() {
-    let Some(server) = NatsServer::start_with_or_skip(
+    let Some(server) = Server::nats_server_with_or_skip(
         "authorization_violation_from_real_nats_server",
         &["--user", "u", "--pass", "p"],
     ) else {

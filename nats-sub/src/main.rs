@@ -19,32 +19,21 @@
 )]
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
-use nats_cli::tls::{TlsFiles, TlsSetup};
-use nats_cli::url::parse_server_list;
-use nats_cli::{duration, Client, ClientOptions, Error, Event, ServerPool, DEFAULT_URL};
+use nats_cli::args::ConnectArgs;
+use nats_cli::client::FLUSH_TIMEOUT;
+use nats_cli::{diag, duration, Client, Error, Event};
 use nats_proto::client::{ClientOp, Message};
 use nats_proto::headers::HeaderBlock;
 use nats_proto::subject::is_valid_subject;
 use tokio::time::Instant;
 
-/// Writes a diagnostic line to stderr. Unlike `eprintln!` it does not panic when stderr is
-/// closed: losing a diagnostic must not turn into a crash.
-macro_rules! diag {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(io::stderr(), $($arg)*);
-    }};
-}
-
 /// The client name servers show for us (nats.go's example uses the same).
 const CLIENT_NAME: &str = "NATS Sample Subscriber";
-/// How long to wait for the server to confirm a subscription.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Our one subscription's id.
 const SID: &[u8] = b"1";
 
@@ -52,21 +41,9 @@ const SID: &[u8] = b"1";
 #[derive(Parser, Debug)]
 #[command(name = "nats-sub", version)]
 struct Args {
-    /// NATS server URLs, comma separated (nats:// or tls://[user:pass@|token@]host[:port]).
-    #[arg(short = 's', long = "server", value_name = "URLS", default_value = DEFAULT_URL)]
-    server: String,
-
-    /// Client certificate (PEM) to present to the server; needs --tlskey. Implies TLS.
-    #[arg(long = "tlscert", value_name = "FILE")]
-    tlscert: Option<PathBuf>,
-
-    /// Private key (PEM) of --tlscert.
-    #[arg(long = "tlskey", value_name = "FILE")]
-    tlskey: Option<PathBuf>,
-
-    /// CA certificates (PEM) to verify the server with (default: the system's). Implies TLS.
-    #[arg(long = "tlscacert", value_name = "FILE")]
-    tlscacert: Option<PathBuf>,
+    /// `-s` and the TLS flags.
+    #[command(flatten)]
+    connect: ConnectArgs,
 
     /// Join this queue group: each message goes to one member of the group.
     #[arg(short = 'q', long = "queue", value_name = "GROUP")]
@@ -155,14 +132,10 @@ async fn run(args: Args) -> Result<(), Failure> {
             return Err(Error::InvalidQueue(queue.clone()).into());
         }
     }
-    let urls = parse_server_list(&args.server)?;
-    let mut options = ClientOptions::new(CLIENT_NAME, env!("CARGO_PKG_VERSION"));
-    options.tls = TlsSetup::new(TlsFiles {
-        ca_file: args.tlscacert.clone(),
-        cert_file: args.tlscert.clone(),
-        key_file: args.tlskey.clone(),
-    })?;
-    let mut client = Client::connect(ServerPool::new(urls), options).await?;
+    let (pool, options) = args
+        .connect
+        .client_setup(CLIENT_NAME, env!("CARGO_PKG_VERSION"))?;
+    let mut client = Client::connect(pool, options).await?;
     let printer = Printer {
         timestamp: args.timestamp,
         raw: args.raw,
@@ -348,6 +321,8 @@ fn header_lines(msg: &Message) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use nats_cli::testkit::assert_parses_tls_flags;
+
     use super::*;
 
     #[test]
@@ -398,19 +373,8 @@ mod tests {
         assert!(Args::try_parse_from(["nats-sub", "--raw", "-t", "x"]).is_err());
         assert!(Args::try_parse_from(["nats-sub", "-n", "0", "x"]).is_err());
         assert!(Args::try_parse_from(["nats-sub"]).is_err());
-        let args = Args::try_parse_from([
-            "nats-sub",
-            "--tlscacert",
-            "ca.pem",
-            "--tlscert",
-            "c.pem",
-            "--tlskey",
-            "k.pem",
-            "x",
-        ])
-        .expect("valid");
-        assert_eq!(args.tlscacert, Some(PathBuf::from("ca.pem")));
-        assert_eq!(args.tlscert, Some(PathBuf::from("c.pem")));
-        assert_eq!(args.tlskey, Some(PathBuf::from("k.pem")));
+        assert_parses_tls_flags(&["x"], |argv| {
+            Args::try_parse_from(argv).expect("valid").connect
+        });
     }
 }

@@ -2,60 +2,23 @@
 //! 3-node cluster once routes exist), a scripted server announcing `connect_urls`, and the
 //! real nats-server 2.9.10. `nats-pub` publishes; both tools are the binaries users run.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
+use common::{bins, nats_sub, publish, subscriber};
 use nats_cli::testkit::{
-    free_port, run, wait_for_route_interest, wait_until, Bins, FakeServer, Gnatsd, NatsServer,
-    Proc, WAIT,
+    assert_help_and_version, free_port, run, strs, wait_for_route_interest, wait_until, Bins,
+    FakeServer, Proc, Server, WAIT,
 };
-
-fn bins() -> Bins {
-    Bins::new(env!("CARGO_BIN_EXE_nats-sub"))
-}
-
-fn nats_sub() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_nats-sub"))
-}
-
-fn nats_pub() -> PathBuf {
-    bins().get("nats-pub", "nats-pub")
-}
-
-/// Starts `nats-sub <args>` and waits for its `Listening on` line.
-fn subscriber(args: &[&str]) -> Proc {
-    let sub = Proc::spawn(&nats_sub(), args);
-    assert!(
-        wait_until(WAIT, || sub
-            .stdout()
-            .iter()
-            .chain(sub.stderr().iter())
-            .any(|l| l.starts_with("Listening on ["))),
-        "subscriber not listening: {}",
-        sub.describe()
-    );
-    sub
-}
-
-/// Runs `nats-pub <args>` and asserts it succeeded.
-fn publish(args: &[&str]) {
-    let done = run(&nats_pub(), args, None, WAIT);
-    assert_eq!(done.code(), Some(0), "nats-pub {args:?}: {done:?}");
-}
 
 #[test]
 fn seed_scenario_on_one_gnatsd() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let mut sub = subscriber(&["-s", &server.url(), "hello"]);
     publish(&["-s", &server.url(), "hello", "world"]);
-    assert!(
-        sub.wait_stdout("[#1]", WAIT),
-        "no message: {}",
-        sub.describe()
-    );
-    sub.kill();
     assert_eq!(
-        sub.stdout(),
+        sub.stdout_until("[#1]"),
         ["Listening on [hello]", "[#1] Received on [hello] : 'world'"]
     );
     assert!(sub.stderr().is_empty(), "{}", sub.describe());
@@ -65,32 +28,37 @@ fn seed_scenario_on_one_gnatsd() {
 /// publisher on C.
 #[test]
 fn seed_scenario_on_a_three_node_gnatsd_cluster() {
-    let bins = bins();
-    let cluster_a = format!("nats://127.0.0.1:{}", free_port());
-    let a = Gnatsd::start(&bins, &["--cluster", &cluster_a]);
-    let cluster_b = format!("nats://127.0.0.1:{}", free_port());
-    let _b = Gnatsd::start(&bins, &["--cluster", &cluster_b, "--routes", &cluster_a]);
-    let cluster_c = format!("nats://127.0.0.1:{}", free_port());
-    let c = Gnatsd::start(&bins, &["--cluster", &cluster_c, "--routes", &cluster_a]);
+    let [a, _b, c] = gnatsd_cluster(&bins());
+    seed_scenario_across_routes(&a, &c);
+}
 
+/// Three of our gnatsds routed to each other: `--cluster`, and `--routes` to the first one.
+fn gnatsd_cluster(bins: &Bins) -> [Server; 3] {
+    let seed = format!("nats://127.0.0.1:{}", free_port());
+    let a = Server::gnatsd(bins, &["--cluster", &seed]);
+    let mut others = (0..2).map(|_| {
+        let own = format!("nats://127.0.0.1:{}", free_port());
+        Server::gnatsd(bins, &["--cluster", &own, "--routes", &seed])
+    });
+    let (b, c) = (others.next().expect("b"), others.next().expect("c"));
+    [a, b, c]
+}
+
+/// The docs' scenario on a formed cluster: subscriber on `a`, publisher on `c`, and the
+/// message crosses the route.
+fn seed_scenario_across_routes(a: &Server, c: &Server) {
     let mut sub = subscriber(&["-s", &a.url(), "hello"]);
     assert!(wait_for_route_interest(a.port, c.port), "no route A→C");
     publish(&["-s", &c.url(), "hello", "world"]);
-    assert!(
-        sub.wait_stdout("[#1]", WAIT),
-        "no message: {}",
-        sub.describe()
-    );
-    sub.kill();
     assert_eq!(
-        sub.stdout(),
+        sub.stdout_until("[#1]"),
         ["Listening on [hello]", "[#1] Received on [hello] : 'world'"]
     );
 }
 
 #[test]
 fn count_exits_after_n_messages_and_wildcards_show_the_real_subject() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let mut sub = subscriber(&["-s", &server.url(), "-n", "2", "greet.*"]);
     publish(&["-s", &server.url(), "greet.en", "hello"]);
     publish(&["-s", &server.url(), "greet.fr", "bonjour"]);
@@ -108,7 +76,7 @@ fn count_exits_after_n_messages_and_wildcards_show_the_real_subject() {
 
 #[test]
 fn queue_group_members_share_the_messages() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let url = server.url();
     let one = subscriber(&["-s", &url, "-q", "workers", "jobs"]);
     let two = subscriber(&["-s", &url, "-q", "workers", "jobs"]);
@@ -136,7 +104,7 @@ fn queue_group_members_share_the_messages() {
 
 #[test]
 fn raw_prints_payloads_only_on_stdout() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let mut sub = subscriber(&["-s", &server.url(), "--raw", "-n", "2", "data"]);
     publish(&["-s", &server.url(), "data", "line one"]);
     publish(&["-s", &server.url(), "data", "{\"k\":1}"]);
@@ -147,7 +115,7 @@ fn raw_prints_payloads_only_on_stdout() {
 
 #[test]
 fn timestamps_prefix_received_lines() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let mut sub = subscriber(&["-s", &server.url(), "-t", "-n", "1", "hello"]);
     publish(&["-s", &server.url(), "hello", "world"]);
     assert_eq!(sub.wait_exit(WAIT).and_then(|s| s.code()), Some(0));
@@ -165,7 +133,7 @@ fn timestamps_prefix_received_lines() {
 
 #[test]
 fn headers_are_printed_under_the_message() {
-    let server = Gnatsd::start(&bins(), &[]);
+    let server = Server::gnatsd(&bins(), &[]);
     let mut sub = subscriber(&["-s", &server.url(), "--headers", "-n", "2", "h"]);
     publish(&[
         "-s",
@@ -194,8 +162,8 @@ fn headers_are_printed_under_the_message() {
 #[test]
 fn reconnects_to_the_next_server_and_keeps_counting() {
     let bins = bins();
-    let mut a = Gnatsd::start(&bins, &[]);
-    let b = Gnatsd::start(&bins, &[]);
+    let mut a = Server::gnatsd(&bins, &[]);
+    let b = Server::gnatsd(&bins, &[]);
     let servers = format!("{}, {}", a.url(), b.url());
     let sub = subscriber(&["-s", &servers, "--max-reconnect-time", "10s", "hello"]);
     publish(&["-s", &a.url(), "hello", "first"]);
@@ -230,7 +198,7 @@ fn reconnects_to_the_next_server_and_keeps_counting() {
 /// given on the command line.
 #[test]
 fn fails_over_to_a_server_learned_from_connect_urls() {
-    let peer = Gnatsd::start(&bins(), &[]);
+    let peer = Server::gnatsd(&bins(), &[]);
     let info = format!(
         r#"{{"server_id":"FAKE","server_name":"fake","version":"2.9.10","proto":1,"go":"go1.19.8","host":"127.0.0.1","port":1,"headers":true,"max_payload":1048576,"client_id":1,"client_ip":"127.0.0.1","connect_urls":["127.0.0.1:{}"]}}"#,
         peer.port
@@ -252,7 +220,7 @@ fn fails_over_to_a_server_learned_from_connect_urls() {
 
 #[test]
 fn gives_up_after_the_reconnect_time() {
-    let mut server = Gnatsd::start(&bins(), &[]);
+    let mut server = Server::gnatsd(&bins(), &[]);
     let mut sub = subscriber(&[
         "-s",
         &server.url(),
@@ -277,7 +245,7 @@ fn gives_up_after_the_reconnect_time() {
 
 #[test]
 fn failures_exit_non_zero_with_one_line() {
-    let server = Gnatsd::start(&bins(), &["--user", "derek", "--pass", "s3cr3t"]);
+    let server = Server::gnatsd(&bins(), &["--user", "derek", "--pass", "s3cr3t"]);
     let closed = format!("nats://127.0.0.1:{}", free_port());
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
@@ -298,7 +266,7 @@ fn failures_exit_non_zero_with_one_line() {
         ),
     ];
     for (args, expected) in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let args = strs(&args);
         let done = run(&nats_sub(), &args, None, WAIT);
         assert_eq!(done.code(), Some(1), "{args:?}: {done:?}");
         assert_eq!(done.stderr, [expected], "{args:?}");
@@ -309,64 +277,51 @@ fn failures_exit_non_zero_with_one_line() {
 #[test]
 fn credentials_and_tokens_come_from_the_url() {
     let bins = bins();
-    let users = Gnatsd::start(&bins, &["--user", "derek", "--pass", "s3cr3t"]);
-    let url = format!("nats://derek:s3cr3t@127.0.0.1:{}", users.port);
-    let mut sub = subscriber(&["-s", &url, "-n", "1", "secure"]);
-    publish(&["-s", &url, "secure", "ok"]);
-    assert_eq!(
-        sub.wait_exit(WAIT).and_then(|s| s.code()),
-        Some(0),
-        "{}",
-        sub.describe()
-    );
-
-    let token = Gnatsd::start(&bins, &["--auth", "t0k3n"]);
-    let url = format!("nats://t0k3n@127.0.0.1:{}", token.port);
-    let mut sub = subscriber(&["-s", &url, "-n", "1", "secure"]);
-    publish(&["-s", &url, "secure", "ok"]);
-    assert_eq!(
-        sub.wait_exit(WAIT).and_then(|s| s.code()),
-        Some(0),
-        "{}",
-        sub.describe()
-    );
+    let users = Server::gnatsd(&bins, &["--user", "derek", "--pass", "s3cr3t"]);
+    let token = Server::gnatsd(&bins, &["--auth", "t0k3n"]);
+    for url in [
+        format!("nats://derek:s3cr3t@127.0.0.1:{}", users.port),
+        format!("nats://t0k3n@127.0.0.1:{}", token.port),
+    ] {
+        let mut sub = subscriber(&["-s", &url, "-n", "1", "secure"]);
+        publish(&["-s", &url, "secure", "ok"]);
+        assert_eq!(
+            sub.wait_exit(WAIT).and_then(|s| s.code()),
+            Some(0),
+            "{url}: {}",
+            sub.describe()
+        );
+    }
 }
 
 #[test]
 fn help_and_version() {
-    let help = run(&nats_sub(), &["-h"], None, WAIT);
-    assert_eq!(help.code(), Some(0));
-    let text = help.stdout.join("\n");
-    for flag in [
-        "--server",
-        "--queue",
-        "--timestamp",
-        "--count",
-        "--raw",
-        "--headers",
-    ] {
-        assert!(text.contains(flag), "{flag} in {text}");
-    }
-    let version = run(&nats_sub(), &["--version"], None, WAIT);
-    assert_eq!(
-        version.stdout,
-        [format!("nats-sub {}", env!("CARGO_PKG_VERSION"))]
+    assert_help_and_version(
+        &nats_sub(),
+        "-h",
+        &[
+            "--server",
+            "--queue",
+            "--timestamp",
+            "--count",
+            "--raw",
+            "--headers",
+        ],
+        &format!("nats-sub {}", env!("CARGO_PKG_VERSION")),
     );
 }
 
 /// The same tools against the reference server prove they speak the real protocol.
 #[test]
 fn seed_scenario_on_real_nats_server() {
-    let Some(server) = NatsServer::start_or_skip("seed_scenario_on_real_nats_server") else {
+    let Some(server) = Server::nats_server_or_skip("seed_scenario_on_real_nats_server") else {
         return;
     };
     let mut sub = subscriber(&["-s", &server.url(), "hello"]);
     publish(&["-s", &server.url(), "hello", "world"]);
     publish(&["-s", &server.url(), "-H", "A:B", "hello", "with headers"]);
-    assert!(sub.wait_stdout("[#2]", WAIT), "{}", sub.describe());
-    sub.kill();
     assert_eq!(
-        sub.stdout(),
+        sub.stdout_until("[#2]"),
         [
             "Listening on [hello]",
             "[#1] Received on [hello] : 'world'",
@@ -376,14 +331,14 @@ fn seed_scenario_on_real_nats_server() {
 }
 
 /// Three real nats-servers routed to each other: `--cluster` and `--routes` to the seed.
-fn real_cluster(test: &str) -> Option<[NatsServer; 3]> {
+fn real_cluster(test: &str) -> Option<[Server; 3]> {
     let seed = format!("nats://127.0.0.1:{}", free_port());
-    let a = NatsServer::start_with_or_skip(test, &["--cluster_name", "T", "--cluster", &seed])?;
+    let a = Server::nats_server_with_or_skip(test, &["--cluster_name", "T", "--cluster", &seed])?;
     let mut others = Vec::new();
     for _ in 0..2 {
         let own = format!("nats://127.0.0.1:{}", free_port());
         let args = ["--cluster_name", "T", "--cluster", &own, "--routes", &seed];
-        others.push(NatsServer::start_with_or_skip(test, &args)?);
+        others.push(Server::nats_server_with_or_skip(test, &args)?);
     }
     let c = others.pop()?;
     let b = others.pop()?;
@@ -396,15 +351,7 @@ fn seed_scenario_on_a_real_nats_server_cluster() {
     let Some([a, _b, c]) = real_cluster("seed_scenario_on_a_real_nats_server_cluster") else {
         return;
     };
-    let mut sub = subscriber(&["-s", &a.url(), "hello"]);
-    assert!(wait_for_route_interest(a.port, c.port), "no route A→C");
-    publish(&["-s", &c.url(), "hello", "world"]);
-    assert!(sub.wait_stdout("[#1]", WAIT), "{}", sub.describe());
-    sub.kill();
-    assert_eq!(
-        sub.stdout(),
-        ["Listening on [hello]", "[#1] Received on [hello] : 'world'"]
-    );
+    seed_scenario_across_routes(&a, &c);
 }
 
 /// Cluster awareness for real: given only A, the subscriber learns B and C from A's INFO
@@ -422,14 +369,7 @@ fn fails_over_to_learned_servers_of_a_real_nats_server_cluster() {
 /// The same on our own cluster.
 #[test]
 fn fails_over_to_learned_servers_of_a_three_node_gnatsd_cluster() {
-    let bins = bins();
-    let seed = format!("nats://127.0.0.1:{}", free_port());
-    let mut a = Gnatsd::start(&bins, &["--cluster", &seed]);
-    let mut others = (0..2).map(|_| {
-        let own = format!("nats://127.0.0.1:{}", free_port());
-        Gnatsd::start(&bins, &["--cluster", &own, "--routes", &seed])
-    });
-    let (b, c) = (others.next().expect("b"), others.next().expect("c"));
+    let [mut a, b, c] = gnatsd_cluster(&bins());
     let ports = [a.port, b.port, c.port];
     fail_over_within_cluster(ports, || a.kill());
 }
