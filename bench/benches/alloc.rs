@@ -5,10 +5,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bench::load::{self, Scenario};
-use gnatsd::options::Options;
 
 struct Counting;
 
@@ -37,28 +35,7 @@ static GLOBAL: Counting = Counting;
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing to configure.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async move {
-            let options = Options {
-                host: "127.0.0.1".into(),
-                port: -1,
-                ..Options::default()
-            };
-            if let Ok(server) = gnatsd::launch::start(options).await {
-                let _ = tx.send(server.client_addr().port());
-                std::future::pending::<()>().await;
-            }
-        });
-    });
-    let Ok(port) = rx.recv_timeout(Duration::from_secs(10)) else {
+    let Some((port, _)) = bench::start_server(bench::local_options()) else {
         eprintln!("server did not start");
         std::process::exit(1);
     };
@@ -72,11 +49,12 @@ fn main() {
                 messages: 50_000,
                 ..scenario
             },
+            None,
         );
         // The load generator runs in this process too; count only while messages flow, and
         // subtract what the generator itself allocates per run (threads, buffers: a constant).
         let before = ALLOCATIONS.load(Ordering::Relaxed);
-        let outcome = load::run(port, scenario);
+        let outcome = load::run(port, scenario, None);
         let during = ALLOCATIONS.load(Ordering::Relaxed) - before;
         let per_msg = during as f64 / scenario.messages as f64;
         println!(

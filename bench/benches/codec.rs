@@ -17,56 +17,39 @@ fn frames_for(size: usize) -> usize {
     (4 * 1024 * 1024 / (size + 32)).clamp(256, 10_000)
 }
 
-fn decode_pub(c: &mut Criterion) {
-    let limits = Limits {
-        max_payload: 64 * 1024 * 1024,
-        ..Limits::default()
-    };
-    for (unit, name) in [("msgs", "decode/pub"), ("bytes", "decode/pub_bytes")] {
-        let mut group = c.benchmark_group(name);
-        for size in SIZES {
-            let count = frames_for(size);
-            let input = pub_frames("foo.bar", size, count);
-            group.throughput(if unit == "msgs" {
-                Throughput::Elements(count as u64)
-            } else {
-                Throughput::Bytes((count * size) as u64)
-            });
-            group.bench_with_input(BenchmarkId::from_parameter(size), &input, |b, input| {
-                b.iter_batched_ref(
-                    || (ServerCodec::new(limits), BytesMut::from(&input[..])),
-                    |(codec, buf)| {
-                        let mut n = 0usize;
-                        while let Ok(Some(op)) = codec.decode(buf) {
-                            if let ClientOp::Pub(p) = op {
-                                n += p.payload().len();
-                            }
-                        }
-                        n
-                    },
-                    BatchSize::LargeInput,
-                )
-            });
-        }
-        group.finish();
-    }
+/// Throughput counted in messages.
+fn msgs(count: usize, _size: usize) -> Throughput {
+    Throughput::Elements(count as u64)
 }
 
-fn decode_rmsg(c: &mut Criterion) {
-    let mut group = c.benchmark_group("decode/rmsg");
+/// Throughput counted in payload bytes.
+fn payload_bytes(count: usize, size: usize) -> Throughput {
+    Throughput::Bytes((count * size) as u64)
+}
+
+/// The group `name`: for every size in [`SIZES`], decoding a buffer of [`frames_for`] ops
+/// built by `frames` with a fresh codec from `codec`, summing the payload lengths that
+/// `payload_len` reports for the decoded ops.
+fn decode_group<C: Decoder>(
+    c: &mut Criterion,
+    name: &str,
+    throughput: fn(usize, usize) -> Throughput,
+    frames: fn(&str, usize, usize) -> BytesMut,
+    codec: impl Fn() -> C,
+    payload_len: impl Fn(C::Item) -> usize,
+) {
+    let mut group = c.benchmark_group(name);
     for size in SIZES {
         let count = frames_for(size);
-        let input = rmsg_frames("foo.bar", size, count);
-        group.throughput(Throughput::Elements(count as u64));
+        let input = frames("foo.bar", size, count);
+        group.throughput(throughput(count, size));
         group.bench_with_input(BenchmarkId::from_parameter(size), &input, |b, input| {
             b.iter_batched_ref(
-                || (RouteCodec::default(), BytesMut::from(&input[..])),
+                || (codec(), BytesMut::from(&input[..])),
                 |(codec, buf)| {
                     let mut n = 0usize;
                     while let Ok(Some(op)) = codec.decode(buf) {
-                        if let RouteOp::Msg(m) = op {
-                            n += m.payload().len();
-                        }
+                        n += payload_len(op);
                     }
                     n
                 },
@@ -75,6 +58,43 @@ fn decode_rmsg(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+fn decode_pub(c: &mut Criterion) {
+    let limits = Limits {
+        max_payload: 64 * 1024 * 1024,
+        ..Limits::default()
+    };
+    for (name, throughput) in [
+        ("decode/pub", msgs as fn(usize, usize) -> Throughput),
+        ("decode/pub_bytes", payload_bytes),
+    ] {
+        decode_group(
+            c,
+            name,
+            throughput,
+            pub_frames,
+            || ServerCodec::new(limits),
+            |op| match op {
+                ClientOp::Pub(p) => p.payload().len(),
+                _ => 0,
+            },
+        );
+    }
+}
+
+fn decode_rmsg(c: &mut Criterion) {
+    decode_group(
+        c,
+        "decode/rmsg",
+        msgs,
+        rmsg_frames,
+        RouteCodec::default,
+        |op| match op {
+            RouteOp::Msg(m) => m.payload().len(),
+            _ => 0,
+        },
+    );
 }
 
 fn encode_msg_line(c: &mut Criterion) {

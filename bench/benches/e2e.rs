@@ -7,44 +7,13 @@
 use std::time::Duration;
 
 use bench::load::{self, Scenario};
+use bench::local_options;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gnatsd::options::{ClusterOptions, Options};
 
 /// Starts a server with `options` on its own runtime; returns (client port, cluster port).
 fn start(options: Options) -> (u16, u16) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async move {
-            match gnatsd::launch::start(options).await {
-                Ok(server) => {
-                    let cluster = server.cluster.get().map_or(0, |c| c.listen.port());
-                    let _ = tx.send((server.client_addr().port(), cluster));
-                    std::future::pending::<()>().await;
-                }
-                Err(e) => eprintln!("server failed to start: {e}"),
-            }
-        });
-    });
-    let ports = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("server started");
-    assert!(load::wait_ready(ports.0, Duration::from_secs(10)));
-    ports
-}
-
-fn local() -> Options {
-    Options {
-        host: "127.0.0.1".into(),
-        port: -1,
-        ..Options::default()
-    }
+    bench::start_server(options).expect("server started")
 }
 
 fn clustered(routes: Vec<String>) -> Options {
@@ -56,7 +25,7 @@ fn clustered(routes: Vec<String>) -> Options {
             routes,
             ..ClusterOptions::default()
         },
-        ..local()
+        ..local_options()
     }
 }
 
@@ -76,7 +45,7 @@ fn bench_scenarios(
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| {
-                        load::run_between(pub_port, sub_port, *scenario)
+                        load::run_between(pub_port, sub_port, *scenario, None)
                             .expect("load run")
                             .elapsed
                     })
@@ -88,7 +57,7 @@ fn bench_scenarios(
 }
 
 fn single_server(c: &mut Criterion) {
-    let (port, _) = start(local());
+    let (port, _) = start(local_options());
     bench_scenarios(
         c,
         "e2e",
@@ -110,7 +79,7 @@ fn single_server(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("request_reply_128b", |b| {
         b.iter_custom(|iters| {
-            load::request_reply(port, 128, iters as usize)
+            load::request_reply(port, 128, iters as usize, None)
                 .expect("request/reply")
                 .iter()
                 .sum()

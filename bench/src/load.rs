@@ -315,17 +315,9 @@ fn sync(s: &mut Conn) -> std::io::Result<()> {
     Err(std::io::Error::other("no PONG"))
 }
 
-/// Waits until `port` accepts connections and answers PING (bounded).
-pub fn wait_ready(port: u16, timeout: Duration) -> bool {
-    wait_ready_with(port, timeout, None)
-}
-
-/// [`wait_ready`] for a server requiring TLS: the handshake must succeed too.
-pub fn wait_ready_tls(port: u16, timeout: Duration, tls: &Tls) -> bool {
-    wait_ready_with(port, timeout, Some(tls))
-}
-
-fn wait_ready_with(port: u16, timeout: Duration, tls: Option<&Tls>) -> bool {
+/// Waits until `port` accepts connections and answers PING (bounded). With `tls`, for a
+/// server requiring TLS: the handshake must succeed too.
+pub fn wait_ready(port: u16, timeout: Duration, tls: Option<&Tls>) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         // A short read timeout: a server that accepts but never answers must not hold this
@@ -348,33 +340,15 @@ pub fn tls_cipher_suite(port: u16, tls: &Tls) -> std::io::Result<String> {
         .ok_or_else(|| std::io::Error::other("no cipher suite negotiated"))
 }
 
-/// Runs `scenario` against the server on `port`.
-pub fn run(port: u16, scenario: Scenario) -> std::io::Result<Outcome> {
-    run_between_with(port, port, scenario, None)
-}
-
-/// [`run`] over TLS: every publisher and subscriber connection is a TLS connection.
-pub fn run_tls(port: u16, scenario: Scenario, tls: &Tls) -> std::io::Result<Outcome> {
-    run_between_with(port, port, scenario, Some(tls))
+/// Runs `scenario` against the server on `port`; with `tls`, every publisher and subscriber
+/// connection is a TLS connection.
+pub fn run(port: u16, scenario: Scenario, tls: Option<&Tls>) -> std::io::Result<Outcome> {
+    run_between(port, port, scenario, tls)
 }
 
 /// Runs `scenario` with the publishers on `pub_port` and the subscribers on `sub_port` (two
-/// routed servers when they differ).
-pub fn run_between(pub_port: u16, sub_port: u16, scenario: Scenario) -> std::io::Result<Outcome> {
-    run_between_with(pub_port, sub_port, scenario, None)
-}
-
-/// [`run_between`] over TLS.
-pub fn run_between_tls(
-    pub_port: u16,
-    sub_port: u16,
-    scenario: Scenario,
-    tls: &Tls,
-) -> std::io::Result<Outcome> {
-    run_between_with(pub_port, sub_port, scenario, Some(tls))
-}
-
-fn run_between_with(
+/// routed servers when they differ); over TLS with `tls`.
+pub fn run_between(
     pub_port: u16,
     sub_port: u16,
     scenario: Scenario,
@@ -505,22 +479,9 @@ fn run_between_with(
 }
 
 /// Request/reply round trips: a responder answers every request; one requester sends
-/// `count` requests one after another. Returns the sorted round-trip times.
-pub fn request_reply(port: u16, payload: usize, count: usize) -> std::io::Result<Vec<Duration>> {
-    request_reply_with(port, payload, count, None)
-}
-
-/// [`request_reply`] over TLS.
-pub fn request_reply_tls(
-    port: u16,
-    payload: usize,
-    count: usize,
-    tls: &Tls,
-) -> std::io::Result<Vec<Duration>> {
-    request_reply_with(port, payload, count, Some(tls))
-}
-
-fn request_reply_with(
+/// `count` requests one after another (over TLS with `tls`). Returns the sorted round-trip
+/// times.
+pub fn request_reply(
     port: u16,
     payload: usize,
     count: usize,

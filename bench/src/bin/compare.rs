@@ -90,11 +90,7 @@ fn start(binary: &str, port: u16, extra: &[&str], tls: Option<&Tls>) -> Option<R
         .spawn()
         .ok()?;
     let running = Running(child);
-    let ready = match tls {
-        Some(tls) => load::wait_ready_tls(port, Duration::from_secs(10), tls),
-        None => load::wait_ready(port, Duration::from_secs(10)),
-    };
-    ready.then_some(running)
+    load::wait_ready(port, Duration::from_secs(10), tls).then_some(running)
 }
 
 #[derive(Default, Clone, Copy)]
@@ -164,9 +160,9 @@ fn measure(
     };
     let before = cpu(&pids);
     let outcome = match layout {
-        Layout::Single => load::run(pa, scenario),
-        Layout::Routed => load::run_between(pb, pa, scenario),
-        Layout::Tls => load::run_tls(pa, scenario, &tls?.tls),
+        Layout::Single => load::run(pa, scenario, None),
+        Layout::Routed => load::run_between(pb, pa, scenario, None),
+        Layout::Tls => load::run(pa, scenario, Some(&tls?.tls)),
     }
     .ok()?;
     let used = cpu(&pids).saturating_sub(before);
@@ -191,7 +187,7 @@ fn idle_rss(binary: &str) -> Option<u64> {
 fn latency(binary: &str, count: usize) -> Option<Vec<Duration>> {
     let port = free_port();
     let _server = start(binary, port, &[], None)?;
-    load::request_reply(port, 128, count).ok()
+    load::request_reply(port, 128, count, None).ok()
 }
 
 /// The cipher suite `binary` negotiates with the load generator's TLS client.
