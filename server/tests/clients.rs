@@ -12,6 +12,13 @@ use futures::StreamExt;
 
 const T: Duration = Duration::from_secs(10);
 
+/// A fresh server, and an async-nats client connected to it.
+async fn server_and_client() -> (TestServer, async_nats::Client) {
+    let server = TestServer::start(&[]);
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    (server, client)
+}
+
 async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     tokio::time::timeout(T, sub.next())
         .await
@@ -21,8 +28,7 @@ async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
 
 #[tokio::test]
 async fn publish_subscribe_and_wildcards() {
-    let server = TestServer::start(&[]);
-    let client = async_nats::connect(server.url()).await.expect("connect");
+    let (_server, client) = server_and_client().await;
     let mut exact = client.subscribe("orders.new").await.expect("sub");
     let mut star = client.subscribe("orders.*").await.expect("sub");
     let mut tail = client.subscribe("orders.>").await.expect("sub");
@@ -50,8 +56,7 @@ async fn publish_subscribe_and_wildcards() {
 
 #[tokio::test]
 async fn request_reply() {
-    let server = TestServer::start(&[]);
-    let responder = async_nats::connect(server.url()).await.expect("connect");
+    let (server, responder) = server_and_client().await;
     let mut requests = responder.subscribe("time").await.expect("sub");
     responder.flush().await.expect("flush");
     tokio::spawn(async move {
@@ -71,8 +76,7 @@ async fn request_reply() {
 
 #[tokio::test]
 async fn no_responders_is_reported() {
-    let server = TestServer::start(&[]);
-    let client = async_nats::connect(server.url()).await.expect("connect");
+    let (_server, client) = server_and_client().await;
     let err = tokio::time::timeout(T, client.request("nobody.home", "?".into()))
         .await
         .expect("in time")
@@ -82,8 +86,7 @@ async fn no_responders_is_reported() {
 
 #[tokio::test]
 async fn queue_group_delivers_each_message_once() {
-    let server = TestServer::start(&[]);
-    let client = async_nats::connect(server.url()).await.expect("connect");
+    let (_server, client) = server_and_client().await;
     let mut members = Vec::new();
     for _ in 0..3 {
         members.push(
@@ -130,8 +133,7 @@ async fn queue_group_delivers_each_message_once() {
 
 #[tokio::test]
 async fn headers_round_trip() {
-    let server = TestServer::start(&[]);
-    let client = async_nats::connect(server.url()).await.expect("connect");
+    let (_server, client) = server_and_client().await;
     let mut sub = client.subscribe("h").await.expect("sub");
     client.flush().await.expect("flush");
     let mut headers = async_nats::HeaderMap::new();
@@ -146,18 +148,23 @@ async fn headers_round_trip() {
     assert_eq!(got.get("Trace-Id").map(|v| v.as_str()), Some("abc123"));
 }
 
-#[tokio::test]
-async fn user_password_authentication() {
-    let server = TestServer::start(&["--user", "alice", "--pass", "s3cret"]);
-    let good = async_nats::ConnectOptions::with_user_and_password("alice".into(), "s3cret".into())
+/// A server started with `args`: a client connecting with `good` gets through a flush, one
+/// connecting with `bad` is refused with an authorization violation.
+async fn good_and_bad_credentials(
+    args: &[&str],
+    good: async_nats::ConnectOptions,
+    bad: async_nats::ConnectOptions,
+) {
+    let server = TestServer::start(args);
+    let client = good
         .connect(server.url())
         .await
         .expect("good credentials connect");
-    good.flush().await.expect("flush");
-    let err = async_nats::ConnectOptions::with_user_and_password("alice".into(), "nope".into())
+    client.flush().await.expect("flush");
+    let err = bad
         .connect(server.url())
         .await
-        .expect_err("wrong password refused");
+        .expect_err("wrong credentials refused");
     assert_eq!(
         err.kind(),
         async_nats::ConnectErrorKind::AuthorizationViolation
@@ -165,21 +172,25 @@ async fn user_password_authentication() {
 }
 
 #[tokio::test]
+async fn user_password_authentication() {
+    use async_nats::ConnectOptions;
+    good_and_bad_credentials(
+        &["--user", "alice", "--pass", "s3cret"],
+        ConnectOptions::with_user_and_password("alice".into(), "s3cret".into()),
+        ConnectOptions::with_user_and_password("alice".into(), "nope".into()),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn token_authentication() {
-    let server = TestServer::start(&["--auth", "t0ken"]);
-    let client = async_nats::ConnectOptions::with_token("t0ken".into())
-        .connect(server.url())
-        .await
-        .expect("token connects");
-    client.flush().await.expect("flush");
-    let err = async_nats::ConnectOptions::with_token("wrong".into())
-        .connect(server.url())
-        .await
-        .expect_err("wrong token refused");
-    assert_eq!(
-        err.kind(),
-        async_nats::ConnectErrorKind::AuthorizationViolation
-    );
+    use async_nats::ConnectOptions;
+    good_and_bad_credentials(
+        &["--auth", "t0ken"],
+        ConnectOptions::with_token("t0ken".into()),
+        ConnectOptions::with_token("wrong".into()),
+    )
+    .await;
 }
 
 #[tokio::test]

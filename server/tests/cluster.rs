@@ -31,11 +31,11 @@ fn seed_walkthrough_with_flags_forms_a_full_mesh() {
     let kind = kind_under_test();
     let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
     // gnatsd -p 4222 -cluster nats://localhost:4248 -D
-    let a = ClusterNode::start(kind, pa, ca, &[], None, &[]);
+    let a = ClusterNode::launch(kind, pa, ca, &[], None, &[]).ready();
     // gnatsd -p 5222 -cluster nats://localhost:5248 -routes nats://localhost:4248 -D
-    let b = ClusterNode::start(kind, pb, cb, &[ca], None, &[]);
+    let b = ClusterNode::launch(kind, pb, cb, &[ca], None, &[]).ready();
     // gnatsd -p 6222 -cluster nats://localhost:6248 -routes nats://localhost:4248 -D
-    let c = ClusterNode::start(kind, pc, cc, &[ca], None, &[]);
+    let c = ClusterNode::launch(kind, pc, cc, &[ca], None, &[]).ready();
     for node in [&a, &b, &c] {
         node.wait_routes(2);
     }
@@ -96,38 +96,33 @@ fn seed_walkthrough_with_flags_forms_a_full_mesh() {
 fn docker_example_1_servers_listing_each_other() {
     let kind = kind_under_test();
     let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
-    let a = ClusterNode::launch_with_config(
-        kind,
-        pa,
-        ca,
-        &docker_style_conf("A", pa, ca, "dock1", &[cb, cc]),
-        &[],
+    let nodes = start_together(
+        &[
+            (
+                kind,
+                pa,
+                ca,
+                docker_style_conf("A", pa, ca, "dock1", &[cb, cc]),
+            ),
+            (
+                kind,
+                pb,
+                cb,
+                docker_style_conf("B", pb, cb, "dock1", &[ca, cc]),
+            ),
+            (
+                kind,
+                pc,
+                cc,
+                docker_style_conf("C", pc, cc, "dock1", &[ca, cb]),
+            ),
+        ],
+        2,
     );
-    let b = ClusterNode::launch_with_config(
-        kind,
-        pb,
-        cb,
-        &docker_style_conf("B", pb, cb, "dock1", &[ca, cc]),
-        &[],
-    );
-    let c = ClusterNode::launch_with_config(
-        kind,
-        pc,
-        cc,
-        &docker_style_conf("C", pc, cc, "dock1", &[ca, cb]),
-        &[],
-    );
-    let mut nodes = [a, b, c];
-    for node in &mut nodes {
-        node.wait_ready();
-    }
-    for node in &nodes {
-        node.wait_routes(2);
-    }
     // Every pair dials both ways; the duplicates must resolve to one route per pair.
     wait_mesh_settled(&nodes, &[ca, cb, cc]);
-    let [a, b, c] = &nodes;
-    check_pubsub_everywhere(&[a, b, c], "docker.one");
+    let refs: Vec<&ClusterNode> = nodes.iter().collect();
+    check_pubsub_everywhere(&refs, "docker.one");
 }
 
 /// Docker example 2, started one by one: A has no routes, B routes to A, C routes to A and B.
@@ -135,38 +130,22 @@ fn docker_example_1_servers_listing_each_other() {
 fn docker_example_2_servers_added_one_by_one() {
     let kind = kind_under_test();
     let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
-    let a = ClusterNode::with_config(
-        kind,
-        pa,
-        ca,
-        &docker_style_conf("A", pa, ca, "dock2", &[]),
-        &[],
-    );
-    let b = ClusterNode::with_config(
-        kind,
-        pb,
-        cb,
-        &docker_style_conf("B", pb, cb, "dock2", &[ca]),
-        &[],
-    );
+    let node = |label: &str, client: u16, cluster: u16, routes: &[u16]| {
+        let conf = docker_style_conf(label, client, cluster, "dock2", routes);
+        ClusterNode::launch_with_config(kind, client, cluster, &conf, &[]).ready()
+    };
+    let a = node("A", pa, ca, &[]);
+    let b = node("B", pb, cb, &[ca]);
     b.wait_routes(1);
     a.wait_routes(1);
-    let c = ClusterNode::with_config(
-        kind,
-        pc,
-        cc,
-        &docker_style_conf("C", pc, cc, "dock2", &[ca, cb]),
-        &[],
-    );
+    let c = node("C", pc, cc, &[ca, cb]);
     for node in [&a, &b, &c] {
         node.wait_routes(2);
     }
     // Sub on A, pub on C, as the docs' nats-sub / nats-pub lines.
     let mut on_a = raw_sub(pa, "hello");
     sync_interest(&mut on_a, &[pc]);
-    let mut on_c = Raw::connect_with(pc, r#"{"verbose":false}"#);
-    on_c.send(b"PUB hello 5\r\nworld\r\n");
-    on_c.ping();
+    let _on_c = Raw::synced(pc, r#"{"verbose":false}"#, b"PUB hello 5\r\nworld\r\n");
     expect_exactly_one(&mut on_a, "hello", "world");
     check_pubsub_everywhere(&[&a, &b, &c], "docker.two");
 }
@@ -189,18 +168,16 @@ fn queue_group_over_three_servers_gets_each_message_once() {
 fn unsubscribe_on_one_server_stops_delivery_from_the_others() {
     let kind = kind_under_test();
     let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
-    let a = ClusterNode::start(kind, pa, ca, &[], Some("unsub"), &["-V"]);
-    let b = ClusterNode::start(kind, pb, cb, &[ca], Some("unsub"), &[]);
-    let c = ClusterNode::start(kind, pc, cc, &[ca], Some("unsub"), &[]);
+    let a = ClusterNode::launch(kind, pa, ca, &[], Some("unsub"), &["-V"]).ready();
+    let b = ClusterNode::launch(kind, pb, cb, &[ca], Some("unsub"), &[]).ready();
+    let c = ClusterNode::launch(kind, pc, cc, &[ca], Some("unsub"), &[]).ready();
     for node in [&a, &b, &c] {
         node.wait_routes(2);
     }
     let mut on_a = Client::connect(pa);
     let sid = on_a.sub("news");
     sync_interest(&mut on_a, &[pb, pc]);
-    let mut on_c = Client::connect(pc);
-    on_c.publish("news", "one");
-    on_c.flush();
+    publish_once(pc, "news", "one");
     expect_exactly_one(&mut on_a, "news", "one");
     assert!(
         a.wait_log("RMSG $G news ", WAIT),
@@ -211,11 +188,8 @@ fn unsubscribe_on_one_server_stops_delivery_from_the_others() {
     on_a.flush();
     // A fresh probe subscription made after the UNSUB arrives at C after the RS-.
     sync_interest(&mut on_a, &[pb, pc]);
-    on_c.publish("news", "two");
-    on_c.flush();
-    let mut on_b = Client::connect(pb);
-    on_b.publish("news", "three");
-    on_b.flush();
+    publish_once(pc, "news", "two");
+    publish_once(pb, "news", "three");
     // Anything C or B sent A for "news" would have arrived before these later probes.
     let probe = sync_interest(&mut on_a, &[pb, pc]);
     assert!(a.wait_log(&format!("RMSG $G {probe} "), WAIT));
@@ -235,9 +209,7 @@ fn interest_is_resent_when_a_route_reconnects() {
     let [a, b, mut c] = seeded_trio([kind; 3], Some("resend"));
     let mut on_a = raw_sub(a.client_port, "alerts");
     sync_interest(&mut on_a, &[b.client_port, c.client_port]);
-    let mut publisher = Client::connect(c.client_port);
-    publisher.publish("alerts", "before");
-    publisher.flush();
+    publish_once(c.client_port, "alerts", "before");
     expect_exactly_one(&mut on_a, "alerts", "before");
 
     c.kill();
@@ -248,14 +220,10 @@ fn interest_is_resent_when_a_route_reconnects() {
         node.wait_routes(2);
     }
     probe_until_delivered(c.client_port, "alerts", &mut [&mut on_a]);
-    let mut publisher = Client::connect(c.client_port);
-    publisher.publish("alerts", "after");
-    publisher.flush();
+    publish_once(c.client_port, "alerts", "after");
     expect_exactly_one(&mut on_a, "alerts", "after");
     // B's route was never interrupted: still exactly one copy from there.
-    let mut publisher = Client::connect(b.client_port);
-    publisher.publish("alerts", "from-b");
-    publisher.flush();
+    publish_once(b.client_port, "alerts", "from-b");
     expect_exactly_one(&mut on_a, "alerts", "from-b");
 }
 
@@ -274,11 +242,8 @@ fn killed_server_leaves_the_rest_working_and_rejoins_on_restart() {
     b.kill();
     a.wait_routes(1);
     c.wait_routes(1);
-    for (port, payload) in [(pa, "a1"), (pc, "c1")] {
-        let mut publisher = Client::connect(port);
-        publisher.publish("work", payload);
-        publisher.flush();
-    }
+    publish_once(pa, "work", "a1");
+    publish_once(pc, "work", "c1");
     let both = ["a1".to_string(), "c1".to_string()];
     expect_payloads(&mut on_a, "work", &both, "B down, on A");
     expect_payloads(&mut on_c, "work", &both, "B down, on C");
@@ -288,9 +253,7 @@ fn killed_server_leaves_the_rest_working_and_rejoins_on_restart() {
         node.wait_routes(2);
     }
     probe_until_delivered(b.client_port, "work", &mut [&mut on_a, &mut on_c]);
-    let mut publisher = Client::connect(b.client_port);
-    publisher.publish("work", "b1");
-    publisher.flush();
+    publish_once(b.client_port, "work", "b1");
     expect_exactly_one(&mut on_a, "work", "b1");
     expect_exactly_one(&mut on_c, "work", "b1");
     check_pubsub_everywhere(&[&a, &b, &c], "rejoined");
@@ -303,21 +266,15 @@ fn five_servers_started_together_form_one_full_mesh() {
     let kind = kind_under_test();
     let clients = free_ports::<5>();
     let clusters = free_ports::<5>();
-    let mut nodes: Vec<ClusterNode> = clients
+    let specs: Vec<(ServerKind, u16, u16, String)> = clients
         .iter()
         .zip(&clusters)
         .map(|(&p, &cp)| {
             let others: Vec<u16> = clusters.iter().copied().filter(|&c| c != cp).collect();
-            let conf = listen_style_conf(p, cp, "mesh5", &others);
-            ClusterNode::launch_with_config(kind, p, cp, &conf, &[])
+            (kind, p, cp, listen_style_conf(p, cp, "mesh5", &others))
         })
         .collect();
-    for node in &mut nodes {
-        node.wait_ready();
-    }
-    for node in &nodes {
-        node.wait_routes(4);
-    }
+    let nodes = start_together(&specs, 4);
     // Both ends of a pair may dial each other at first; one connection per pair must remain.
     wait_mesh_settled(&nodes, &clusters);
     // Each pair typically dials both ways (8 per server); nats-server itself occasionally
@@ -341,20 +298,12 @@ fn five_servers_started_together_form_one_full_mesh() {
 fn a_route_to_itself_is_dropped_and_not_retried() {
     let kind = kind_under_test();
     let [pa, pb, ca, cb] = free_ports::<4>();
-    let a = ClusterNode::with_config(
-        kind,
-        pa,
-        ca,
-        &listen_style_conf(pa, ca, "self", &[ca, cb]),
-        &[],
-    );
-    let b = ClusterNode::with_config(
-        kind,
-        pb,
-        cb,
-        &listen_style_conf(pb, cb, "self", &[ca, cb]),
-        &[],
-    );
+    let node = |client: u16, cluster: u16| {
+        let conf = listen_style_conf(client, cluster, "self", &[ca, cb]);
+        ClusterNode::launch_with_config(kind, client, cluster, &conf, &[]).ready()
+    };
+    let a = node(pa, ca);
+    let b = node(pb, cb);
     a.wait_routes(1);
     b.wait_routes(1);
     let nodes = [a, b];
@@ -389,7 +338,7 @@ fn a_route_to_itself_is_dropped_and_not_retried() {
 /// A server for impersonation tests, with its fake peer registered.
 fn server_with_fake_peer(cluster: &str) -> (ClusterNode, FakePeer) {
     let [p, cp, fake_client] = free_ports::<3>();
-    let node = ClusterNode::start(kind_under_test(), p, cp, &[], Some(cluster), &[]);
+    let node = ClusterNode::launch(kind_under_test(), p, cp, &[], Some(cluster), &[]).ready();
     let peer = FakePeer::connect(cp, cluster, fake_client);
     node.wait_routes(1);
     (node, peer)
@@ -437,9 +386,11 @@ fn fake_peer_receives_rmsg_with_reply_and_queue_names() {
     let (node, mut peer) = server_with_fake_peer("fakecl");
     peer.send("RS+ $G baz\r\nRS+ $G baz grp 3\r\n");
     peer.sync();
-    let mut client = Raw::connect_with(node.client_port, r#"{"verbose":false}"#);
-    client.send(b"PUB baz reply.x 5\r\nhello\r\nPUB baz 2\r\nhi\r\n");
-    client.ping();
+    let mut client = Raw::synced(
+        node.client_port,
+        r#"{"verbose":false}"#,
+        b"PUB baz reply.x 5\r\nhello\r\nPUB baz 2\r\nhi\r\n",
+    );
     peer.expect_op("RMSG $G baz + reply.x grp 5\r\nhello\r\n");
     peer.expect_op("RMSG $G baz | grp 2\r\nhi\r\n");
     peer.expect_silence();
@@ -521,9 +472,7 @@ fn rmsg_from_a_route_reaches_local_clients_only() {
         "one q1 member gets the message listing q1, none gets the others"
     );
     // Nothing was forwarded to the other route: the first thing it gets is a local publish.
-    let mut publisher = Client::connect(port);
-    publisher.publish("foo", "local");
-    publisher.flush();
+    publish_once(port, "foo", "local");
     assert_eq!(
         other.next_message_op(WAIT).as_deref(),
         Some("RMSG $G foo 5\r\nlocal\r\n"),
@@ -539,7 +488,7 @@ fn rmsg_from_a_route_reaches_local_clients_only() {
 /// keep the connection it dialled.
 #[test]
 fn with_a_nats_server_peer_the_first_registered_duplicate_is_kept() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::net::{TcpListener, TcpStream};
     let listener = TcpListener::bind("127.0.0.1:0").expect("fake route listener");
     let fake_port = listener.local_addr().expect("addr").port();
@@ -574,15 +523,8 @@ fn with_a_nats_server_peer_the_first_registered_duplicate_is_kept() {
         let deadline = std::time::Instant::now() + window;
         let mut buf = [0u8; 4096];
         while std::time::Instant::now() < deadline {
-            match s.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return true,
+            if common::read_chunk(s, &mut buf).is_err() {
+                return true;
             }
         }
         false

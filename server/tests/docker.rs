@@ -23,6 +23,16 @@ fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("run command")
 }
 
+/// Runs `docker <args>` and asserts it succeeded, showing its standard error when not.
+fn docker_ok(args: &[&str]) {
+    let out = run(Command::new("docker").args(args));
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn docker_available() -> bool {
     Command::new("docker")
         .arg("info")
@@ -60,6 +70,21 @@ impl Drop for Cleanup {
             ]));
         }
         let _ = run(Command::new("docker").args(["rmi", "-f", &self.image]));
+    }
+}
+
+impl Cleanup {
+    /// `docker/example<n>` as a compose project of this run on free host ports, registered
+    /// for removal.
+    fn example(&mut self, n: u8) -> Example {
+        let ex = Example {
+            project: format!("gnatsdtest{}ex{n}", std::process::id()),
+            dir: repo().join(format!("docker/example{n}")),
+            image: self.image.clone(),
+            ports: [free_port(), free_port(), free_port()],
+        };
+        self.projects.push((ex.project.clone(), ex.dir.clone()));
+        ex
     }
 }
 
@@ -317,15 +342,7 @@ fn seed_docker_examples_on_a_real_engine() {
     );
 
     // Example 1: every server lists the other two.
-    let ex1 = Example {
-        project: format!("gnatsdtest{}ex1", std::process::id()),
-        dir: repo().join("docker/example1"),
-        image: tag.clone(),
-        ports: [free_port(), free_port(), free_port()],
-    };
-    cleanup
-        .projects
-        .push((ex1.project.clone(), ex1.dir.clone()));
+    let ex1 = cleanup.example(1);
     ex1.up(&[]);
     wait_mesh(&ex1, Duration::from_secs(30));
     seed_check(ex1.ports[0], ex1.ports[2]);
@@ -334,30 +351,20 @@ fn seed_docker_examples_on_a_real_engine() {
     let [a, _, c] = ex1.ports;
     let mut on_a = Sub::new(a, "part");
     publish_until_received(c, &mut on_a, "part");
-    let out = run(Command::new("docker").args([
+    docker_ok(&[
         "network",
         "disconnect",
         &ex1.network(),
         &ex1.container("nats-c"),
-    ]));
-    assert!(
-        out.status.success(),
-        "disconnect: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ]);
     publish(a, "part", "during");
     assert_eq!(on_a.messages(Duration::from_millis(500)), ["during"]);
-    let out = run(Command::new("docker").args([
+    docker_ok(&[
         "network",
         "connect",
         &ex1.network(),
         &ex1.container("nats-c"),
-    ]));
-    assert!(
-        out.status.success(),
-        "connect: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ]);
     wait_mesh(&ex1, Duration::from_secs(10));
     let mut on_c = Sub::new(c, "part");
     publish_until_received(a, &mut on_c, "part");
@@ -375,25 +382,15 @@ fn seed_docker_examples_on_a_real_engine() {
     );
 
     // Stop and start B: it rejoins and its new subscribers receive.
-    let out = run(Command::new("docker").args(["stop", "-t", "1", &ex1.container("nats-b")]));
-    assert!(out.status.success());
-    let out = run(Command::new("docker").args(["start", &ex1.container("nats-b")]));
-    assert!(out.status.success());
+    docker_ok(&["stop", "-t", "1", &ex1.container("nats-b")]);
+    docker_ok(&["start", &ex1.container("nats-b")]);
     wait_mesh(&ex1, Duration::from_secs(30));
     let mut on_b = Sub::new(ex1.ports[1], "again");
     publish_until_received(a, &mut on_b, "again");
     ex1.compose(&["down", "-v", "-t", "1"]);
 
     // Example 2: A, then B (routes to A), then C (routes to A and B).
-    let ex2 = Example {
-        project: format!("gnatsdtest{}ex2", std::process::id()),
-        dir: repo().join("docker/example2"),
-        image: tag.clone(),
-        ports: [free_port(), free_port(), free_port()],
-    };
-    cleanup
-        .projects
-        .push((ex2.project.clone(), ex2.dir.clone()));
+    let ex2 = cleanup.example(2);
     ex2.up(&["nats-a"]);
     let _ = Sub::new(ex2.ports[0], "ready");
     ex2.up(&["nats-b"]);

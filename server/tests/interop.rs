@@ -15,40 +15,40 @@ mod common;
 use cluster_util::*;
 use ServerKind::{Ours, Real};
 
-/// Subscriptions everywhere, then a queue group over the three servers.
-fn pubsub_and_queue_across(nodes: &[ClusterNode; 3]) {
-    let [a, b, c] = nodes;
-    check_pubsub_everywhere(&[a, b, c], "mixed.everywhere");
-    check_queue_group(&[a, b, c], 2, 3000);
+/// Unless `test` is skipped for want of nats-server: a seeded trio of `kinds` named
+/// `cluster`, subscriptions everywhere, then a queue group over the three servers.
+fn pubsub_and_queue_across(test: &str, kinds: [ServerKind; 3], cluster: &str) {
+    if !real_server_available(test) {
+        return;
+    }
+    let [a, b, c] = seeded_trio(kinds, Some(cluster));
+    check_pubsub_everywhere(&[&a, &b, &c], "mixed.everywhere");
+    check_queue_group(&[&a, &b, &c], 2, 3000);
 }
 
 #[test]
 fn nats_server_seed_with_two_of_ours() {
-    if !real_server_available("nats_server_seed_with_two_of_ours") {
-        return;
-    }
-    let nodes = seeded_trio([Real, Ours, Ours], Some("mixA"));
-    pubsub_and_queue_across(&nodes);
+    pubsub_and_queue_across(
+        "nats_server_seed_with_two_of_ours",
+        [Real, Ours, Ours],
+        "mixA",
+    );
 }
 
 #[test]
 fn our_seed_with_two_nats_servers() {
-    if !real_server_available("our_seed_with_two_nats_servers") {
-        return;
-    }
-    let nodes = seeded_trio([Ours, Real, Real], Some("mixB"));
-    pubsub_and_queue_across(&nodes);
+    pubsub_and_queue_across("our_seed_with_two_nats_servers", [Ours, Real, Real], "mixB");
 }
 
 /// The same checks on three nats-servers: if this fails, the harness or the machine is at
 /// fault, not our server.
 #[test]
 fn baseline_three_nats_servers_pass_the_same_checks() {
-    if !real_server_available("baseline_three_nats_servers_pass_the_same_checks") {
-        return;
-    }
-    let nodes = seeded_trio([Real, Real, Real], Some("baseline"));
-    pubsub_and_queue_across(&nodes);
+    pubsub_and_queue_across(
+        "baseline_three_nats_servers_pass_the_same_checks",
+        [Real, Real, Real],
+        "baseline",
+    );
 }
 
 /// Ours and nats-server listing each other, started together: both dial, and the two must
@@ -61,28 +61,13 @@ fn ours_and_nats_server_dialling_each_other_settle_on_one_route() {
     }
     let [pa, pb] = free_ports::<2>();
     let [ca, cb] = free_ports::<2>();
-    let mut nodes = vec![
-        ClusterNode::launch_with_config(
-            Ours,
-            pa,
-            ca,
-            &listen_style_conf(pa, ca, "both", &[cb]),
-            &[],
-        ),
-        ClusterNode::launch_with_config(
-            Real,
-            pb,
-            cb,
-            &listen_style_conf(pb, cb, "both", &[ca]),
-            &[],
-        ),
-    ];
-    for node in &mut nodes {
-        node.wait_ready();
-    }
-    for node in &nodes {
-        node.wait_routes(1);
-    }
+    let nodes = start_together(
+        &[
+            (Ours, pa, ca, listen_style_conf(pa, ca, "both", &[cb])),
+            (Real, pb, cb, listen_style_conf(pb, cb, "both", &[ca])),
+        ],
+        1,
+    );
     wait_mesh_settled(&nodes, &[ca, cb]);
     assert_mesh_stays(&nodes, &[ca, cb], std::time::Duration::from_secs(3));
     let refs: Vec<&ClusterNode> = nodes.iter().collect();

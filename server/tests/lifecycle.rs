@@ -187,49 +187,53 @@ fn pid_file_and_log_file_with_reopen() {
     let _ = child.wait();
 }
 
+/// Writes `conf` to `<dir>/<name>` and runs `gnatsd <flags> -c <that file>`: its exit code,
+/// its standard error, and the file's path.
+fn run_with_conf(
+    dir: &std::path::Path,
+    name: &str,
+    conf: &str,
+    flags: &[&str],
+) -> (Option<i32>, String, String) {
+    let path = dir.join(name);
+    std::fs::write(&path, conf).expect("write");
+    let path = path.to_str().expect("utf8").to_string();
+    let out = gnatsd(&[flags, &["-c", &path]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr, path)
+}
+
 #[test]
 fn config_check_and_errors_name_file_line_and_column() {
     let dir = temp_dir("check");
-    let good = dir.join("good.conf");
-    std::fs::write(&good, "port: 4222\nmax_payload: 512KB\n").expect("write");
-    let out = gnatsd(&["-t", "-c", good.to_str().expect("utf8")]);
-    assert!(out.status.success());
+    let (code, err, good) = run_with_conf(
+        &dir,
+        "good.conf",
+        "port: 4222\nmax_payload: 512KB\n",
+        &["-t"],
+    );
+    assert_eq!(code, Some(0));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        format!(
-            "nats-server: configuration file {} is valid\n",
-            good.display()
-        )
+        err,
+        format!("nats-server: configuration file {good} is valid\n")
     );
-    let bad = dir.join("bad.conf");
-    std::fs::write(&bad, "port: 4222\n\nbogus_key: 1\n").expect("write");
-    let out = gnatsd(&["-c", bad.to_str().expect("utf8")]);
-    assert_eq!(out.status.code(), Some(1));
+    let (code, err, bad) = run_with_conf(&dir, "bad.conf", "port: 4222\n\nbogus_key: 1\n", &[]);
+    assert_eq!(code, Some(1));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        format!(
-            "nats-server: {}:3:1: unknown field \"bogus_key\"\n",
-            bad.display()
-        )
+        err,
+        format!("nats-server: {bad}:3:1: unknown field \"bogus_key\"\n")
     );
-    let broken = dir.join("broken.conf");
-    std::fs::write(&broken, "port: 4222 host: x\n").expect("write");
-    let out = gnatsd(&["-c", broken.to_str().expect("utf8")]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.starts_with(&format!("nats-server: {}:1:", broken.display())),
-        "{err}"
-    );
-    let typed = dir.join("typed.conf");
-    std::fs::write(&typed, "port: 4222\nmax_payload: \"big\"\n").expect("write");
-    let out = gnatsd(&["-c", typed.to_str().expect("utf8")]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.starts_with(&format!("nats-server: {}:2:", typed.display())),
-        "{err}"
-    );
+    for (name, conf, line) in [
+        ("broken.conf", "port: 4222 host: x\n", 1),
+        ("typed.conf", "port: 4222\nmax_payload: \"big\"\n", 2),
+    ] {
+        let (code, err, path) = run_with_conf(&dir, name, conf, &[]);
+        assert_eq!(code, Some(1), "{name}");
+        assert!(
+            err.starts_with(&format!("nats-server: {path}:{line}:")),
+            "{name}: {err}"
+        );
+    }
     let out = gnatsd(&["-t"]);
     assert_eq!(out.status.code(), Some(1));
 }
@@ -318,6 +322,14 @@ fn reload_keeps_the_command_line_flags() {
     assert!(debug_goes_on, "{:?}", server.log_lines());
 }
 
+/// What a fresh client of `port` that sends `bytes` receives until the server closes (or
+/// `WAIT` passes).
+fn until_closed(port: u16, bytes: &[u8]) -> String {
+    let mut c = Raw::connect(port);
+    c.send(bytes);
+    c.read_until_closed().0
+}
+
 #[test]
 fn reload_applies_authorization_and_logging() {
     let conf = "authorization { user: a, password: one }\n";
@@ -333,15 +345,14 @@ fn reload_applies_authorization_and_logging() {
         .status();
     assert!(server.wait_log("Reloaded server configuration", WAIT));
     assert!(server.wait_log("Reloaded: debug", WAIT));
-    let mut old = Raw::connect(server.port);
-    old.send(b"CONNECT {\"user\":\"a\",\"pass\":\"one\"}\r\n");
     assert_eq!(
-        old.read_until_closed().0,
+        until_closed(
+            server.port,
+            b"CONNECT {\"user\":\"a\",\"pass\":\"one\"}\r\n"
+        ),
         "-ERR 'Authorization Violation'\r\n"
     );
-    let mut new = Raw::connect(server.port);
-    new.send(b"CONNECT {\"user\":\"a\",\"pass\":\"two\",\"verbose\":false}\r\n");
-    new.ping();
+    Raw::connect_with(server.port, r#"{"user":"a","pass":"two","verbose":false}"#).ping();
 }
 
 #[test]
@@ -383,9 +394,8 @@ authorization {
         "MSG foo.ok 10 1\r\ny\r\n",
         "PONG\r\n"
     ));
-    let mut b = Raw::connect(server.port);
-    b.send(b"CONNECT {\"user\":\"b\",\"pass\":\"pb\",\"verbose\":false}\r\nPUB zzz 1\r\nx\r\n");
-    b.ping();
+    let json = r#"{"user":"b","pass":"pb","verbose":false}"#;
+    Raw::synced(server.port, json, b"PUB zzz 1\r\nx\r\n");
 }
 
 #[test]

@@ -55,11 +55,18 @@ fn publish(raw: &mut Raw, subject: &str, count: usize, size: usize) {
     raw.ping();
 }
 
+/// The JSON array at `key` of `v` (`connections`, `routes`, `subscriptions_list`, ...);
+/// panics, showing `v`, when there is none.
+fn array_at<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v[key]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("no {key:?} list in {v}"))
+}
+
 /// The `/connz` entry whose CONNECT name is `name`.
 fn conn_named<'a>(connz: &'a Value, name: &str) -> &'a Value {
-    connz["connections"]
-        .as_array()
-        .expect("connections")
+    array_at(connz, "connections")
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no connection named {name} in {connz}"))
@@ -67,9 +74,7 @@ fn conn_named<'a>(connz: &'a Value, name: &str) -> &'a Value {
 
 /// The cids of a `/connz` answer, in order.
 fn cids(connz: &Value) -> Vec<u64> {
-    connz["connections"]
-        .as_array()
-        .expect("connections")
+    array_at(connz, "connections")
         .iter()
         .map(|c| c["cid"].as_u64().expect("cid"))
         .collect()
@@ -238,9 +243,7 @@ fn varz_connz_and_metrics_count_known_traffic() {
     }
     // The per-connection counters add up to the server's.
     let total = |key: &str| -> u64 {
-        connz["connections"]
-            .as_array()
-            .expect("connections")
+        array_at(&connz, "connections")
             .iter()
             .map(|c| c[key].as_u64().unwrap_or(0))
             .sum()
@@ -311,9 +314,7 @@ fn connz_sorts_pages_and_filters() {
         publish(c, "nobody", i + 1, 10 * (i + 1));
     }
     let all = get_json(http, "/connz");
-    let by_name: HashMap<String, u64> = all["connections"]
-        .as_array()
-        .expect("connections")
+    let by_name: HashMap<String, u64> = array_at(&all, "connections")
         .iter()
         .map(|c| {
             (
@@ -361,9 +362,7 @@ fn connz_sorts_pages_and_filters() {
 
     // Subscriptions: plain list, and the detailed one with sid, msgs and max.
     let listed = get_json(http, &format!("/connz?cid={}&subs=1", cid(3)));
-    let list: BTreeSet<&str> = listed["connections"][0]["subscriptions_list"]
-        .as_array()
-        .expect("subscriptions_list")
+    let list: BTreeSet<&str> = array_at(&listed["connections"][0], "subscriptions_list")
         .iter()
         .filter_map(Value::as_str)
         .collect();
@@ -481,9 +480,7 @@ fn closed_connections_keep_their_close_reason() {
     );
 
     let by_reason = get_json(http, "/connz?state=closed&sort=reason");
-    let reasons: Vec<&str> = by_reason["connections"]
-        .as_array()
-        .expect("connections")
+    let reasons: Vec<&str> = array_at(&by_reason, "connections")
         .iter()
         .filter_map(|c| c["reason"].as_str())
         .collect();
@@ -582,16 +579,12 @@ fn subsz_reports_stats_and_lists_subscriptions() {
     assert_eq!(queue["sid"], "3");
 
     let matched = get_json(http, "/subsz?subs=1&test=foo.bar");
-    let subjects: BTreeSet<&str> = matched["subscriptions_list"]
-        .as_array()
-        .expect("list")
+    let subjects: BTreeSet<&str> = array_at(&matched, "subscriptions_list")
         .iter()
         .filter_map(|s| s["subject"].as_str())
         .collect();
     assert_eq!(subjects, BTreeSet::from(["foo.bar", "foo.*", "foo.>"]));
-    let foo_bar = matched["subscriptions_list"]
-        .as_array()
-        .expect("list")
+    let foo_bar = array_at(&matched, "subscriptions_list")
         .iter()
         .find(|s| s["subject"] == "foo.bar")
         .expect("foo.bar");
@@ -688,9 +681,7 @@ fn routez_reports_a_three_server_cluster() {
 
     // On b: the configured route to the seed, dialled by b.
     let routez_b = get_json(b.http, "/routez");
-    let to_a = routez_b["routes"]
-        .as_array()
-        .expect("routes")
+    let to_a = array_at(&routez_b, "routes")
         .iter()
         .find(|r| r["remote_id"] == ida.as_str())
         .expect("route to a");
@@ -699,10 +690,7 @@ fn routez_reports_a_three_server_cluster() {
     assert_eq!(to_a["ip"], "127.0.0.1");
     assert_eq!(to_a["port"], ca);
     // On the seed nothing is configured: both routes came in.
-    for r in get_json(a.http, "/routez")["routes"]
-        .as_array()
-        .expect("routes")
-    {
+    for r in array_at(&get_json(a.http, "/routez"), "routes") {
         assert_eq!(r["did_solicit"], false, "{r}");
         assert_eq!(r["is_configured"], false, "{r}");
         assert!(r["remote_id"] == idb.as_str() || r["remote_id"] == idc.as_str());
@@ -729,9 +717,7 @@ fn routez_reports_a_three_server_cluster() {
     });
     assert!(interest, "{}", get_json(b.http, "/routez?subs=1"));
     let detail = get_json(b.http, "/routez?subs=detail");
-    let detailed = detail["routes"]
-        .as_array()
-        .expect("routes")
+    let detailed = array_at(&detail, "routes")
         .iter()
         .find(|r| r["remote_id"] == ida.as_str())
         .expect("route to a");
@@ -739,9 +725,7 @@ fn routez_reports_a_three_server_cluster() {
     let mut publisher = client(b.server.port, "pub");
     publish(&mut publisher, "r.x", 7, 50);
     let route_of = |n: &Node, remote: &str| -> Value {
-        get_json(n.http, "/routez")["routes"]
-            .as_array()
-            .expect("routes")
+        array_at(&get_json(n.http, "/routez"), "routes")
             .iter()
             .find(|r| r["remote_id"] == remote)
             .cloned()
@@ -930,9 +914,7 @@ fn key_sets_match_nats_server() {
     let detail = |port: u16| -> BTreeSet<String> {
         let v = get_json(port, "/connz?subs=detail");
         let c = conn_named(&v, "keys");
-        c["subscriptions_list_detail"]
-            .as_array()
-            .expect("detail")
+        array_at(c, "subscriptions_list_detail")
             .iter()
             .flat_map(|d| d.as_object().into_iter().flat_map(|o| o.keys().cloned()))
             .collect()
@@ -996,9 +978,7 @@ fn route_info_keys_match_nats_server() {
     compare_top(ours2.http, real2.http, "/varz", 4);
     let detail_keys = |http: u16| -> BTreeSet<String> {
         let r = get_json(http, "/routez?subs=detail");
-        r["routes"][0]["subscriptions_list_detail"]
-            .as_array()
-            .expect("detail")
+        array_at(&r["routes"][0], "subscriptions_list_detail")
             .iter()
             .filter(|d| d["subject"] == "k.q")
             .flat_map(|d| d.as_object().into_iter().flat_map(|o| o.keys().cloned()))

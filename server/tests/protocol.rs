@@ -10,6 +10,66 @@ use common::{Raw, TestServer};
 
 const QUIET: &str = r#"{"verbose":false,"pedantic":false}"#;
 
+/// On a fresh server (started with the config `conf` when given), a raw client (sending
+/// `CONNECT` with `connect` when given) sends `send` and must receive exactly `expect`.
+fn exchange(conf: Option<&str>, connect: Option<&str>, send: &[u8], expect: &str) {
+    let server = match conf {
+        Some(conf) => TestServer::with_config(conf, &[]),
+        None => TestServer::start(&[]),
+    };
+    let mut c = match connect {
+        Some(json) => Raw::connect_with(server.port, json),
+        None => Raw::connect(server.port),
+    };
+    c.send(send);
+    c.expect(expect);
+}
+
+/// One `#[test]` per case of [`exchange`]: `name: conf, connect, send => expect;`.
+macro_rules! exchange_tests {
+    ($($(#[$doc:meta])* $name:ident: $conf:expr, $connect:expr, $send:expr => $expect:expr;)*) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $name() {
+                exchange($conf, $connect, $send, $expect);
+            }
+        )*
+    };
+}
+
+exchange_tests! {
+    /// docs/protocol.md §1.8: CONNECT, SUB, PUB, UNSUB, PING with verbose on.
+    verbose_defaults_and_the_acknowledged_sequence: None, None,
+        b"CONNECT {}\r\nSUB foo 1\r\nPUB foo 1\r\na\r\nUNSUB 1\r\nPING\r\n"
+        => "+OK\r\n+OK\r\n+OK\r\nMSG foo 1 1\r\na\r\n+OK\r\nPONG\r\n";
+    commands_work_without_connect_and_in_any_case: None, None,
+        b"sub foo 1\r\npUb foo 2\r\nhi\r\nping\r\n"
+        => "+OK\r\n+OK\r\nMSG foo 1 2\r\nhi\r\nPONG\r\n";
+    invalid_subject_keeps_the_connection: None, None,
+        b"SUB foo..bar 1\r\nSUB foo.>.bar 2\r\nPING\r\n"
+        => "-ERR 'Invalid Subject'\r\n-ERR 'Invalid Subject'\r\nPONG\r\n";
+    pedantic_invalid_publish_subject_is_still_delivered: None, None,
+        b"CONNECT {\"verbose\":false}\r\nSUB > 1\r\nPUB foo.* 1\r\na\r\nPING\r\n"
+        => "-ERR 'Invalid Publish Subject'\r\nMSG foo.* 1 1\r\na\r\nPONG\r\n";
+    duplicate_sid_is_ignored_and_unknown_unsub_accepted: None, None,
+        b"SUB foo 1\r\nSUB bar 1\r\nUNSUB 99\r\nPUB bar 1\r\nb\r\nPUB foo 1\r\nf\r\nPING\r\n"
+        => "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\nMSG foo 1 1\r\nf\r\nPONG\r\n";
+    auto_unsubscribe_counts_delivered_messages: None, Some(QUIET),
+        b"SUB foo 1\r\nUNSUB 1 2\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPUB foo 1\r\nc\r\nPING\r\n"
+        => "MSG foo 1 1\r\na\r\nMSG foo 1 1\r\nb\r\nPONG\r\n";
+    no_responders_status_message: None,
+        Some(r#"{"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}"#),
+        b"SUB _INBOX.x 2\r\nPUB nobody _INBOX.x 2\r\nhi\r\nPING\r\n"
+        => "HMSG _INBOX.x 2 16 16\r\nNATS/1.0 503\r\n\r\n\r\nPONG\r\n";
+    reserved_reply_prefixes_are_refused: None, Some(QUIET),
+        b"SUB foo 1\r\nPUB foo _R_.abc 1\r\na\r\nPING\r\n"
+        => "-ERR 'Permissions Violation for Publish with Reply of \"_R_.abc\"'\r\nPONG\r\n";
+    maximum_subscriptions_keeps_the_connection: Some("max_subscriptions: 2\n"), Some(QUIET),
+        b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPUB a 1\r\nx\r\nPING\r\n"
+        => "-ERR 'maximum subscriptions exceeded'\r\nMSG a 1 1\r\nx\r\nPONG\r\n";
+}
+
 #[test]
 fn info_has_nats_server_fields_in_order() {
     let server = TestServer::start(&[]);
@@ -64,23 +124,6 @@ fn info_has_nats_server_fields_in_order() {
 }
 
 #[test]
-fn verbose_defaults_and_the_acknowledged_sequence() {
-    let server = TestServer::start(&[]);
-    let mut c = Raw::connect(server.port);
-    // docs/protocol.md §1.8: CONNECT, SUB, PUB, UNSUB, PING with verbose on.
-    c.send(b"CONNECT {}\r\nSUB foo 1\r\nPUB foo 1\r\na\r\nUNSUB 1\r\nPING\r\n");
-    c.expect("+OK\r\n+OK\r\n+OK\r\nMSG foo 1 1\r\na\r\n+OK\r\nPONG\r\n");
-}
-
-#[test]
-fn commands_work_without_connect_and_in_any_case() {
-    let server = TestServer::start(&[]);
-    let mut c = Raw::connect(server.port);
-    c.send(b"sub foo 1\r\npUb foo 2\r\nhi\r\nping\r\n");
-    c.expect("+OK\r\n+OK\r\nMSG foo 1 2\r\nhi\r\nPONG\r\n");
-}
-
-#[test]
 fn lexical_rules() {
     let server = TestServer::start(&[]);
     let mut c = Raw::connect_with(server.port, QUIET);
@@ -103,14 +146,9 @@ fn lexical_rules() {
 fn closes_with(input: &[u8], expected: &str) {
     let server = TestServer::start(&[]);
     let mut c = Raw::connect_with(server.port, QUIET);
+    eprintln!("case {:?}", String::from_utf8_lossy(input));
     c.send(input);
-    let (got, closed) = c.read_until_closed();
-    assert_eq!(got, expected, "for {:?}", String::from_utf8_lossy(input));
-    assert!(
-        closed,
-        "connection should close for {:?}",
-        String::from_utf8_lossy(input)
-    );
+    c.expect_closed_with(expected);
 }
 
 #[test]
@@ -157,9 +195,7 @@ fn maximum_payload_violation() {
     c.send(b"\r\nPING\r\n");
     c.expect("PONG\r\n");
     c.send(b"PUB foo 1025\r\n");
-    let (got, closed) = c.read_until_closed();
-    assert_eq!(got, "-ERR 'Maximum Payload Violation'\r\n");
-    assert!(closed);
+    c.expect_closed_with("-ERR 'Maximum Payload Violation'\r\n");
 }
 
 #[test]
@@ -171,19 +207,14 @@ fn maximum_control_line_is_measured_on_arguments() {
     c.expect("PONG\r\n");
     let bad = format!("SUB foo {}\r\n", "1".repeat(4093));
     c.send(bad.as_bytes());
-    let (got, closed) = c.read_until_closed();
-    assert_eq!(got, "-ERR 'maximum control line exceeded'\r\n");
-    assert!(closed);
+    c.expect_closed_with("-ERR 'maximum control line exceeded'\r\n");
 }
 
 #[test]
 fn maximum_connections_sends_info_first() {
     let server = TestServer::with_config("max_connections: 1\n", &[]);
     let _first = Raw::connect(server.port);
-    let mut second = Raw::connect(server.port);
-    let (got, closed) = second.read_until_closed();
-    assert_eq!(got, "-ERR 'maximum connections exceeded'\r\n");
-    assert!(closed);
+    Raw::connect(server.port).expect_closed_with("-ERR 'maximum connections exceeded'\r\n");
 }
 
 #[test]
@@ -196,40 +227,6 @@ fn connect_protocol_and_no_responders_checks() {
         b"CONNECT {\"no_responders\":true}\r\n",
         "-ERR 'no responders requires headers support'\r\n",
     );
-}
-
-#[test]
-fn invalid_subject_keeps_the_connection() {
-    let server = TestServer::start(&[]);
-    let mut c = Raw::connect(server.port);
-    c.send(b"SUB foo..bar 1\r\nSUB foo.>.bar 2\r\nPING\r\n");
-    c.expect("-ERR 'Invalid Subject'\r\n-ERR 'Invalid Subject'\r\nPONG\r\n");
-}
-
-#[test]
-fn pedantic_invalid_publish_subject_is_still_delivered() {
-    let server = TestServer::start(&[]);
-    let mut c = Raw::connect(server.port);
-    c.send(b"CONNECT {\"verbose\":false}\r\nSUB > 1\r\nPUB foo.* 1\r\na\r\nPING\r\n");
-    c.expect("-ERR 'Invalid Publish Subject'\r\nMSG foo.* 1 1\r\na\r\nPONG\r\n");
-}
-
-#[test]
-fn duplicate_sid_is_ignored_and_unknown_unsub_accepted() {
-    let server = TestServer::start(&[]);
-    let mut c = Raw::connect(server.port);
-    c.send(b"SUB foo 1\r\nSUB bar 1\r\nUNSUB 99\r\nPUB bar 1\r\nb\r\nPUB foo 1\r\nf\r\nPING\r\n");
-    c.expect("+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\nMSG foo 1 1\r\nf\r\nPONG\r\n");
-}
-
-#[test]
-fn auto_unsubscribe_counts_delivered_messages() {
-    let server = TestServer::start(&[]);
-    let mut c = Raw::connect_with(server.port, QUIET);
-    c.send(
-        b"SUB foo 1\r\nUNSUB 1 2\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPUB foo 1\r\nc\r\nPING\r\n",
-    );
-    c.expect("MSG foo 1 1\r\na\r\nMSG foo 1 1\r\nb\r\nPONG\r\n");
 }
 
 #[test]
@@ -251,9 +248,7 @@ fn plain_subscribers_first_then_one_queue_member() {
 fn echo_false_skips_own_subscriptions() {
     let server = TestServer::start(&[]);
     let mut c = Raw::connect_with(server.port, r#"{"verbose":false,"echo":false}"#);
-    let mut other = Raw::connect_with(server.port, QUIET);
-    other.send(b"SUB foo 7\r\n");
-    other.ping();
+    let mut other = Raw::synced(server.port, QUIET, b"SUB foo 7\r\n");
     c.send(b"SUB foo 1\r\nPUB foo 1\r\na\r\nPING\r\n");
     c.expect("PONG\r\n");
     other.expect("MSG foo 7 1\r\na\r\n");
@@ -262,9 +257,7 @@ fn echo_false_skips_own_subscriptions() {
 #[test]
 fn headers_are_stripped_for_clients_without_them() {
     let server = TestServer::start(&[]);
-    let mut plain = Raw::connect_with(server.port, QUIET);
-    plain.send(b"SUB foo 1\r\n");
-    plain.ping();
+    let mut plain = Raw::synced(server.port, QUIET, b"SUB foo 1\r\n");
     let mut h = Raw::connect_with(
         server.port,
         r#"{"verbose":false,"pedantic":false,"headers":true}"#,
@@ -274,35 +267,19 @@ fn headers_are_stripped_for_clients_without_them() {
     plain.expect("MSG foo 1 r 5\r\nhello\r\n");
 }
 
-#[test]
-fn no_responders_status_message() {
-    let server = TestServer::start(&[]);
-    let mut c = Raw::connect_with(
-        server.port,
-        r#"{"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}"#,
-    );
-    c.send(b"SUB _INBOX.x 2\r\nPUB nobody _INBOX.x 2\r\nhi\r\nPING\r\n");
-    c.expect("HMSG _INBOX.x 2 16 16\r\nNATS/1.0 503\r\n\r\n\r\nPONG\r\n");
-}
-
-#[test]
-fn reserved_reply_prefixes_are_refused() {
-    let server = TestServer::start(&[]);
-    let mut c = Raw::connect_with(server.port, QUIET);
-    c.send(b"SUB foo 1\r\nPUB foo _R_.abc 1\r\na\r\nPING\r\n");
-    c.expect("-ERR 'Permissions Violation for Publish with Reply of \"_R_.abc\"'\r\nPONG\r\n");
+/// Asserts the next line from the server, within `within`, is its PING; returns how long it
+/// took.
+fn expect_server_ping(c: &mut Raw, within: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    assert_eq!(c.read_line(within).as_deref(), Some("PING\r\n"));
+    start.elapsed()
 }
 
 #[test]
 fn server_pings_soon_after_connect_and_detects_stale_clients() {
     let server = TestServer::with_config("ping_interval: \"1s\"\nping_max: 2\n", &[]);
     let mut c = Raw::connect_with(server.port, QUIET);
-    let start = std::time::Instant::now();
-    assert_eq!(
-        c.read_line(Duration::from_secs(4)).as_deref(),
-        Some("PING\r\n")
-    );
-    let first = start.elapsed();
+    let first = expect_server_ping(&mut c, Duration::from_secs(4));
     // min(2 s, ping_interval) plus up to 20 %: about 1.0–1.2 s here (docs/protocol.md §1.11).
     // Only the lower bound is asserted: the exact timing is unit-tested on a paused clock
     // (conn::reader), a loaded test machine only ever makes it later.
@@ -321,10 +298,7 @@ fn pong_keeps_a_connection_alive() {
     let server = TestServer::with_config("ping_interval: \"1s\"\nping_max: 1\n", &[]);
     let mut c = Raw::connect_with(server.port, QUIET);
     for _ in 0..3 {
-        assert_eq!(
-            c.read_line(Duration::from_secs(4)).as_deref(),
-            Some("PING\r\n")
-        );
+        expect_server_ping(&mut c, Duration::from_secs(4));
         c.send(b"PONG\r\n");
     }
     c.ping();
@@ -334,29 +308,14 @@ fn pong_keeps_a_connection_alive() {
 fn first_server_ping_comes_about_two_seconds_after_connect() {
     let server = TestServer::start(&[]);
     let mut c = Raw::connect_with(server.port, QUIET);
-    let start = std::time::Instant::now();
-    assert_eq!(
-        c.read_line(Duration::from_secs(5)).as_deref(),
-        Some("PING\r\n")
-    );
-    let at = start.elapsed();
+    let at = expect_server_ping(&mut c, Duration::from_secs(5));
     assert!(at >= Duration::from_millis(1900), "{at:?}");
-}
-
-#[test]
-fn maximum_subscriptions_keeps_the_connection() {
-    let server = TestServer::with_config("max_subscriptions: 2\n", &[]);
-    let mut c = Raw::connect_with(server.port, QUIET);
-    c.send(b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPUB a 1\r\nx\r\nPING\r\n");
-    c.expect("-ERR 'maximum subscriptions exceeded'\r\nMSG a 1 1\r\nx\r\nPONG\r\n");
 }
 
 #[test]
 fn a_blocked_writer_past_the_write_deadline_is_a_slow_consumer() {
     let server = TestServer::with_config("write_deadline: \"1s\"\nmax_pending: 256MB\n", &[]);
-    let mut stuck = Raw::connect_with(server.port, QUIET);
-    stuck.send(b"SUB big 1\r\n");
-    stuck.ping();
+    let _stuck = Raw::synced(server.port, QUIET, b"SUB big 1\r\n");
     let mut publisher = Raw::connect_with(server.port, QUIET);
     let frame = {
         let mut f = b"PUB big 65536\r\n".to_vec();

@@ -58,12 +58,8 @@ fn read_messages(stream: &mut TcpStream, count: usize, timeout: Duration) -> Vec
 fn slow_consumer_is_cut_off_while_others_get_everything() {
     // A small max_pending makes the slow consumer trip quickly and bounds memory.
     let mut server = TestServer::with_config("max_pending: 2MB\nmax_payload: 64KB\n", &[]);
-    let mut slow = Raw::connect_with(server.port, QUIET);
-    slow.send(b"SUB flood 1\r\n");
-    slow.ping();
-    let mut good = Raw::connect_with(server.port, QUIET);
-    good.send(b"SUB flood 1\r\n");
-    good.ping();
+    let mut slow = Raw::synced(server.port, QUIET, b"SUB flood 1\r\n");
+    let good = Raw::synced(server.port, QUIET, b"SUB flood 1\r\n");
     let rss_before = server.rss_kib().expect("rss");
 
     const N: usize = 20_000;
@@ -112,9 +108,7 @@ fn slow_consumer_is_cut_off_while_others_get_everything() {
 #[test]
 fn hostile_input_never_takes_the_server_down() {
     let mut server = TestServer::start(&[]);
-    let mut bystander = Raw::connect_with(server.port, QUIET);
-    bystander.send(b"SUB calm 1\r\n");
-    bystander.ping();
+    let mut bystander = Raw::synced(server.port, QUIET, b"SUB calm 1\r\n");
 
     // Random bytes.
     let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -159,9 +153,7 @@ fn hostile_input_never_takes_the_server_down() {
     drop(half);
 
     assert!(server.alive());
-    let mut publisher = Raw::connect_with(server.port, QUIET);
-    publisher.send(b"PUB calm 2\r\nok\r\n");
-    publisher.ping();
+    let _publisher = Raw::synced(server.port, QUIET, b"PUB calm 2\r\nok\r\n");
     bystander.expect("MSG calm 1 2\r\nok\r\n");
 }
 
@@ -190,9 +182,7 @@ fn a_thousand_connections_each_round_trip() {
 #[test]
 fn a_hundred_thousand_messages_arrive_complete_and_in_order() {
     let server = TestServer::start(&[]);
-    let mut sub = Raw::connect_with(server.port, QUIET);
-    sub.send(b"SUB seq 1\r\n");
-    sub.ping();
+    let sub = Raw::synced(server.port, QUIET, b"SUB seq 1\r\n");
     const N: usize = 100_000;
     let reader = {
         let mut stream = sub.stream.try_clone().expect("clone");
@@ -236,16 +226,16 @@ fn a_connection_whose_task_panics_is_cleaned_up_everywhere() {
     assert!(server.wait_log("Listening for route connections on", WAIT));
     let http = server.logged_port("Starting http monitor on ");
     let mut peer = FakePeer::connect(cluster_port, "f", free_port());
-    let mut bystander = Raw::connect_with(server.port, QUIET);
-    bystander.send(b"SUB other 1\r\n");
-    bystander.ping();
+    let mut bystander = Raw::synced(server.port, QUIET, b"SUB other 1\r\n");
     peer.expect_op("RS+ $G other\r\n");
 
     // A client whose task panics: its socket closes, its interest leaves the routes, and it
     // is gone from the server's tables, listed as closed.
-    let mut victim = Raw::connect_with(server.port, r#"{"verbose":false,"name":"victim"}"#);
-    victim.send(b"SUB keep.1 1\r\nSUB keep.2 q 2\r\n");
-    victim.ping();
+    let mut victim = Raw::synced(
+        server.port,
+        r#"{"verbose":false,"name":"victim"}"#,
+        b"SUB keep.1 1\r\nSUB keep.2 q 2\r\n",
+    );
     peer.expect_op("RS+ $G keep.1\r\n");
     peer.expect_op("RS+ $G keep.2 q 1\r\n");
     victim.send(format!("PUB {FAULT_SUBJECT} 0\r\n\r\n").as_bytes());
@@ -305,9 +295,7 @@ fn a_route_peer_that_stops_reading_is_cut_off_at_max_pending() {
     peer.send("RS+ $G big\r\n");
     peer.sync();
     // From here on the peer reads nothing. 200 MB go to its subject.
-    let mut local = Raw::connect_with(server.port, QUIET);
-    local.send(b"SUB small 1\r\n");
-    local.ping();
+    let mut local = Raw::synced(server.port, QUIET, b"SUB small 1\r\n");
     let mut publisher = Raw::connect_with(server.port, QUIET);
     let payload = vec![b'x'; 64 * 1024];
     let mut frame = b"PUB big 65536\r\n".to_vec();

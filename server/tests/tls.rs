@@ -14,7 +14,6 @@ mod common;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -112,6 +111,23 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// The body of a `tls {}` block with the server certificate and key, then `extra`.
+    fn server_block(&self, extra: &str) -> String {
+        tls_block(&self.server_cert, &self.server_key, None, extra)
+    }
+
+    /// A whole `tls {}` section with the server certificate and key, the CA when `with_ca`,
+    /// then `extra`.
+    fn tls_section(&self, with_ca: bool, extra: &str) -> String {
+        let ca = with_ca.then_some(self.ca.as_path());
+        format!(
+            "tls {{\n  {}}}\n",
+            tls_block(&self.server_cert, &self.server_key, ca, extra)
+        )
+    }
+}
+
 impl Drop for Pki {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -192,25 +208,6 @@ fn plaintext_attempt(port: u16) -> (serde_json::Value, String, bool) {
     (info, rest, closed)
 }
 
-/// Starts nats-server 2.9.10 with `args` on a free client port and waits until it listens.
-fn real_server(args: &[String]) -> (std::process::Child, u16) {
-    let port = free_port();
-    let child = Command::new(REAL_NATS_SERVER)
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn nats-server");
-    let deadline = Instant::now() + WAIT;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child, port)
-}
-
 /// Runs a server binary that is expected to exit at once; returns (code, stderr).
 fn run_to_exit(binary: &str, args: &[String]) -> (Option<i32>, String) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -287,15 +284,7 @@ async fn async_nats_pub_sub_over_tls() {
 #[tokio::test]
 async fn client_certificates_are_verified() {
     let pki = Pki::new();
-    let conf = format!(
-        "tls {{\n  {}}}\n",
-        tls_block(
-            &pki.server_cert,
-            &pki.server_key,
-            Some(&pki.ca),
-            "  verify: true\n"
-        )
-    );
+    let conf = pki.tls_section(true, "  verify: true\n");
     let server = TestServer::with_config(&conf, &["-D"]);
     let raw = Raw::connect(server.port);
     let info = parse_info(&raw.info);
@@ -362,10 +351,9 @@ fn plaintext_client_is_refused_like_nats_server() {
     if !real_server_available("plaintext_client_is_refused_like_nats_server") {
         return;
     }
-    let (mut real, port) = real_server(&flags);
-    let (real_info, real_rest, real_closed) = plaintext_attempt(port);
-    let _ = real.kill();
-    let _ = real.wait();
+    let real = TestServer::binary_start(REAL_NATS_SERVER, &args);
+    let (real_info, real_rest, real_closed) = plaintext_attempt(real.port);
+    drop(real);
     assert_eq!(real_info["tls_required"], true);
     assert_eq!(
         (rest, closed),
@@ -377,10 +365,7 @@ fn plaintext_client_is_refused_like_nats_server() {
 #[test]
 fn handshake_timeout_closes_without_a_byte() {
     let pki = Pki::new();
-    let conf = format!(
-        "tls {{\n  {}}}\n",
-        tls_block(&pki.server_cert, &pki.server_key, None, "  timeout: 0.5\n")
-    );
+    let conf = pki.tls_section(false, "  timeout: 0.5\n");
     let server = TestServer::with_config(&conf, &[]);
     let mut raw = Raw::connect(server.port);
     let started = Instant::now();
@@ -403,15 +388,13 @@ fn handshake_timeout_closes_without_a_byte() {
 fn max_connections_error_is_sent_before_tls() {
     let pki = Pki::new();
     let conf = format!(
-        "max_connections: 1\ntls {{\n  {}}}\n",
-        tls_block(&pki.server_cert, &pki.server_key, None, "  timeout: 5\n")
+        "max_connections: 1\n{}",
+        pki.tls_section(false, "  timeout: 5\n")
     );
     let server = TestServer::with_config(&conf, &[]);
     let _first = Raw::connect(server.port);
     let mut second = Raw::connect(server.port);
-    let (rest, closed) = second.read_until_closed();
-    assert!(closed);
-    assert_eq!(rest, "-ERR 'maximum connections exceeded'\r\n");
+    second.expect_closed_with("-ERR 'maximum connections exceeded'\r\n");
 }
 
 #[test]
@@ -423,7 +406,7 @@ fn configuration_errors_match_nats_server() {
             "unknown",
             format!(
                 "tls {{\n  {}  x: 1\n}}\n",
-                tls_block(&pki.server_cert, &pki.server_key, None, "")
+                pki.server_block("")
             ),
             "error parsing tls config, unknown field [\"x\"]",
         ),
@@ -447,7 +430,7 @@ fn configuration_errors_match_nats_server() {
             "verify",
             format!(
                 "tls {{\n  {}  verify: \"yes\"\n}}\n",
-                tls_block(&pki.server_cert, &pki.server_key, None, "")
+                pki.server_block("")
             ),
             "error parsing tls config, expected 'verify' to be a boolean",
         ),
@@ -455,7 +438,7 @@ fn configuration_errors_match_nats_server() {
             "timeout",
             format!(
                 "tls {{\n  {}  timeout: \"abc\"\n}}\n",
-                tls_block(&pki.server_cert, &pki.server_key, None, "")
+                pki.server_block("")
             ),
             "error parsing tls config, 'timeout' time: invalid duration \"abc\"",
         ),
@@ -463,7 +446,7 @@ fn configuration_errors_match_nats_server() {
             "cluster-unknown",
             format!(
                 "cluster {{\n  port: -1\n  tls {{\n  {}  nope: true\n  }}\n}}\n",
-                tls_block(&pki.server_cert, &pki.server_key, None, "")
+                pki.server_block("")
             ),
             "error parsing tls config, unknown field [\"nope\"]",
         ),
@@ -488,14 +471,9 @@ fn configuration_errors_match_nats_server() {
     let valid = dir.join("valid.conf");
     std::fs::write(
         &valid,
-        format!(
-            "tls {{\n  {}}}\n",
-            tls_block(
-                &pki.server_cert,
-                &pki.server_key,
-                Some(&pki.ca),
-                "  verify: true\n  timeout: \"3s\"\n  cipher_suites: [\"TLS_AES_128_GCM_SHA256\"]\n"
-            )
+        pki.tls_section(
+            true,
+            "  verify: true\n  timeout: \"3s\"\n  cipher_suites: [\"TLS_AES_128_GCM_SHA256\"]\n",
         ),
     )
     .expect("write conf");
@@ -533,7 +511,7 @@ fn configuration_errors_match_nats_server() {
 // ----------------------------------------------------------------------------------------
 // Route TLS
 
-/// A config with cluster TLS, for `ClusterNode::with_config` (which adds `-a`/`-p`).
+/// A config with cluster TLS, for `ClusterNode::launch_with_config` (which adds `-a`/`-p`).
 fn route_conf(
     name: &str,
     cluster_port: u16,
@@ -568,7 +546,7 @@ fn good_route_node(
         &pki.server_key,
         &pki.ca,
     );
-    ClusterNode::with_config(kind, free_port(), cluster, &conf, &[])
+    ClusterNode::launch_with_config(kind, free_port(), cluster, &conf, &[]).ready()
 }
 
 #[test]
@@ -686,7 +664,8 @@ fn untrusted_route_peer_is_refused() {
         &pki.rogue_key,
         &pki.rogue_ca,
     );
-    let rogue = ClusterNode::with_config(ServerKind::Ours, free_port(), cr, &conf, &[]);
+    let rogue =
+        ClusterNode::launch_with_config(ServerKind::Ours, free_port(), cr, &conf, &[]).ready();
     assert!(
         rogue.wait_log("TLS route handshake error", ROUTE_WAIT),
         "the dialler rejects the acceptor's certificate"
@@ -740,21 +719,6 @@ fn mixed_cluster_with_nats_server_over_tls() {
 // ----------------------------------------------------------------------------------------
 // HTTPS monitoring
 
-/// The port in `Starting https monitor on host:port`.
-fn https_port(server: &TestServer) -> u16 {
-    assert!(server.wait_log("Starting https monitor on ", WAIT));
-    server
-        .log_lines()
-        .iter()
-        .find_map(|l| {
-            l.split("Starting https monitor on ")
-                .nth(1)
-                .and_then(|hp| hp.rsplit(':').next())
-                .and_then(|p| p.trim().parse().ok())
-        })
-        .expect("https port in the log")
-}
-
 #[tokio::test]
 async fn monitoring_over_https() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -762,16 +726,11 @@ async fn monitoring_over_https() {
     // Client certificates are required for NATS clients but not for HTTPS monitoring
     // (nats-server clears client auth on its HTTPS listener).
     let conf = format!(
-        "https: \"127.0.0.1:-1\"\ntls {{\n  {}}}\n",
-        tls_block(
-            &pki.server_cert,
-            &pki.server_key,
-            Some(&pki.ca),
-            "  verify: true\n"
-        )
+        "https: \"127.0.0.1:-1\"\n{}",
+        pki.tls_section(true, "  verify: true\n")
     );
     let server = TestServer::with_config(&conf, &[]);
-    let port = https_port(&server);
+    let port = server.logged_port("Starting https monitor on ");
 
     let mut tls = tls_connect(port, &pki, false).await;
     tls.write_all(b"GET /varz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")

@@ -9,15 +9,15 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{dial, read_chunk, temp_dir, Raw, WAIT};
 pub use crate::common::{free_port, free_ports, poll_until, unique};
-use crate::common::{temp_dir, Raw, WAIT};
 
 /// The reference server (Debian package `nats-server`).
 pub const REAL_NATS_SERVER: &str = "/usr/sbin/nats-server";
@@ -108,11 +108,10 @@ pub fn docker_style_conf(
         "# Cluster Server {label}\n\nport: {client}\n\ncluster {{\n  name: {name}\n  host: '127.0.0.1'\n  port: {cluster}\n"
     );
     if !routes.is_empty() {
-        conf.push_str("\n  routes = [\n");
-        for r in routes {
-            conf.push_str(&format!("    nats-route://127.0.0.1:{r}\n"));
-        }
-        conf.push_str("  ]\n");
+        conf.push_str(&format!(
+            "\n  routes = [\n    {}\n  ]\n",
+            route_urls(routes, "nats-route", "\n    ")
+        ));
     }
     conf.push_str("}\n");
     conf
@@ -120,14 +119,20 @@ pub fn docker_style_conf(
 
 /// A config file with `listen` forms: `cluster { name: X, listen: 127.0.0.1:<p>, routes = [...] }`.
 pub fn listen_style_conf(client: u16, cluster: u16, name: &str, routes: &[u16]) -> String {
-    let routes: Vec<String> = routes
-        .iter()
-        .map(|r| format!("nats-route://127.0.0.1:{r}"))
-        .collect();
     format!(
         "listen: 127.0.0.1:{client}\ncluster {{\n  name: {name}\n  listen: 127.0.0.1:{cluster}\n  routes = [\n    {}\n  ]\n}}\n",
-        routes.join("\n    ")
+        route_urls(routes, "nats-route", "\n    ")
     )
+}
+
+/// `<scheme>://127.0.0.1:<port>` for each of `ports`, joined by `separator`: the route lists
+/// of flags and config files.
+pub fn route_urls(ports: &[u16], scheme: &str, separator: &str) -> String {
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{scheme}://127.0.0.1:{p}"))
+        .collect();
+    urls.join(separator)
 }
 
 // ----------------------------------------------------------------------------------------
@@ -148,21 +153,8 @@ pub struct ClusterNode {
 
 impl ClusterNode {
     /// Starts `-a 127.0.0.1 -p <client> -cluster nats://127.0.0.1:<cluster> [-routes ...]
-    /// [--cluster_name <name>] -D <extra>` and waits until it listens for routes.
-    pub fn start(
-        kind: ServerKind,
-        client_port: u16,
-        cluster_port: u16,
-        routes: &[u16],
-        name: Option<&str>,
-        extra: &[&str],
-    ) -> ClusterNode {
-        let mut node = Self::launch(kind, client_port, cluster_port, routes, name, extra);
-        node.wait_ready();
-        node
-    }
-
-    /// Like [`ClusterNode::start`] without waiting (to start several servers together).
+    /// [--cluster_name <name>] -D <extra>` without waiting (see [`ClusterNode::ready`]), so
+    /// that several servers can start together.
     pub fn launch(
         kind: ServerKind,
         client_port: u16,
@@ -180,12 +172,8 @@ impl ClusterNode {
             format!("nats://127.0.0.1:{cluster_port}"),
         ];
         if !routes.is_empty() {
-            let urls: Vec<String> = routes
-                .iter()
-                .map(|r| format!("nats://127.0.0.1:{r}"))
-                .collect();
             args.push("-routes".into());
-            args.push(urls.join(","));
+            args.push(route_urls(routes, "nats", ","));
         }
         if let Some(name) = name {
             args.push("--cluster_name".into());
@@ -196,21 +184,8 @@ impl ClusterNode {
         Self::spawn_new(kind, client_port, cluster_port, temp_dir("cluster"), args)
     }
 
-    /// Writes `conf` and starts `-c <file> -a 127.0.0.1 -p <client> -D <extra>` (the file
-    /// must set the cluster listen port `cluster_port`); waits until it listens for routes.
-    pub fn with_config(
-        kind: ServerKind,
-        client_port: u16,
-        cluster_port: u16,
-        conf: &str,
-        extra: &[&str],
-    ) -> ClusterNode {
-        let mut node = Self::launch_with_config(kind, client_port, cluster_port, conf, extra);
-        node.wait_ready();
-        node
-    }
-
-    /// Like [`ClusterNode::with_config`] without waiting.
+    /// Writes `conf` and starts `-c <file> -a 127.0.0.1 -p <client> -D <extra>` without
+    /// waiting (the file must set the cluster listen port `cluster_port`).
     pub fn launch_with_config(
         kind: ServerKind,
         client_port: u16,
@@ -274,6 +249,13 @@ impl ClusterNode {
         });
         self.logs = logs;
         self.child = Some(child);
+    }
+
+    /// [`ClusterNode::wait_ready`], then the node: `ClusterNode::launch(..).ready()` starts a
+    /// node and waits until it listens for clients and routes.
+    pub fn ready(mut self) -> ClusterNode {
+        self.wait_ready();
+        self
     }
 
     /// Waits (bounded) until the server is ready and listens for routes.
@@ -592,12 +574,10 @@ pub struct Msg {
 /// A raw-protocol client (`verbose:false`) that parses MSG frames, answers PING, and sets
 /// aside synchronisation probes (subjects starting with [`SYNC_PREFIX`]).
 pub struct Client {
-    raw: Raw,
+    wire: Wire,
     pub port: u16,
-    buf: Vec<u8>,
     pending: VecDeque<Msg>,
     probes: Vec<(String, String)>,
-    pongs: usize,
     next_sid: u64,
 }
 
@@ -609,12 +589,10 @@ impl Client {
             .set_read_timeout(Some(Duration::from_millis(20)))
             .expect("read timeout");
         let mut client = Client {
-            raw,
+            wire: Wire::new(raw.stream, format!("client connection to port {port}")),
             port,
-            buf: Vec::new(),
             pending: VecDeque::new(),
             probes: Vec::new(),
-            pongs: 0,
             next_sid: 1,
         };
         client.flush();
@@ -625,7 +603,8 @@ impl Client {
     pub fn sub(&mut self, subject: &str) -> u64 {
         let sid = self.next_sid;
         self.next_sid += 1;
-        self.raw.send(format!("SUB {subject} {sid}\r\n").as_bytes());
+        self.wire
+            .send(format!("SUB {subject} {sid}\r\n").as_bytes());
         sid
     }
 
@@ -633,56 +612,35 @@ impl Client {
     pub fn qsub(&mut self, subject: &str, queue: &str) -> u64 {
         let sid = self.next_sid;
         self.next_sid += 1;
-        self.raw
+        self.wire
             .send(format!("SUB {subject} {queue} {sid}\r\n").as_bytes());
         sid
     }
 
     /// `UNSUB sid`.
     pub fn unsub(&mut self, sid: u64) {
-        self.raw.send(format!("UNSUB {sid}\r\n").as_bytes());
+        self.wire.send(format!("UNSUB {sid}\r\n").as_bytes());
     }
 
     /// `PUB subject <len>\r\npayload\r\n` (no flush).
     pub fn publish(&mut self, subject: &str, payload: &str) {
-        self.raw
+        self.wire
             .send(format!("PUB {subject} {}\r\n{payload}\r\n", payload.len()).as_bytes());
     }
 
     /// Sends PING and waits (bounded) for the PONG; messages meanwhile are kept.
     pub fn flush(&mut self) {
-        let target = self.pongs + 1;
-        self.raw.send(b"PING\r\n");
-        let deadline = Instant::now() + WAIT;
-        while self.pongs < target {
-            assert!(
-                Instant::now() < deadline,
-                "no PONG from port {} within {WAIT:?}",
-                self.port
-            );
-            self.pump();
-        }
+        let port = self.port;
+        assert!(self.ping_pong(), "no PONG from port {port} within {WAIT:?}");
+    }
+}
+
+impl Framed for Client {
+    fn wire(&mut self) -> &mut Wire {
+        &mut self.wire
     }
 
-    /// One bounded read (≤ 20 ms); parses every complete frame.
-    fn pump(&mut self) {
-        let mut chunk = [0u8; 16 * 1024];
-        match self.raw.stream.read(&mut chunk) {
-            Ok(0) => panic!("server on port {} closed the client connection", self.port),
-            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => panic!("read from port {}: {e}", self.port),
-        }
-        while self.parse_one() {}
-    }
-
-    fn parse_one(&mut self) -> bool {
-        let Some(eol) = find_crlf(&self.buf) else {
-            return false;
-        };
-        let line = String::from_utf8_lossy(&self.buf[..eol]).into_owned();
+    fn parse_frame(&mut self, eol: usize, line: String) -> bool {
         let mut words = line.split_whitespace();
         let verb = words.next().unwrap_or_default().to_ascii_uppercase();
         match verb.as_str() {
@@ -691,18 +649,18 @@ impl Client {
                 assert!(args.len() == 3 || args.len() == 4, "bad MSG line {line:?}");
                 let size: usize = args[args.len() - 1].parse().expect("MSG size");
                 let end = eol + 2 + size + 2;
-                if self.buf.len() < end {
+                if self.wire.buf.len() < end {
                     return false;
                 }
                 let payload =
-                    String::from_utf8_lossy(&self.buf[eol + 2..eol + 2 + size]).into_owned();
+                    String::from_utf8_lossy(&self.wire.buf[eol + 2..eol + 2 + size]).into_owned();
                 let msg = Msg {
                     subject: args[0].to_string(),
                     sid: args[1].to_string(),
                     reply: (args.len() == 4).then(|| args[2].to_string()),
                     payload,
                 };
-                self.buf.drain(..end);
+                self.wire.buf.drain(..end);
                 if msg.subject.starts_with(SYNC_PREFIX) {
                     self.probes.push((msg.subject, msg.payload));
                 } else {
@@ -710,27 +668,20 @@ impl Client {
                 }
                 return true;
             }
-            "PING" => self.raw.send(b"PONG\r\n"),
-            "PONG" => self.pongs += 1,
+            "PING" => self.wire.send(b"PONG\r\n"),
+            "PONG" => self.wire.pongs += 1,
             "INFO" | "+OK" => {}
             _ => panic!("unexpected from port {}: {line:?}", self.port),
         }
-        self.buf.drain(..eol + 2);
+        self.wire.buf.drain(..eol + 2);
         true
     }
+}
 
+impl Client {
     /// The next message (not a probe), waiting up to `timeout`.
     pub fn next_msg(&mut self, timeout: Duration) -> Option<Msg> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(msg) = self.pending.pop_front() {
-                return Some(msg);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            self.pump();
-        }
+        pump_until(self, timeout, |c| c.pending.pop_front())
     }
 
     /// Every message (not a probe) arriving within `window`.
@@ -750,26 +701,111 @@ impl Client {
 
     /// Waits up to `timeout` for the probe `(subject, payload)`; forgets that probe's copies.
     fn wait_probe(&mut self, subject: &str, payload: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let seen = self
-                .probes
+        let seen = pump_until(self, timeout, |c| {
+            c.probes
                 .iter()
-                .any(|(s, p)| s == subject && p == payload);
-            if seen {
-                self.probes.retain(|(s, _)| s != subject);
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            self.pump();
+                .any(|(s, p)| s == subject && p == payload)
+                .then_some(())
+        });
+        if seen.is_some() {
+            self.probes.retain(|(s, _)| s != subject);
         }
+        seen.is_some()
     }
 }
 
 fn find_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(2).position(|w| w == b"\r\n")
+}
+
+/// The socket side that [`Client`] and [`FakePeer`] share: a stream with a short read
+/// timeout, the bytes read but not parsed yet, and the PONGs received so far.
+struct Wire {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    pongs: usize,
+    /// Names the connection in panics.
+    label: String,
+}
+
+impl Wire {
+    fn new(stream: TcpStream, label: String) -> Wire {
+        Wire {
+            stream,
+            buf: Vec::new(),
+            pongs: 0,
+            label,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        let label = &self.label;
+        self.stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("write to {label}: {e}"));
+    }
+
+    /// One bounded read appended to the buffer; panics once the server closed the connection.
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 16 * 1024];
+        match read_chunk(&mut self.stream, &mut chunk) {
+            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            Err(why) => panic!("{}: {why}", self.label),
+        }
+    }
+}
+
+/// A connection read in bounded steps and parsed frame by frame ([`Client`], [`FakePeer`]):
+/// implementors give their [`Wire`] and how to take one frame; reading, PING/PONG and waiting
+/// are shared.
+trait Framed: Sized {
+    fn wire(&mut self) -> &mut Wire;
+
+    /// Takes the frame whose first line, `line`, ends at `eol` (its CR LF not included) off
+    /// the buffer; false when the frame is not complete yet.
+    fn parse_frame(&mut self, eol: usize, line: String) -> bool;
+
+    /// One bounded read (≤ 20 ms), then every complete frame parsed.
+    fn pump(&mut self) {
+        self.wire().fill();
+        loop {
+            let buf = &self.wire().buf;
+            let Some(eol) = find_crlf(buf) else {
+                return;
+            };
+            let line = String::from_utf8_lossy(&buf[..eol]).into_owned();
+            if !self.parse_frame(eol, line) {
+                return;
+            }
+        }
+    }
+
+    /// Sends PING and pumps until its PONG (bounded by [`WAIT`]): everything sent before has
+    /// been processed, everything queued for us before has arrived. False when none came.
+    fn ping_pong(&mut self) -> bool {
+        let target = self.wire().pongs + 1;
+        self.wire().send(b"PING\r\n");
+        pump_until(self, WAIT, |c| (c.wire().pongs >= target).then_some(())).is_some()
+    }
+}
+
+/// Pumps `conn` until `take` yields something, or `timeout` has passed (`None`): the one
+/// waiting loop behind PONGs, messages, probes and route operations.
+fn pump_until<C: Framed, T>(
+    conn: &mut C,
+    timeout: Duration,
+    mut take: impl FnMut(&mut C) -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = take(conn) {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        conn.pump();
+    }
 }
 
 /// A client on `port` subscribed to `subject`, synced with PING/PONG.
@@ -918,10 +954,8 @@ pub fn check_pubsub_everywhere(nodes: &[&ClusterNode], subject: &str) {
     }
     let mut expected = Vec::new();
     for &port in &ports {
-        let mut publisher = Client::connect(port);
         let payload = format!("published-on-{port}");
-        publisher.publish(subject, &payload);
-        publisher.flush();
+        publish_once(port, subject, &payload);
         expected.push(payload);
     }
     for sub in &mut subs {
@@ -1017,12 +1051,39 @@ pub fn check_queue_group(nodes: &[&ClusterNode], members_per_node: usize, total:
     }
 }
 
+/// Publishes `payload` on `subject` from a fresh client of the server on `port`, and waits
+/// for its PONG, so the server has taken the message before the caller goes on.
+pub fn publish_once(port: u16, subject: &str, payload: &str) {
+    let mut publisher = Client::connect(port);
+    publisher.publish(subject, payload);
+    publisher.flush();
+}
+
+/// Launches a node for each `(kind, client port, cluster port, config)` at once (servers that
+/// list each other dial both ways), waits until every one is ready, then until every one
+/// reports `routes` routed peers.
+pub fn start_together(specs: &[(ServerKind, u16, u16, String)], routes: usize) -> Vec<ClusterNode> {
+    let mut nodes: Vec<ClusterNode> = specs
+        .iter()
+        .map(|(kind, client, cluster, conf)| {
+            ClusterNode::launch_with_config(*kind, *client, *cluster, conf, &[])
+        })
+        .collect();
+    for node in &mut nodes {
+        node.wait_ready();
+    }
+    for node in &nodes {
+        node.wait_routes(routes);
+    }
+    nodes
+}
+
 /// Three servers: a seed, and two more with `-routes` to it; waits for a full mesh.
 pub fn seeded_trio(kinds: [ServerKind; 3], name: Option<&str>) -> [ClusterNode; 3] {
     let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
-    let a = ClusterNode::start(kinds[0], pa, ca, &[], name, &[]);
-    let b = ClusterNode::start(kinds[1], pb, cb, &[ca], name, &[]);
-    let c = ClusterNode::start(kinds[2], pc, cc, &[ca], name, &[]);
+    let a = ClusterNode::launch(kinds[0], pa, ca, &[], name, &[]).ready();
+    let b = ClusterNode::launch(kinds[1], pb, cb, &[ca], name, &[]).ready();
+    let c = ClusterNode::launch(kinds[2], pc, cc, &[ca], name, &[]).ready();
     for node in [&a, &b, &c] {
         node.wait_routes(2);
     }
@@ -1036,10 +1097,8 @@ pub fn seeded_trio(kinds: [ServerKind; 3], name: Option<&str>) -> [ClusterNode; 
 /// PING, and yields the route operations it receives as exact text (`RS+ $G foo\r\n`,
 /// `RMSG $G foo 5\r\nhello\r\n`), dropping INFO and everything of the `$SYS` account.
 pub struct FakePeer {
-    stream: TcpStream,
-    buf: Vec<u8>,
+    wire: Wire,
     ops: VecDeque<String>,
-    pongs: usize,
     pub server_id: String,
     /// The first INFO line the server sent.
     pub server_info: String,
@@ -1051,15 +1110,12 @@ impl FakePeer {
     pub fn connect(cluster_port: u16, cluster: &str, client_url_port: u16) -> FakePeer {
         let n = unique();
         let server_id = format!("NFAKE{}X{n}", std::process::id());
-        let stream = TcpStream::connect(("127.0.0.1", cluster_port)).expect("dial cluster port");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .expect("read timeout");
         let mut peer = FakePeer {
-            stream,
-            buf: Vec::new(),
+            wire: Wire::new(
+                dial(cluster_port, Duration::from_millis(20)),
+                "the route connection".to_string(),
+            ),
             ops: VecDeque::new(),
-            pongs: 0,
             server_id: server_id.clone(),
             server_info: String::new(),
         };
@@ -1083,47 +1139,26 @@ impl FakePeer {
 
     /// Writes raw protocol text.
     pub fn send(&mut self, text: &str) {
-        self.stream
-            .write_all(text.as_bytes())
-            .expect("write to route");
+        self.wire.send(text.as_bytes());
     }
 
     /// Sends PING and waits (bounded) for the PONG: everything sent before has been
     /// processed, and everything the server queued for us before has arrived.
     pub fn sync(&mut self) {
-        let target = self.pongs + 1;
-        self.send("PING\r\n");
-        let deadline = Instant::now() + WAIT;
-        while self.pongs < target {
-            assert!(
-                Instant::now() < deadline,
-                "no PONG on the route within {WAIT:?}"
-            );
-            self.pump();
-        }
+        assert!(
+            self.ping_pong(),
+            "no PONG on the route within {WAIT:?}; got so far {:?}",
+            self.ops
+        );
+    }
+}
+
+impl Framed for FakePeer {
+    fn wire(&mut self) -> &mut Wire {
+        &mut self.wire
     }
 
-    fn pump(&mut self) {
-        let mut chunk = [0u8; 16 * 1024];
-        match self.stream.read(&mut chunk) {
-            Ok(0) => panic!(
-                "server closed the route connection; got so far {:?}",
-                self.ops
-            ),
-            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => panic!("read from route: {e}"),
-        }
-        while self.parse_one() {}
-    }
-
-    fn parse_one(&mut self) -> bool {
-        let Some(eol) = find_crlf(&self.buf) else {
-            return false;
-        };
-        let line = String::from_utf8_lossy(&self.buf[..eol]).into_owned();
+    fn parse_frame(&mut self, eol: usize, line: String) -> bool {
         let words: Vec<&str> = line.split_whitespace().collect();
         let verb = words.first().copied().unwrap_or_default();
         let mut end = eol + 2;
@@ -1133,19 +1168,19 @@ impl FakePeer {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_else(|| panic!("bad {verb} line {line:?}"));
             end = eol + 2 + size + 2;
-            if self.buf.len() < end {
+            if self.wire.buf.len() < end {
                 return false;
             }
         }
-        let frame = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-        self.buf.drain(..end);
+        let frame = String::from_utf8_lossy(&self.wire.buf[..end]).into_owned();
+        self.wire.buf.drain(..end);
         let account = match verb {
             "LS+" | "LMSG" => words.get(2),
             _ => words.get(1),
         };
         match verb {
             "PING" => self.send("PONG\r\n"),
-            "PONG" => self.pongs += 1,
+            "PONG" => self.wire.pongs += 1,
             "INFO" => {
                 if self.server_info.is_empty() {
                     self.server_info = line;
@@ -1156,19 +1191,12 @@ impl FakePeer {
         }
         true
     }
+}
 
+impl FakePeer {
     /// The next route operation, waiting up to `timeout`.
     pub fn next_op(&mut self, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(op) = self.ops.pop_front() {
-                return Some(op);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            self.pump();
-        }
+        pump_until(self, timeout, |p| p.ops.pop_front())
     }
 
     /// Asserts the next operation is exactly `expected`.

@@ -123,6 +123,62 @@ pub fn poll_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// One read from a stream that has a read timeout: `Ok(n)` bytes (0 when the timeout passed
+/// with nothing to read), `Err(why)` once the peer closed the connection or the read failed.
+/// Every bounded read loop of the kit goes through it, so they all treat a timeout alike.
+pub fn read_chunk(stream: &mut impl Read, buf: &mut [u8]) -> Result<usize, String> {
+    match stream.read(buf) {
+        Ok(0) => Err("connection closed".to_string()),
+        Ok(n) => Ok(n),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            Ok(0)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Connects to `127.0.0.1:<port>` with `read_timeout` on reads, so every read is bounded.
+pub fn dial(port: u16, read_timeout: Duration) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    stream
+        .set_read_timeout(Some(read_timeout))
+        .expect("read timeout");
+    stream
+}
+
+/// A file named `name` holding `text` in a fresh temporary directory; the directory is removed
+/// on drop. For configuration files a test hands to a server by path.
+pub struct TempFile {
+    dir: PathBuf,
+    /// The file.
+    pub path: PathBuf,
+}
+
+impl TempFile {
+    /// Writes `text` to `<fresh dir>/<name>`.
+    pub fn new(tag: &str, name: &str, text: &str) -> TempFile {
+        let dir = temp_dir(tag);
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write temporary file");
+        TempFile { dir, path }
+    }
+
+    /// The path as a command-line argument.
+    pub fn arg(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A `gnatsd` process; killed on drop.
 pub struct TestServer {
     child: Child,
@@ -148,6 +204,11 @@ impl TestServer {
     /// Starts `gnatsd -a 127.0.0.1 -p -1 <args>` and waits for it to be ready.
     pub fn start(args: &[&str]) -> TestServer {
         Self::start_in(temp_dir("srv"), args)
+    }
+
+    /// Like [`TestServer::start`], but runs `binary` (ours, or [`REFERENCE`]).
+    pub fn binary_start(binary: &str, args: &[&str]) -> TestServer {
+        Self::launch(binary, temp_dir("srv"), args, true, &[])
     }
 
     /// Writes `conf` to a file and starts the server with `-c <file>` plus `args`.
@@ -357,16 +418,18 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// Connects without reading anything (`info` stays empty), each read bounded by
+    /// `read_timeout`: for ports that do not greet with a client INFO, such as a route port.
+    pub fn dial(port: u16, read_timeout: Duration) -> Raw {
+        Raw {
+            stream: dial(port, read_timeout),
+            info: String::new(),
+        }
+    }
+
     /// Connects and reads the INFO line.
     pub fn connect(port: u16) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        let mut raw = Raw {
-            stream,
-            info: String::new(),
-        };
+        let mut raw = Raw::dial(port, Duration::from_millis(200));
         let line = raw.read_line(WAIT).expect("INFO line");
         assert!(
             line.starts_with("INFO {") && line.ends_with("} \r\n"),
@@ -383,6 +446,15 @@ impl Raw {
         raw
     }
 
+    /// Connects with `CONNECT {json}`, sends `ops` (subscriptions, say) and waits for the PONG
+    /// of a following PING, so the server has processed them before the test goes on.
+    pub fn synced(port: u16, connect_json: &str, ops: &[u8]) -> Raw {
+        let mut raw = Raw::connect_with(port, connect_json);
+        raw.send(ops);
+        raw.ping();
+        raw
+    }
+
     /// Writes bytes.
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
@@ -394,17 +466,14 @@ impl Raw {
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
         while Instant::now() < deadline {
-            match self.stream.read(&mut byte) {
-                Ok(0) => return None,
+            match read_chunk(&mut self.stream, &mut byte) {
+                Ok(0) => {}
                 Ok(_) => {
                     line.push(byte[0]);
                     if byte[0] == b'\n' {
                         return Some(String::from_utf8_lossy(&line).into_owned());
                     }
                 }
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => return None,
             }
         }
@@ -418,12 +487,8 @@ impl Raw {
         let mut buf = [0u8; 4096];
         while out.len() < len && Instant::now() < deadline {
             let want = (len - out.len()).min(buf.len());
-            match self.stream.read(&mut buf[..want]) {
-                Ok(0) => break,
+            match read_chunk(&mut self.stream, &mut buf[..want]) {
                 Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => break,
             }
         }
@@ -442,12 +507,8 @@ impl Raw {
         let mut out = Vec::new();
         let mut buf = [0u8; 4096];
         while Instant::now() < deadline {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return (out, true),
+            match read_chunk(&mut self.stream, &mut buf) {
                 Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => return (out, true),
             }
         }
@@ -458,6 +519,17 @@ impl Raw {
     pub fn read_until_closed(&mut self) -> (String, bool) {
         let (bytes, closed) = self.read_for(WAIT);
         (String::from_utf8_lossy(&bytes).into_owned(), closed)
+    }
+
+    /// Asserts that exactly `expected` arrives and then the server closes the connection
+    /// (bounded by `WAIT`).
+    pub fn expect_closed_with(&mut self, expected: &str) {
+        let (got, closed) = self.read_until_closed();
+        assert_eq!(got, expected, "before the close");
+        assert!(
+            closed,
+            "the server should close the connection after {got:?}"
+        );
     }
 
     /// Sends PING and reads everything up to and including the PONG.
@@ -489,10 +561,7 @@ pub struct HttpReply {
 
 /// `GET path` with HTTP/1.0 (the server closes after answering); bounded by `WAIT`.
 pub fn http_get(port: u16, path: &str) -> HttpReply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to monitor port");
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("read timeout");
+    let mut stream = dial(port, Duration::from_millis(200));
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
         .expect("send request");
@@ -500,12 +569,8 @@ pub fn http_get(port: u16, path: &str) -> HttpReply {
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     while Instant::now() < deadline {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
+        match read_chunk(&mut stream, &mut buf) {
             Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(_) => break,
         }
     }
