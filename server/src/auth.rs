@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use nats_proto::subject;
 use nats_proto::ConnectInfo;
 
-use crate::options::{Authorization, Permissions, ResponsePermission};
+use crate::options::{Authorization, Options, Permissions, ResponsePermission};
 
 /// A subscribe entry: a subject filter with an optional queue group (`"foo.* q1"`).
 #[derive(Debug, Clone)]
@@ -211,13 +211,29 @@ pub struct Authenticated {
     pub user: Option<String>,
     /// Restrictions, if the user has any.
     pub permissions: Option<Arc<ClientPermissions>>,
+    /// The account the user is in (`None`: the global account).
+    pub account: Option<String>,
 }
 
 struct UserEntry {
     password: String,
     permissions: Option<Arc<ClientPermissions>>,
+    /// The user's account (None: the global account).
+    account: Option<String>,
     /// `allowed_connection_types` admits plain NATS clients (`STANDARD`, or no list).
     standard_allowed: bool,
+}
+
+/// Who a client without credentials is, when the server requires authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Anonymous {
+    /// Refused (the default).
+    Refused,
+    /// This user (`no_auth_user`).
+    User(String),
+    /// A client of the global account with no name: nats-server's rule when the only
+    /// configured account is the system account (its users must log in, others need not).
+    Global,
 }
 
 /// The server's compiled authentication settings.
@@ -226,9 +242,22 @@ pub struct Auth {
     token: Option<String>,
     single: Option<(String, String)>,
     required: bool,
+    anonymous: Anonymous,
 }
 
 impl Auth {
+    /// Compiles the authentication settings of `options` (`authorization`, the users of
+    /// `accounts`, `no_auth_user`).
+    pub fn from_options(options: &Options) -> Auth {
+        let mut auth = Auth::new(&options.authorization);
+        auth.anonymous = match &options.authorization.no_auth_user {
+            Some(user) => Anonymous::User(user.clone()),
+            None if only_system_account(options) => Anonymous::Global,
+            None => Anonymous::Refused,
+        };
+        auth
+    }
+
     /// Compiles the `authorization` options.
     pub fn new(a: &Authorization) -> Auth {
         let default = a
@@ -240,16 +269,19 @@ impl Auth {
                 .users
                 .iter()
                 .map(|u| {
+                    // `authorization`'s default permissions are for its own users; an
+                    // account's defaults were applied to its users when the file was read.
                     let permissions = u
                         .permissions
                         .as_ref()
                         .map(|p| Arc::new(ClientPermissions::compile(p)))
-                        .or_else(|| default.clone());
+                        .or_else(|| default.clone().filter(|_| u.account.is_none()));
                     (
                         u.username.clone(),
                         UserEntry {
                             password: u.password.clone(),
                             permissions,
+                            account: u.account.clone(),
                             standard_allowed: u
                                 .allowed_connection_types
                                 .as_ref()
@@ -264,7 +296,14 @@ impl Auth {
                 .clone()
                 .map(|u| (u, a.password.clone().unwrap_or_default())),
             required: a.required(),
+            anonymous: Anonymous::Refused,
         }
+    }
+
+    /// Whether the INFO tells clients to authenticate: not when a client without
+    /// credentials is let in anyway (`no_auth_user`), as nats-server says.
+    pub fn advertised(&self) -> bool {
+        self.required && self.anonymous == Anonymous::Refused
     }
 
     /// Whether clients must authenticate.
@@ -283,6 +322,21 @@ impl Auth {
         if !self.required {
             return Some(Authenticated::default());
         }
+        let anonymous = c.user.is_empty()
+            && c.pass.is_empty()
+            && c.auth_token.is_empty()
+            && c.nkey.is_empty()
+            && c.jwt.is_empty();
+        if anonymous {
+            match &self.anonymous {
+                Anonymous::Refused => {}
+                Anonymous::Global => return Some(Authenticated::default()),
+                Anonymous::User(name) => {
+                    let user = self.users.get(name)?;
+                    return user.standard_allowed.then(|| user.authenticated(name));
+                }
+            }
+        }
         if !self.users.is_empty() {
             let user = self.users.get(&c.user)?;
             if !user.standard_allowed {
@@ -290,10 +344,7 @@ impl Auth {
             }
             return password_matches(&user.password, &c.pass)
                 .await
-                .then(|| Authenticated {
-                    user: Some(c.user.clone()),
-                    permissions: user.permissions.clone(),
-                });
+                .then(|| user.authenticated(&c.user));
         }
         if let Some(token) = &self.token {
             return password_matches(token, &c.auth_token)
@@ -309,9 +360,34 @@ impl Auth {
                 .then(|| Authenticated {
                     user: Some(user.clone()),
                     permissions: None,
+                    account: None,
                 });
         }
         None
+    }
+}
+
+impl UserEntry {
+    /// The outcome of logging in as this user, named `name`.
+    fn authenticated(&self, name: &str) -> Authenticated {
+        Authenticated {
+            user: Some(name.to_string()),
+            permissions: self.permissions.clone(),
+            account: self.account.clone(),
+        }
+    }
+}
+
+/// Whether the system account is the only configured account (named by `system_account`,
+/// or called `$SYS`): then nats-server gives the global account a user of its own and makes
+/// it the `no_auth_user`, so clients without credentials get into the global account.
+fn only_system_account(options: &Options) -> bool {
+    match options.accounts.as_slice() {
+        [only] => {
+            options.system_account.as_deref() == Some(only.name.as_str())
+                || only.name == crate::account::SYSTEM
+        }
+        _ => false,
     }
 }
 

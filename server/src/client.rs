@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 use tracing::{debug, error, info, trace};
 
+use crate::account::Account;
 use crate::auth::ClientPermissions;
 use crate::conn::outbound::{run_writer, Deadline, WriterEnd};
 use crate::conn::reader::{read_loop, Connection, Pinger, ReadSize, Tick, Timers};
@@ -53,6 +54,8 @@ struct Client {
     no_responders: bool,
     connected: bool,
     perms: Option<Arc<ClientPermissions>>,
+    /// The account the client is in: `$G` until a CONNECT puts it in another.
+    account: Arc<Account>,
     pub_cache: HashMap<Bytes, bool>,
     fanout: Fanout,
     protocol: i32,
@@ -275,6 +278,7 @@ where
         no_responders: false,
         connected: false,
         perms: None,
+        account: server.accounts.global().clone(),
         pub_cache: HashMap::new(),
         fanout: Fanout::default(),
         protocol: 0,
@@ -433,6 +437,22 @@ impl Client {
         self.codec.set_headers(headers);
         self.codec.set_auth_pending(false);
         self.perms = authenticated.permissions;
+        if !self.connected {
+            // Subscriptions come after the first CONNECT (authentication refuses anything
+            // before it), so switching the account here moves none.
+            if let Some(name) = authenticated.account.as_deref() {
+                let Some(account) = self.server.accounts.get(name.as_bytes()) else {
+                    // Never in the global account instead of the user's own.
+                    self.send_err(text::AUTHORIZATION_VIOLATION);
+                    error!(
+                        "{}authentication error - account {name:?} not found",
+                        self.prefix
+                    );
+                    return Err(CloseReason::AuthenticationFailure);
+                };
+                self.account = account.clone();
+            }
+        }
         self.pub_cache.clear();
         if let Some(permission) = self.perms.as_ref().and_then(|p| p.allow_responses) {
             self.shared.grant_responses(permission);
@@ -532,7 +552,9 @@ impl Client {
             cid: self.shared.cid,
             echo: self.echo,
         };
-        let delivered = self.fanout.deliver(&*self.server, msg, origin);
+        let delivered = self
+            .fanout
+            .deliver(&*self.server, &self.account, msg, origin);
         if delivered == 0 && self.no_responders {
             if let Some(reply) = p.reply() {
                 self.send_no_responders(reply);
@@ -656,7 +678,13 @@ impl Client {
             .as_ref()
             .filter(|p| p.needs_delivery_check(&subject))
             .cloned();
-        let mut sub = Subscription::new(self.shared.clone(), subject, queue, sid.clone());
+        let mut sub = Subscription::new(
+            self.shared.clone(),
+            self.account.for_subscription(),
+            subject,
+            queue,
+            sid.clone(),
+        );
         sub.deny_check = deny_check;
         let sub = Arc::new(sub);
         if self.server.add_subscription(&sub).is_err() {

@@ -18,18 +18,16 @@ use nats_proto::Size;
 use rand::Rng;
 use tracing::{debug, info, trace};
 
+use crate::account::Account;
 use crate::conn::outbound::Queued;
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
 use crate::stats::Stats;
 use crate::sublist::SubResult;
-use crate::sublist::Sublist;
 
-/// What delivery needs of the server: the subject index, the counters, and the removal of a
-/// subscription that reached its auto-unsubscribe limit (which may have to tell the routes).
-/// The server implements it; delivery itself never reaches the server's other parts.
+/// What delivery needs of the server: the counters, and the removal of a subscription that
+/// reached its auto-unsubscribe limit (which may have to tell the routes). The server
+/// implements it; delivery itself never reaches the server's other parts.
 pub trait Hub {
-    /// The subject index.
-    fn sublist(&self) -> &Sublist<Subscription>;
     /// The server-wide counters.
     fn stats(&self) -> &Stats;
     /// Removes a subscription from the index and its connection, telling the routes.
@@ -93,6 +91,9 @@ pub enum Origin<'a> {
         /// The queue groups the sending server picked a member of on our side.
         queues: &'a [u8],
     },
+    /// Another account's stream this account imports: deliver locally only (the exporter's
+    /// routes carry it to the other servers), one member of each queue group.
+    Import,
 }
 
 /// A route picked as a destination of the current message, with the queue names for it.
@@ -109,10 +110,23 @@ struct Staged {
     payload_bytes: u64,
 }
 
+/// Imports of imports are followed this deep at most (cycles are refused when the
+/// configuration is read; this bounds the work of a long chain).
+const MAX_IMPORT_DEPTH: usize = 8;
+
+/// A cached match result: which index (by address) and generation it was computed on.
+type Cached = (usize, u64, Matches);
+
 /// Per-reader delivery state.
 #[derive(Default)]
 pub struct Fanout {
-    l1: rustc_hash::FxHashMap<Bytes, (u64, Matches)>,
+    /// Match results for the reader's own messages.
+    l1: rustc_hash::FxHashMap<Bytes, Cached>,
+    /// Match results for the same messages in the accounts importing them, kept apart so
+    /// an import that keeps the subject does not evict the exporter's entry.
+    l1_imported: rustc_hash::FxHashMap<Bytes, Cached>,
+    /// The importer's name of the subject being delivered through an import (reused).
+    import_subject: Vec<u8>,
     scratch: Scratch,
 }
 
@@ -145,22 +159,86 @@ impl Fanout {
         self.scratch.used_targets = 0;
     }
 
-    /// Delivers `msg`; returns how many subscribers and routes it went to.
-    pub fn deliver<H: Hub>(&mut self, server: &H, msg: Msg<'_>, origin: Origin<'_>) -> usize {
-        let generation = server.sublist().generation();
-        let fresh = matches!(self.l1.get(msg.subject), Some((g, _)) if *g == generation);
-        if !fresh {
-            let result = server.sublist().matches(msg.subject);
-            if self.l1.len() >= L1_MAX {
-                self.l1.clear();
-            }
-            self.l1
-                .insert(Bytes::copy_from_slice(msg.subject), (generation, result));
+    /// Delivers `msg`, published in `account`, there and in every account importing it;
+    /// returns how many subscribers and routes it went to.
+    pub fn deliver<H: Hub>(
+        &mut self,
+        server: &H,
+        account: &Account,
+        msg: Msg<'_>,
+        origin: Origin<'_>,
+    ) -> usize {
+        let delivered = self.deliver_in(server, account, msg, origin, false);
+        if account.stream_imports().is_empty() {
+            return delivered;
         }
-        match self.l1.get(msg.subject) {
-            Some((_, result)) => self.scratch.deliver(server, result, msg, origin),
+        delivered + self.deliver_imports(server, account, msg, 0)
+    }
+
+    /// Delivers `msg` in `account` only.
+    fn deliver_in<H: Hub>(
+        &mut self,
+        server: &H,
+        account: &Account,
+        msg: Msg<'_>,
+        origin: Origin<'_>,
+        imported: bool,
+    ) -> usize {
+        let index = Arc::as_ptr(&account.sublist) as usize;
+        let generation = account.sublist.generation();
+        let l1 = if imported {
+            &mut self.l1_imported
+        } else {
+            &mut self.l1
+        };
+        let fresh =
+            matches!(l1.get(msg.subject), Some((i, g, _)) if *i == index && *g == generation);
+        if !fresh {
+            let result = account.sublist.matches(msg.subject);
+            if l1.len() >= L1_MAX {
+                l1.clear();
+            }
+            l1.insert(
+                Bytes::copy_from_slice(msg.subject),
+                (index, generation, result),
+            );
+        }
+        match l1.get(msg.subject) {
+            Some((_, _, result)) => {
+                self.scratch
+                    .deliver(server, &account.name, result, msg, origin)
+            }
             None => 0,
         }
+    }
+
+    /// Delivers `msg` in every account that imports it from `account`, under the
+    /// importer's name for the subject, and on through their own importers.
+    fn deliver_imports<H: Hub>(
+        &mut self,
+        server: &H,
+        account: &Account,
+        msg: Msg<'_>,
+        depth: usize,
+    ) -> usize {
+        if depth >= MAX_IMPORT_DEPTH {
+            return 0;
+        }
+        let mut delivered = 0;
+        for import in account.stream_imports_of(msg.subject) {
+            let mut subject = std::mem::take(&mut self.import_subject);
+            import.rename.apply(msg.subject, &mut subject);
+            let mapped = Msg {
+                subject: &subject,
+                ..msg
+            };
+            delivered += self.deliver_in(server, &import.into, mapped, Origin::Import, true);
+            if !import.into.stream_imports().is_empty() {
+                delivered += self.deliver_imports(server, &import.into, mapped, depth + 1);
+            }
+            self.import_subject = subject;
+        }
+        delivered
     }
 
     /// Queues protocol bytes for `target`, in order with the messages staged for it.
@@ -202,6 +280,7 @@ impl Scratch {
     fn deliver<H: Hub>(
         &mut self,
         server: &H,
+        account: &[u8],
         result: &SubResult<Subscription>,
         msg: Msg<'_>,
         origin: Origin<'_>,
@@ -254,7 +333,7 @@ impl Scratch {
                 continue;
             };
             let queues = std::mem::take(&mut self.targets[i].queues);
-            self.send_routed(server.stats(), &route, msg, &queues);
+            self.send_routed(server.stats(), &route, account, msg, &queues);
             delivered += 1;
             self.targets[i].queues = queues;
             self.targets[i].queues.clear();
@@ -297,6 +376,7 @@ impl Scratch {
         &mut self,
         stats: &Stats,
         route: &Arc<ClientShared>,
+        account: &[u8],
         msg: Msg<'_>,
         queues: &[u8],
     ) {
@@ -305,11 +385,12 @@ impl Scratch {
         let len = msg.subject.len()
             + msg.reply.map_or(0, <[u8]>::len)
             + queues.len()
+            + account.len()
             + payload.len()
             + 48;
         let line = RoutedLine {
             origin: None,
-            account: b"$G",
+            account,
             subject: msg.subject,
             reply: msg.reply,
             queues,

@@ -18,6 +18,44 @@ pub struct User {
     /// Connection types the user may connect with (`allowed_connection_types`, upper-case;
     /// None: all). This server only has plain NATS clients (`STANDARD`).
     pub allowed_connection_types: Option<Vec<String>>,
+    /// The account the user is in (`accounts { NAME { users } }`; None: the global account).
+    pub account: Option<String>,
+}
+
+/// One account of `accounts {}`: its name, what it exports and what it imports. Its users
+/// are in [`Authorization::users`], naming it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountConfig {
+    /// The account's name.
+    pub name: String,
+    /// What other accounts may import from it.
+    pub exports: Vec<Export>,
+    /// The streams it takes from other accounts.
+    pub imports: Vec<StreamImportConfig>,
+}
+
+/// An export: a stream (messages flow to importers) or a service (requests flow to it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Export {
+    /// The exported subjects.
+    pub subject: String,
+    /// A service export (requests), not a stream.
+    pub service: bool,
+    /// The accounts allowed to import it (None: every account, a public export).
+    pub accounts: Option<Vec<String>>,
+}
+
+/// A stream import: `{stream: {account, subject}, prefix}` or `to`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamImportConfig {
+    /// The exporting account.
+    pub account: String,
+    /// The subjects taken, within the export.
+    pub subject: String,
+    /// Subjects arrive as `prefix.subject`.
+    pub prefix: Option<String>,
+    /// A literal subject arrives under this name instead.
+    pub to: Option<String>,
 }
 
 /// Allow and deny lists for one direction (publish or subscribe).
@@ -79,6 +117,8 @@ pub struct Authorization {
     pub default_permissions: Option<Permissions>,
     /// Time allowed to authenticate.
     pub timeout: Option<Duration>,
+    /// The user a client without credentials logs in as (`no_auth_user`).
+    pub no_auth_user: Option<String>,
 }
 
 impl Authorization {
@@ -206,6 +246,10 @@ pub struct Options {
     pub lame_duck_grace_period: Duration,
     /// Client authentication.
     pub authorization: Authorization,
+    /// `accounts {}`: the accounts besides the global one.
+    pub accounts: Vec<AccountConfig>,
+    /// `system_account` (None: `$SYS`, unless `no_system_account`).
+    pub system_account: Option<String>,
     /// Clustering.
     pub cluster: ClusterOptions,
     /// Client TLS (`tls {}`, `--tls*`); also the certificate of HTTPS monitoring.
@@ -247,6 +291,8 @@ impl Default for Options {
             lame_duck_duration: Duration::from_secs(120),
             lame_duck_grace_period: Duration::from_secs(10),
             authorization: Authorization::default(),
+            accounts: Vec::new(),
+            system_account: None,
             cluster: ClusterOptions::default(),
             tls: None,
             https_port: 0,

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::account::Accounts;
 use crate::auth::Auth;
 use crate::client::serve;
 use crate::conn::{ClientShared, Kind, Subscription};
@@ -20,7 +21,7 @@ use crate::listen::{bind_or_log, next_connection};
 use crate::options::Options;
 use crate::route::Cluster;
 use crate::stats::Stats;
-use crate::sublist::{InvalidSubject, Sublist};
+use crate::sublist::InvalidSubject;
 
 /// The nats-server version whose behaviour we implement (INFO `version`, `-v`).
 pub const VERSION: &str = "2.9.10";
@@ -36,7 +37,8 @@ pub struct Server {
     options: RwLock<Arc<Options>>,
     auth: RwLock<Arc<Auth>>,
     /// The subject index of the global account.
-    pub sublist: Sublist<Subscription>,
+    /// The accounts, each with its own subject index.
+    pub accounts: Accounts,
     clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     next_cid: AtomicU64,
     /// Traffic counters.
@@ -144,12 +146,13 @@ impl Server {
         }
         let first_cid = if options.no_system_account { 1 } else { 4 };
         let shutdown = CancellationToken::new();
+        let accounts = Accounts::from_options(&options);
         let server = Arc::new(Server {
             id,
             name,
-            auth: RwLock::new(Arc::new(Auth::new(&options.authorization))),
+            auth: RwLock::new(Arc::new(Auth::from_options(&options))),
             options: RwLock::new(Arc::new(options)),
-            sublist: Sublist::new(),
+            accounts,
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(first_cid),
             stats: Stats::default(),
@@ -323,7 +326,7 @@ impl Server {
             host,
             port,
             headers: !options.no_header_support,
-            auth_required: self.auth().required(),
+            auth_required: self.auth().advertised(),
             tls_required: options.tls.is_some(),
             tls_verify: options.tls.as_ref().is_some_and(|t| t.verify),
             max_payload: options.max_payload as i64,
@@ -390,11 +393,11 @@ impl Server {
 
     /// Inserts a client's subscription into the index and tells the routes.
     pub fn add_subscription(&self, sub: &Arc<Subscription>) -> Result<(), InvalidSubject> {
-        self.sublist
+        sub.index
             .insert(&sub.subject, sub.queue.as_deref(), 1, sub.clone())?;
         if sub.client.kind == Kind::Client {
             if let Some(cluster) = self.cluster.get() {
-                cluster.local_interest(&sub.subject, sub.queue.as_ref(), 1);
+                cluster.local_interest(&sub.account, &sub.subject, sub.queue.as_ref(), 1);
             }
         }
         Ok(())
@@ -403,10 +406,10 @@ impl Server {
     /// Removes a subscription from the index only (its connection is closing), telling the
     /// routes when it was a client's.
     pub fn remove_from_index(&self, sub: &Arc<Subscription>) {
-        let removed = self.sublist.remove(&sub.subject, sub.queue.as_deref(), sub);
+        let removed = sub.index.remove(&sub.subject, sub.queue.as_deref(), sub);
         if removed && sub.client.kind == Kind::Client {
             if let Some(cluster) = self.cluster.get() {
-                cluster.local_interest(&sub.subject, sub.queue.as_ref(), -1);
+                cluster.local_interest(&sub.account, &sub.subject, sub.queue.as_ref(), -1);
             }
         }
     }
@@ -473,6 +476,15 @@ impl Server {
     /// (limits for new connections); listen addresses and clustering need a restart.
     pub fn reload(&self, new: Options) {
         let old = self.options();
+        // The accounts and their imports are built once; a reload that changed them would
+        // leave users pointing at accounts that do not exist. Refused as a whole.
+        if new.accounts != old.accounts
+            || new.system_account != old.system_account
+            || new.no_system_account != old.no_system_account
+        {
+            error!("Failed to reload server configuration: changing accounts requires a restart");
+            return;
+        }
         if new.host != old.host || new.port != old.port {
             warn!("Reload: changing the client listen address requires a restart");
         }
@@ -508,8 +520,7 @@ impl Server {
                 info!("Reloaded: {name}");
             }
         }
-        *self.auth.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(Auth::new(&new.authorization));
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Auth::from_options(&new));
         let mut keep = new;
         keep.host = old.host.clone();
         keep.port = old.port;
@@ -550,10 +561,6 @@ impl Server {
 }
 
 impl crate::deliver::Hub for Server {
-    fn sublist(&self) -> &Sublist<Subscription> {
-        &self.sublist
-    }
-
     fn stats(&self) -> &Stats {
         &self.stats
     }

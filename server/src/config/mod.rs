@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod accounts;
 pub mod cli;
 pub mod conf;
 mod tls;
@@ -353,9 +354,6 @@ macro_rules! refuse {
 
 refuse! {
     refuse_nkey => "nkey users",
-    refuse_accounts => "accounts",
-    refuse_system_account => "system_account",
-    refuse_no_auth_user => "no_auth_user",
     refuse_operator => "operator",
     refuse_resolver => "resolver",
     refuse_resolver_preload => "resolver_preload",
@@ -389,15 +387,7 @@ impl AuthBlock {
     fn into_authorization(self) -> Result<Authorization, String> {
         let mut users = Vec::new();
         for entry in self.users.unwrap_or_default() {
-            users.push(User {
-                username: entry.user.unwrap_or_default(),
-                password: entry.password.unwrap_or_default(),
-                permissions: entry
-                    .permissions
-                    .map(PermissionsBlock::into_permissions)
-                    .transpose()?,
-                allowed_connection_types: entry.allowed_connection_types,
-            });
+            users.push(User::from_entry(entry)?);
         }
         Ok(Authorization {
             user: self.user,
@@ -409,6 +399,23 @@ impl AuthBlock {
                 .map(PermissionsBlock::into_permissions)
                 .transpose()?,
             timeout: self.timeout.map(|t| t.0),
+            no_auth_user: None,
+        })
+    }
+}
+
+impl User {
+    /// A user of a `users` list (of `authorization` or of an account).
+    fn from_entry(entry: UserEntry) -> Result<User, String> {
+        Ok(User {
+            username: entry.user.unwrap_or_default(),
+            password: entry.password.unwrap_or_default(),
+            permissions: entry
+                .permissions
+                .map(PermissionsBlock::into_permissions)
+                .transpose()?,
+            allowed_connection_types: entry.allowed_connection_types,
+            account: None,
         })
     }
 }
@@ -504,12 +511,10 @@ struct FileConfig {
     cluster: Option<ClusterBlock>,
     /// Metadata for monitoring and JetStream placement only.
     server_tags: Option<OneOrMany>,
-    #[serde(default, deserialize_with = "refuse_no_auth_user")]
-    no_auth_user: Option<()>,
-    #[serde(default, deserialize_with = "refuse_accounts")]
-    accounts: Option<()>,
-    #[serde(alias = "system", default, deserialize_with = "refuse_system_account")]
-    system_account: Option<()>,
+    no_auth_user: Option<String>,
+    accounts: Option<std::collections::BTreeMap<String, accounts::AccountBlock>>,
+    #[serde(alias = "system")]
+    system_account: Option<String>,
     #[serde(default, deserialize_with = "refuse_gateway")]
     gateway: Option<()>,
     #[serde(alias = "leaf", default, deserialize_with = "refuse_leafnodes")]
@@ -655,6 +660,29 @@ impl FileConfig {
         if let Some(auth) = self.authorization {
             o.authorization = auth.into_authorization()?;
         }
+        if let Some(blocks) = self.accounts {
+            accounts::apply(blocks, o)?;
+        }
+        if let Some(name) = self.system_account {
+            if !o.accounts.iter().any(|a| a.name == name) {
+                return Err("error resolving system account: account not found".into());
+            }
+            o.system_account = Some(name);
+        }
+        if let Some(user) = self.no_auth_user {
+            if o.authorization.users.is_empty() {
+                return Err(format!(
+                    "no_auth_user: {user:?} present, but users are not defined"
+                ));
+            }
+            if !o.authorization.users.iter().any(|u| u.username == user) {
+                return Err(format!(
+                    "no_auth_user: {user:?} not present as user in authorization block or account configuration"
+                ));
+            }
+            o.authorization.no_auth_user = Some(user);
+        }
+        accounts::check(o)?;
         if let Some(cluster) = self.cluster {
             let c = &mut o.cluster;
             if let Some(listen) = &cluster.listen {

@@ -7,11 +7,16 @@ use bytes::Bytes;
 
 use super::ClientShared;
 use crate::auth::ClientPermissions;
+use crate::sublist::Sublist;
 
 /// A subscription as the subject index stores it.
 pub struct Subscription {
     /// The subscribing connection.
     pub client: Arc<ClientShared>,
+    /// The name of the account whose subject space it is in.
+    pub account: Bytes,
+    /// That account's subject index, where it is (or was) inserted.
+    pub(crate) index: Arc<Sublist<Subscription>>,
     /// Subject filter.
     pub subject: Bytes,
     /// Queue group.
@@ -27,15 +32,18 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// A subscription of `client`.
+    /// A subscription of `client` in the account named `account`, whose index is `index`.
     pub(crate) fn new(
         client: Arc<ClientShared>,
+        (account, index): (Bytes, Arc<Sublist<Subscription>>),
         subject: Bytes,
         queue: Option<Bytes>,
         sid: Bytes,
     ) -> Subscription {
         Subscription {
             client,
+            account,
+            index,
             subject,
             queue,
             sid,

@@ -126,7 +126,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         go: GO_VERSION.into(),
         host: options.host.clone(),
         port: server.client_addr().port(),
-        auth_required: server.auth().required(),
+        auth_required: server.auth().advertised(),
         tls_required: options.tls.is_some(),
         tls_verify: options.tls.as_ref().is_some_and(|t| t.verify),
         connect_urls: server.client_connect_urls(),
@@ -163,7 +163,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         in_bytes: stats.in_bytes.load(Ordering::Relaxed),
         out_bytes: stats.out_bytes.load(Ordering::Relaxed),
         slow_consumers: stats.slow_consumers.load(Ordering::Relaxed),
-        subscriptions: server.sublist.count() as u64,
+        subscriptions: server.accounts.subscription_count() as u64,
         http_req_stats: monitor.request_counts(),
         config_load_time: rfc3339_nanos(monitor.config_load_time.load(Ordering::Relaxed)),
         system_account: if options.no_system_account {
@@ -321,9 +321,12 @@ pub fn connz(server: &Server, monitor: &Monitor, q: &Query) -> Result<Connz, Fai
             continue;
         }
         if subs_detail {
-            row.info.subscriptions_list_detail = sub_details(&c);
+            row.info.subscriptions_list_detail = sub_details(&c, false);
         } else if subs {
-            row.info.subscriptions_list = sub_details(&c).into_iter().map(|d| d.subject).collect();
+            row.info.subscriptions_list = sub_details(&c, false)
+                .into_iter()
+                .map(|d| d.subject)
+                .collect();
         }
         rows.push(row);
     }
@@ -423,14 +426,8 @@ pub fn routez(server: &Server, q: &Query) -> Result<Routez, Failure> {
                 ..RouteInfo::default()
             };
             if subs || subs_detail {
-                // Remote interest is keyed `subject[ queue]`; nats-server shows the account too.
-                let details: Vec<SubDetail> = sub_details(r)
-                    .into_iter()
-                    .map(|d| SubDetail {
-                        sid: format!("{GLOBAL_ACCOUNT} {}", d.sid),
-                        ..d
-                    })
-                    .collect();
+                // Remote interest is keyed `account subject[ queue]`, as nats-server shows it.
+                let details: Vec<SubDetail> = sub_details(r, false);
                 if subs_detail {
                     info.subscriptions_list_detail = details;
                 } else {
@@ -449,8 +446,7 @@ pub fn routez(server: &Server, q: &Query) -> Result<Routez, Failure> {
     })
 }
 
-fn sublist_stats(server: &Server) -> SublistStats {
-    let s = server.sublist.stats();
+fn sublist_stats(s: crate::sublist::SublistStats) -> SublistStats {
     SublistStats {
         num_subscriptions: s.num_subscriptions,
         num_cache: s.num_cache,
@@ -480,23 +476,25 @@ pub fn subsz(server: &Server, q: &Query) -> Result<String, Failure> {
             "invalid test subject, must be valid publish subject: {test}"
         )));
     }
-    let ours = account.is_empty() || account == GLOBAL_ACCOUNT;
-    let stats = if ours {
-        sublist_stats(server)
-    } else {
-        SublistStats::default()
+    let stats = match account {
+        "" => sublist_stats(server.accounts.sublist_stats()),
+        name => server
+            .accounts
+            .get(name.as_bytes())
+            .map(|a| sublist_stats(a.sublist.stats()))
+            .unwrap_or_default(),
     };
     let mut list: Vec<SubDetail> = Vec::new();
-    if subs && ours {
+    if subs {
         let mut clients = server.client_list();
         clients.sort_by_key(|c| c.cid);
         for c in clients {
-            for d in sub_details(&c) {
-                if test.is_empty() || subject::matches(d.subject.as_bytes(), test.as_bytes()) {
-                    list.push(SubDetail {
-                        account: GLOBAL_ACCOUNT.into(),
-                        ..d
-                    });
+            for d in sub_details(&c, true) {
+                let in_account = account.is_empty() || d.account == account;
+                if in_account
+                    && (test.is_empty() || subject::matches(d.subject.as_bytes(), test.as_bytes()))
+                {
+                    list.push(d);
                 }
             }
         }

@@ -109,7 +109,7 @@ pub fn render(server: &Server, monitor: &Monitor) -> String {
         "gnatsd_subscriptions",
         "gauge",
         "Subscriptions in the subject index (local and remote interest).",
-        server.sublist.count(),
+        server.accounts.subscription_count(),
     );
     single(
         &mut out,

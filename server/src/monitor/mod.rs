@@ -68,7 +68,7 @@ impl Default for Monitor {
 
 impl Observer for Monitor {
     fn connection_closed(&self, conn: &ClientShared) {
-        self.record_closed(conn, sub_details(conn));
+        self.record_closed(conn, sub_details(conn, false));
     }
 
     fn config_reloaded(&self) {
@@ -127,13 +127,18 @@ impl Monitor {
     }
 }
 
-/// A connection's subscriptions as `subscriptions_list_detail` entries (no account), by sid.
-pub fn sub_details(client: &ClientShared) -> Vec<json::SubDetail> {
+/// A connection's subscriptions as `subscriptions_list_detail` entries, by sid; with their
+/// account only where nats-server shows it (`/subsz`).
+pub fn sub_details(client: &ClientShared, with_account: bool) -> Vec<json::SubDetail> {
     let subs = client.subs.lock().unwrap_or_else(|e| e.into_inner());
     let mut out: Vec<json::SubDetail> = subs
         .values()
         .map(|s| json::SubDetail {
-            account: String::new(),
+            account: if with_account {
+                String::from_utf8_lossy(&s.account).into_owned()
+            } else {
+                String::new()
+            },
             subject: String::from_utf8_lossy(&s.subject).into_owned(),
             qgroup: s
                 .queue
@@ -446,6 +451,7 @@ mod tests {
         ));
         let sub = Arc::new(crate::conn::Subscription::new(
             conn.clone(),
+            crate::account::Account::new("A").for_subscription(),
             Bytes::from_static(b"foo.>"),
             None,
             Bytes::from_static(b"1"),

@@ -2,6 +2,7 @@
 //! registration, interest (`RS+`/`RS-`), routed messages, pings, gossip, and its cleanup.
 
 use super::*;
+use crate::account::Account;
 use crate::conn::reader::{read_loop, Connection, Pinger, ReadSize, Tick, Timers};
 
 /// The reader side of one route connection.
@@ -17,6 +18,8 @@ struct Route {
     registered_id: Option<String>,
     self_route: bool,
     timers: Timers,
+    /// The account of the last routed message or interest (see [`Route::account`]).
+    last_account: Option<Arc<Account>>,
     /// An accepted route has not sent its CONNECT yet: nothing else is acted on before it.
     awaiting_connect: bool,
 }
@@ -107,6 +110,7 @@ where
         peer_id: None,
         registered_id: None,
         self_route: false,
+        last_account: None,
         timers: Timers {
             pinger: Pinger::new(first_ping, options.ping_interval, options.ping_max),
             auth_deadline,
@@ -169,9 +173,12 @@ impl Route {
                         String::from_utf8_lossy(&line[..line.len() - 2])
                     );
                 }
-                if m.account() != GLOBAL_ACCOUNT || m.origin().is_some() {
+                if m.origin().is_some() {
                     return Ok(());
                 }
+                let Some(account) = self.account(m.account()) else {
+                    return Ok(());
+                };
                 // We never asked for messages outside `import`; a peer sending them anyway is
                 // not believed (nats-server delivers them).
                 if !self.cluster.imports(m.subject()) {
@@ -189,7 +196,7 @@ impl Route {
                 let origin = Origin::Route {
                     queues: m.queue_list(),
                 };
-                self.fanout.deliver(&*self.server, msg, origin);
+                self.fanout.deliver(&*self.server, &account, msg, origin);
             }
             RouteOp::Sub(i) => {
                 self.trace_interest("RS+", &i, true);
@@ -420,10 +427,10 @@ impl Route {
         }
         // The whole local interest table, in one write.
         let mut snapshot = BytesMut::new();
-        for ((subject, queue), count) in st.interest.iter() {
+        for ((account, subject, queue), count) in st.interest.iter() {
             match queue {
-                None => rs_plus(&mut snapshot, subject, None),
-                Some(q) => rs_plus(&mut snapshot, subject, Some((q, *count))),
+                None => rs_plus(&mut snapshot, account, subject, None),
+                Some(q) => rs_plus(&mut snapshot, account, subject, Some((q, *count))),
             }
         }
         if !snapshot.is_empty() {
@@ -487,9 +494,15 @@ impl Route {
     }
 
     fn remote_sub(&mut self, i: Interest) {
-        if i.account != GLOBAL_ACCOUNT {
+        let Some(account) = self.account(&i.account) else {
+            debug!(
+                "{}Unknown account {:?} for remote subscription on {:?}",
+                self.shared.prefix,
+                String::from_utf8_lossy(&i.account),
+                String::from_utf8_lossy(&i.subject)
+            );
             return;
-        }
+        };
         let permissions = self.cluster.permissions.clone();
         if let Some(p) = &permissions {
             // As nats-server: `export` decides on the subject alone, and a refused RS+ is
@@ -515,7 +528,7 @@ impl Route {
             Some(sub) => {
                 if sub.queue.is_some() {
                     // A repeated RS+ for a queue carries the new weight.
-                    let _ = self.server.sublist.insert(
+                    let _ = sub.index.insert(
                         &sub.subject,
                         sub.queue.as_deref(),
                         i.weight.max(1),
@@ -524,15 +537,19 @@ impl Route {
                 }
             }
             None => {
-                let mut sub =
-                    Subscription::new(self.shared.clone(), i.subject, i.queue, key.clone());
+                let mut sub = Subscription::new(
+                    self.shared.clone(),
+                    account.for_subscription(),
+                    i.subject,
+                    i.queue,
+                    key.clone(),
+                );
                 // A wildcard interest overlapping an `export` deny entry gets every message
                 // checked against the deny list on its way to the route.
                 sub.deny_check = permissions.filter(|p| p.needs_delivery_check(&sub.subject));
                 let sub = Arc::new(sub);
-                if self
-                    .server
-                    .sublist
+                if sub
+                    .index
                     .insert(
                         &sub.subject,
                         sub.queue.as_deref(),
@@ -550,9 +567,6 @@ impl Route {
     }
 
     fn remote_unsub(&mut self, i: &Interest) {
-        if i.account != GLOBAL_ACCOUNT {
-            return;
-        }
         let key = interest_key(i);
         let removed = self
             .shared
@@ -561,10 +575,21 @@ impl Route {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
         if let Some(sub) = removed {
-            self.server
-                .sublist
-                .remove(&sub.subject, sub.queue.as_deref(), &sub);
+            sub.index.remove(&sub.subject, sub.queue.as_deref(), &sub);
         }
+    }
+
+    /// The account a peer names, if we have it; the last one found is kept, since a route's
+    /// traffic mostly stays in one account for a while.
+    fn account(&mut self, name: &[u8]) -> Option<Arc<Account>> {
+        if let Some(last) = &self.last_account {
+            if &last.name[..] == name {
+                return Some(last.clone());
+            }
+        }
+        let found = self.server.accounts.get(name)?.clone();
+        self.last_account = Some(found.clone());
+        Some(found)
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -584,9 +609,7 @@ impl Route {
     fn cleanup(&mut self) {
         let subs = self.shared.take_subscriptions();
         for sub in subs {
-            self.server
-                .sublist
-                .remove(&sub.subject, sub.queue.as_deref(), &sub);
+            sub.index.remove(&sub.subject, sub.queue.as_deref(), &sub);
         }
         self.fanout.clear();
         let Some(id) = self.registered_id.take() else {
@@ -675,10 +698,13 @@ impl Connection for Route {
     }
 }
 
-/// The key remote interest is stored under: `subject` or `subject queue` (the RS- arguments).
+/// The key remote interest is stored under: `account subject` or `account subject queue`
+/// (the RS- arguments).
 fn interest_key(i: &Interest) -> Bytes {
-    let mut key =
-        BytesMut::with_capacity(i.subject.len() + 1 + i.queue.as_ref().map_or(0, |q| q.len()));
+    let queue = i.queue.as_ref().map_or(0, |q| q.len());
+    let mut key = BytesMut::with_capacity(i.account.len() + i.subject.len() + 2 + queue);
+    key.put_slice(&i.account);
+    key.put_u8(b' ');
     key.put_slice(&i.subject);
     if let Some(q) = &i.queue {
         key.put_u8(b' ');

@@ -47,8 +47,6 @@ use connection::run;
 use dial::{dial_explicit, dial_implicit, End};
 pub use url::RouteUrl;
 
-/// The only account this server has; other accounts' traffic from real peers is ignored.
-const GLOBAL_ACCOUNT: &[u8] = b"$G";
 /// Delay between dial attempts of a route.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
@@ -76,11 +74,14 @@ pub struct RouteView {
     pub remote_port: u16,
 }
 
+/// What local interest is counted by: account, subject and queue group.
+type InterestKey = (Bytes, Bytes, Option<Bytes>);
+
 #[derive(Default)]
 struct State {
     routes: HashMap<String, Registered>,
-    /// Local interest: (subject, queue) → number of local subscriptions.
-    interest: HashMap<(Bytes, Option<Bytes>), u32>,
+    /// Local interest: (account, subject, queue) → number of local subscriptions.
+    interest: HashMap<InterestKey, u32>,
     /// Client URLs of peers, reference counted, in arrival order.
     peer_urls: Vec<(String, u32)>,
     /// Peers with an implicit dial in progress.
@@ -269,12 +270,18 @@ impl Cluster {
 
     /// Books a change of local interest and tells every route when it matters. Interest
     /// outside `import` is not booked at all, so no route ever hears of it.
-    pub fn local_interest(&self, subject: &Bytes, queue: Option<&Bytes>, delta: i32) {
+    pub fn local_interest(
+        &self,
+        account: &Bytes,
+        subject: &Bytes,
+        queue: Option<&Bytes>,
+        delta: i32,
+    ) {
         if !self.imports(subject) {
             return;
         }
         let mut st = self.lock();
-        let key = (subject.clone(), queue.cloned());
+        let key = (account.clone(), subject.clone(), queue.cloned());
         let count = st.interest.entry(key.clone()).or_insert(0);
         let before = *count;
         *count = count.saturating_add_signed(delta);
@@ -284,12 +291,12 @@ impl Cluster {
         }
         let mut line = BytesMut::new();
         match queue {
-            None if before == 0 && after > 0 => rs_plus(&mut line, subject, None),
-            None if before > 0 && after == 0 => rs_minus(&mut line, subject, None),
+            None if before == 0 && after > 0 => rs_plus(&mut line, account, subject, None),
+            None if before > 0 && after == 0 => rs_minus(&mut line, account, subject, None),
             Some(q) if after > 0 && after != before => {
-                rs_plus(&mut line, subject, Some((q, after)))
+                rs_plus(&mut line, account, subject, Some((q, after)))
             }
-            Some(q) if after == 0 && before > 0 => rs_minus(&mut line, subject, Some(q)),
+            Some(q) if after == 0 && before > 0 => rs_minus(&mut line, account, subject, Some(q)),
             _ => return,
         }
         for r in st.routes.values() {
@@ -305,10 +312,10 @@ impl Cluster {
     }
 }
 
-/// Our interest in `subject` (and `queue`, with its weight) as `RS+`, in the global account.
-fn rs_plus(dst: &mut BytesMut, subject: &Bytes, queue: Option<(&Bytes, u32)>) {
+/// Our interest in `subject` (and `queue`, with its weight) in `account`, as `RS+`.
+fn rs_plus(dst: &mut BytesMut, account: &Bytes, subject: &Bytes, queue: Option<(&Bytes, u32)>) {
     RouteOp::Sub(Interest {
-        account: Bytes::from_static(GLOBAL_ACCOUNT),
+        account: account.clone(),
         subject: subject.clone(),
         queue: queue.map(|(q, _)| q.clone()),
         weight: queue.map_or(0, |(_, w)| w),
@@ -316,10 +323,10 @@ fn rs_plus(dst: &mut BytesMut, subject: &Bytes, queue: Option<(&Bytes, u32)>) {
     .encode(dst);
 }
 
-/// The end of our interest in `subject` (and `queue`) as `RS-`, in the global account.
-fn rs_minus(dst: &mut BytesMut, subject: &Bytes, queue: Option<&Bytes>) {
+/// The end of our interest in `subject` (and `queue`) in `account`, as `RS-`.
+fn rs_minus(dst: &mut BytesMut, account: &Bytes, subject: &Bytes, queue: Option<&Bytes>) {
     RouteOp::Unsub(Interest {
-        account: Bytes::from_static(GLOBAL_ACCOUNT),
+        account: account.clone(),
         subject: subject.clone(),
         queue: queue.cloned(),
         weight: 0,
@@ -440,13 +447,14 @@ mod tests {
         let mut line = BytesMut::new();
         let subject = Bytes::from_static(b"foo.>");
         let queue = Bytes::from_static(b"workers");
-        rs_plus(&mut line, &subject, None);
-        rs_plus(&mut line, &subject, Some((&queue, 3)));
-        rs_minus(&mut line, &subject, Some(&queue));
-        rs_minus(&mut line, &subject, None);
+        let (global, other) = (Bytes::from_static(b"$G"), Bytes::from_static(b"ACC"));
+        rs_plus(&mut line, &global, &subject, None);
+        rs_plus(&mut line, &global, &subject, Some((&queue, 3)));
+        rs_minus(&mut line, &other, &subject, Some(&queue));
+        rs_minus(&mut line, &other, &subject, None);
         assert_eq!(
             &line[..],
-            b"RS+ $G foo.>\r\nRS+ $G foo.> workers 3\r\nRS- $G foo.> workers\r\nRS- $G foo.>\r\n"
+            b"RS+ $G foo.>\r\nRS+ $G foo.> workers 3\r\nRS- ACC foo.> workers\r\nRS- ACC foo.>\r\n"
         );
     }
 }

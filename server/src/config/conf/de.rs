@@ -357,15 +357,18 @@ impl<'de> MapAccess<'de> for MapDeserializer<'de> {
     }
 }
 
-/// Presents a map key (lower-cased) to serde.
+/// Presents a map key to serde: lower-cased as a struct field (keys are case-insensitive,
+/// as in nats-server), as written where a string is wanted (account names keep their case).
 struct KeyDeserializer {
     key: String,
+    written: String,
 }
 
 impl KeyDeserializer {
     fn new(entry: &Entry) -> KeyDeserializer {
         KeyDeserializer {
             key: entry.key.to_lowercase(),
+            written: entry.key.clone(),
         }
     }
 }
@@ -375,6 +378,14 @@ impl<'de> de::Deserializer<'de> for KeyDeserializer {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         visitor.visit_string(self.key)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_string(self.written)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_string(self.written)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -400,7 +411,7 @@ impl<'de> de::Deserializer<'de> for KeyDeserializer {
     }
 
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char
         bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
         identifier ignored_any
     }

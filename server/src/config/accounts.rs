@@ -1,0 +1,316 @@
+//! The `accounts {}` block: each account's users, exports and imports, and the rules
+//! nats-server applies to them when the file is read (reserved names, duplicate users,
+//! imports of accounts that do not exist or do not export what is imported, cycles).
+//! Parts of an account this server does not implement yet are refused, naming the key.
+
+use std::collections::BTreeMap;
+
+use nats_proto::subject;
+use serde::Deserialize;
+
+use super::{user_list, PermissionsBlock, UserEntry};
+use crate::options::{AccountConfig, Export, Options, StreamImportConfig, User};
+
+/// One account as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AccountBlock {
+    #[serde(default, deserialize_with = "user_list")]
+    users: Option<Vec<UserEntry>>,
+    #[serde(default)]
+    exports: Vec<ExportEntry>,
+    #[serde(default)]
+    imports: Vec<ImportEntry>,
+    #[serde(alias = "default_permission")]
+    default_permissions: Option<PermissionsBlock>,
+    // Never read: reading them fails.
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "refuse_account_nkey")]
+    nkey: Option<()>,
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "refuse_account_jetstream")]
+    jetstream: Option<()>,
+    #[allow(dead_code)]
+    #[serde(alias = "maps", default, deserialize_with = "refuse_account_mappings")]
+    mappings: Option<()>,
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "refuse_account_limits")]
+    limits: Option<()>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportEntry {
+    stream: Option<String>,
+    service: Option<String>,
+    accounts: Option<Vec<String>>,
+    response_type: Option<String>,
+    #[allow(dead_code)]
+    response_threshold: Option<super::ConfDuration>,
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "refuse_latency")]
+    latency: Option<()>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportEntry {
+    stream: Option<ImportSource>,
+    // Never read: reading it fails.
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "refuse_service_import")]
+    service: Option<()>,
+    prefix: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportSource {
+    account: String,
+    subject: String,
+}
+
+macro_rules! refuse_in_account {
+    ($($name:ident => $key:literal),* $(,)?) => {$(
+        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
+            let _ = serde::de::IgnoredAny::deserialize(d)?;
+            Err(serde::de::Error::custom(concat!($key, " is not supported by this server yet")))
+        }
+    )*};
+}
+
+refuse_in_account! {
+    refuse_account_nkey => "account nkey",
+    refuse_account_jetstream => "account jetstream",
+    refuse_account_mappings => "account mappings",
+    refuse_account_limits => "account limits",
+    refuse_service_import => "service imports",
+    refuse_latency => "service latency tracking",
+}
+
+/// Account names nats-server keeps for itself.
+fn is_reserved(name: &str) -> bool {
+    name == crate::account::GLOBAL
+}
+
+/// Reads the `accounts` block into `o`: the accounts, and their users into the users list.
+pub(super) fn apply(blocks: BTreeMap<String, AccountBlock>, o: &mut Options) -> Result<(), String> {
+    let mut accounts = Vec::new();
+    for (name, block) in blocks {
+        if is_reserved(&name) {
+            return Err(format!("{name:?} is a Reserved Account"));
+        }
+        let defaults = block
+            .default_permissions
+            .map(PermissionsBlock::into_permissions)
+            .transpose()?;
+        let users = block.users.unwrap_or_default();
+        if !users.is_empty() {
+            if o.authorization.user.is_some() {
+                return Err("Can not have a single user/pass and accounts".into());
+            }
+            if o.authorization.token.is_some() {
+                return Err("Can not have a token and accounts".into());
+            }
+        }
+        for entry in users {
+            let mut user = User::from_entry(entry)?;
+            if user.permissions.is_none() {
+                user.permissions = defaults.clone();
+            }
+            if o.authorization
+                .users
+                .iter()
+                .any(|u| u.username == user.username)
+            {
+                return Err(format!("Duplicate user {:?} detected", user.username));
+            }
+            user.account = Some(name.clone());
+            o.authorization.users.push(user);
+        }
+        let mut exports = Vec::new();
+        for e in block.exports {
+            exports.push(export(e)?);
+        }
+        let mut imports = Vec::new();
+        for i in block.imports {
+            imports.push(import(i)?);
+        }
+        accounts.push(AccountConfig {
+            name,
+            exports,
+            imports,
+        });
+    }
+    o.accounts = accounts;
+    Ok(())
+}
+
+fn export(e: ExportEntry) -> Result<Export, String> {
+    let (subject, service) = match (e.stream, e.service) {
+        (Some(s), None) => (s, false),
+        (None, Some(s)) => (s, true),
+        (Some(s), Some(_)) => {
+            return Err(format!("Detected service {s:?} but already saw a stream"))
+        }
+        (None, None) => return Err("Export Items should be a map with type entry".into()),
+    };
+    if !service && e.response_type.is_some() {
+        return Err("Detected response directive on non-service".into());
+    }
+    if let Some(rt) = &e.response_type {
+        if !["singleton", "stream", "chunked"].contains(&rt.to_ascii_lowercase().as_str()) {
+            return Err(format!("Unknown response type: {rt:?}"));
+        }
+    }
+    if !subject::is_valid_subject(subject.as_bytes()) {
+        return Err(format!(
+            "Error adding stream export {subject:?}: subject is not valid"
+        ));
+    }
+    Ok(Export {
+        subject,
+        service,
+        accounts: e.accounts,
+    })
+}
+
+fn import(i: ImportEntry) -> Result<StreamImportConfig, String> {
+    let Some(source) = i.stream else {
+        return Err("Import Items should be a map with type entry".into());
+    };
+    if i.prefix.is_some() && i.to.is_some() {
+        return Err("Stream import can not have a 'prefix' and a 'to' property".into());
+    }
+    Ok(StreamImportConfig {
+        account: source.account,
+        subject: source.subject,
+        prefix: i.prefix,
+        to: i.to,
+    })
+}
+
+/// The checks that need every account: what is imported exists and is exported to the
+/// importer, prefixes and renames are usable, and no stream flows in a circle. Texts as
+/// nats-server's (`Error adding stream import "…": …`).
+pub(super) fn check(o: &Options) -> Result<(), String> {
+    for account in &o.accounts {
+        for i in &account.imports {
+            let Some(exporter) = o.accounts.iter().find(|a| a.name == i.account) else {
+                return Err(format!(
+                    "{:?} account not defined for stream import",
+                    i.account
+                ));
+            };
+            let fail = |why: &str| format!("Error adding stream import {:?}: {why}", i.subject);
+            if !subject::is_valid_subject(i.subject.as_bytes()) {
+                return Err(fail("subject is not valid"));
+            }
+            let authorized = exporter.exports.iter().any(|e| {
+                !e.service
+                    && is_subset(i.subject.as_bytes(), e.subject.as_bytes())
+                    && e.accounts
+                        .as_ref()
+                        .is_none_or(|names| names.contains(&account.name))
+            });
+            if !authorized {
+                return Err(fail("stream import not authorized"));
+            }
+            let same = account
+                .imports
+                .iter()
+                .filter(|j| j.account == i.account && j.subject == i.subject)
+                .count();
+            if same > 1 {
+                return Err(fail("stream import already exists"));
+            }
+            if let Some(prefix) = &i.prefix {
+                if subject::has_wildcard(prefix.as_bytes()) {
+                    return Err(fail("stream import prefix can not contain wildcard tokens"));
+                }
+            }
+            if let Some(to) = &i.to {
+                if subject::has_wildcard(i.subject.as_bytes())
+                    || subject::has_wildcard(to.as_bytes())
+                {
+                    return Err(fail(
+                        "a 'to' mapping of a wildcard stream import is not supported by this server yet",
+                    ));
+                }
+            }
+        }
+        for e in account.exports.iter().filter_map(|e| e.accounts.as_ref()) {
+            for name in e {
+                if !o.accounts.iter().any(|a| &a.name == name) {
+                    return Err(format!("{name:?} account not defined for stream export"));
+                }
+            }
+        }
+    }
+    if let Some(cycle) = import_cycle(o) {
+        return Err(format!(
+            "Error adding stream import {cycle:?}: import forms a cycle"
+        ));
+    }
+    Ok(())
+}
+
+/// A stream import that is part of a circle of imports (account A takes from B what B
+/// takes from A, directly or through others), if there is one.
+fn import_cycle(o: &Options) -> Option<String> {
+    // Edges importer → exporter; a path back to the start is a circle.
+    fn reaches(o: &Options, from: &str, target: &str, depth: usize) -> bool {
+        if depth > o.accounts.len() {
+            return false;
+        }
+        o.accounts
+            .iter()
+            .filter(|a| a.name == from)
+            .flat_map(|a| &a.imports)
+            .any(|i| i.account == target || reaches(o, &i.account, target, depth + 1))
+    }
+    o.accounts.iter().find_map(|a| {
+        a.imports
+            .iter()
+            .find(|i| reaches(o, &i.account, &a.name, 0))
+            .map(|i| i.subject.clone())
+    })
+}
+
+/// Whether every subject `inner` matches is also matched by `outer` (token by token: `*`
+/// in `outer` takes any one token, `>` the rest; `inner`'s wildcards need the same or wider).
+pub(crate) fn is_subset(inner: &[u8], outer: &[u8]) -> bool {
+    let mut inner = subject::tokens(inner);
+    let mut outer = subject::tokens(outer);
+    loop {
+        match (inner.next(), outer.next()) {
+            (None, None) => return true,
+            (Some(_), Some(b">")) => return true,
+            (Some(b">"), _) => return false,
+            (Some(_), Some(b"*")) => {}
+            (Some(b"*"), Some(_)) => return false,
+            (Some(i), Some(o)) if i == o => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_must_lie_within_the_export() {
+        assert!(is_subset(b"a.b", b"a.b"));
+        assert!(is_subset(b"a.b", b"a.*"));
+        assert!(is_subset(b"a.*", b"a.*"));
+        assert!(is_subset(b"a.b.c", b"a.>"));
+        assert!(is_subset(b"a.>", b"a.>"));
+        assert!(!is_subset(b"a.>", b"a.*"));
+        assert!(!is_subset(b"a.*", b"a.b"));
+        assert!(!is_subset(b"a", b"a.>"));
+        assert!(!is_subset(b"b.c", b"a.>"));
+        assert!(!is_subset(b"a.b.c", b"a.*"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Accounts: each has its own subject space; streams cross only through an export and a
+//! matching import; users of an account log in to it; `no_auth_user` and the system-account
+//! rule let clients without credentials in. Each scenario runs against our server and, when
+//! it is installed, nats-server 2.9.10 with the same configuration and bytes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// Two accounts with a user each, A exporting `pub.>` publicly and `priv.>` to C only; B
+/// importing `pub.>` as is, `pub.*` under the prefix `from_a`, and `pub.one` renamed `one`.
+const TWO_ACCOUNTS: &str = r#"
+accounts {
+  A {
+    users: [ {user: a, password: a} ]
+    exports: [
+      {stream: "pub.>"}
+      {stream: "priv.>", accounts: [C]}
+    ]
+  }
+  B {
+    users: [ {user: b, password: b} ]
+    imports: [
+      {stream: {account: A, subject: "pub.>"}}
+      {stream: {account: A, subject: "pub.*"}, prefix: from_a}
+      {stream: {account: A, subject: "pub.one"}, to: one}
+    ]
+  }
+  C {
+    users: [ {user: c, password: c} ]
+    imports: [ {stream: {account: A, subject: "priv.>"}} ]
+  }
+}
+"#;
+
+fn login(user: &str) -> String {
+    format!(r#"{{"verbose":false,"user":"{user}","pass":"{user}"}}"#)
+}
+
+/// What arrives within a short window, PINGs aside, as text.
+fn received(raw: &mut Raw) -> String {
+    let (bytes, _) = raw.read_for(Duration::from_millis(300));
+    String::from_utf8_lossy(&bytes).replace("PING\r\n", "")
+}
+
+#[test]
+fn a_message_stays_in_its_account_unless_exported_and_imported() {
+    for binary in binaries("a_message_stays_in_its_account_unless_exported_and_imported") {
+        let server = TestServer::binary_with_config(binary, TWO_ACCOUNTS, &[]);
+        let subs =
+            b"SUB pub.> 1\r\nSUB from_a.pub.* 2\r\nSUB one 3\r\nSUB priv.> 4\r\nSUB local 5\r\n";
+        let mut in_a = Raw::synced(server.port, &login("a"), subs);
+        let mut in_b = Raw::synced(server.port, &login("b"), subs);
+        let mut in_c = Raw::synced(server.port, &login("c"), subs);
+        let mut publisher = Raw::synced(server.port, &login("a"), b"");
+        publisher.send(b"PUB pub.one 2\r\nhi\r\nPUB priv.x 1\r\ns\r\nPUB local 1\r\nl\r\n");
+        publisher.ping();
+        // A gets its own messages on its own subjects.
+        assert_eq!(
+            received(&mut in_a),
+            "MSG pub.one 1 2\r\nhi\r\nMSG priv.x 4 1\r\ns\r\nMSG local 5 1\r\nl\r\n",
+            "{binary}"
+        );
+        // B: the public stream as is, with the prefix, and the renamed literal; nothing of
+        // the export B may not import, nothing published on A's other subjects.
+        let b = received(&mut in_b);
+        let mut lines: Vec<&str> = b.split_inclusive("\r\n").collect();
+        lines.sort();
+        let mut expected = vec![
+            "MSG pub.one 1 2\r\n",
+            "MSG from_a.pub.one 2 2\r\n",
+            "MSG one 3 2\r\n",
+            "hi\r\n",
+            "hi\r\n",
+            "hi\r\n",
+        ];
+        expected.sort();
+        assert_eq!(lines, expected, "{binary}: {b:?}");
+        // C imports only the export restricted to it.
+        assert_eq!(received(&mut in_c), "MSG priv.x 4 1\r\ns\r\n", "{binary}");
+        // Messages published in B never reach A.
+        let mut in_b_pub = Raw::synced(server.port, &login("b"), b"");
+        in_b_pub.send(b"PUB pub.one 1\r\nb\r\nPUB local 1\r\nb\r\n");
+        in_b_pub.ping();
+        assert_eq!(received(&mut in_a), "", "{binary}");
+        assert!(
+            received(&mut in_b).contains("MSG local 5 1\r\nb\r\n"),
+            "{binary}"
+        );
+    }
+}
+
+#[test]
+fn the_global_account_is_apart_from_named_accounts() {
+    let conf = format!("authorization {{ users: [ {{user: g, password: g}} ] }}\n{TWO_ACCOUNTS}");
+    for binary in binaries("the_global_account_is_apart_from_named_accounts") {
+        let server = TestServer::binary_with_config(binary, &conf, &[]);
+        let mut global = Raw::synced(server.port, &login("g"), b"SUB > 1\r\n");
+        let mut in_a = Raw::synced(server.port, &login("a"), b"SUB > 1\r\n");
+        let mut publisher = Raw::synced(server.port, &login("a"), b"");
+        publisher.send(b"PUB pub.x 1\r\na\r\n");
+        publisher.ping();
+        assert_eq!(received(&mut global), "", "{binary}");
+        assert_eq!(received(&mut in_a), "MSG pub.x 1 1\r\na\r\n", "{binary}");
+        let mut global_pub = Raw::synced(server.port, &login("g"), b"");
+        global_pub.send(b"PUB pub.x 1\r\ng\r\n");
+        global_pub.ping();
+        assert_eq!(received(&mut in_a), "", "{binary}");
+        assert_eq!(received(&mut global), "MSG pub.x 1 1\r\ng\r\n", "{binary}");
+    }
+}
+
+#[test]
+fn no_auth_user_logs_clients_without_credentials_in_as_that_user() {
+    let conf = format!("{TWO_ACCOUNTS}\nno_auth_user: b\n");
+    for binary in binaries("no_auth_user_logs_clients_without_credentials_in_as_that_user") {
+        let server = TestServer::binary_with_config(binary, &conf, &[]);
+        let mut anonymous = Raw::connect(server.port);
+        assert!(
+            !anonymous.info.contains("\"auth_required\":true"),
+            "{binary}: {}",
+            anonymous.info
+        );
+        anonymous.send(b"CONNECT {\"verbose\":false}\r\nSUB pub.> 1\r\n");
+        anonymous.ping();
+        let mut publisher = Raw::synced(server.port, &login("a"), b"");
+        publisher.send(b"PUB pub.x 1\r\nx\r\n");
+        publisher.ping();
+        // In B: the import delivers A's public stream.
+        assert_eq!(
+            received(&mut anonymous),
+            "MSG pub.x 1 1\r\nx\r\n",
+            "{binary}"
+        );
+        // Wrong credentials are still refused.
+        let mut wrong =
+            Raw::connect_with(server.port, r#"{"verbose":false,"user":"a","pass":"nope"}"#);
+        wrong.send(b"PING\r\n");
+        wrong.expect_closed_with("-ERR 'Authorization Violation'\r\n");
+    }
+}
+
+#[test]
+fn users_of_an_account_have_its_default_permissions() {
+    let conf = r#"
+accounts {
+  A {
+    default_permissions: { publish: "allowed.>" }
+    users: [ {user: a, password: a}, {user: free, password: free, permissions: {publish: ">"}} ]
+  }
+}
+"#;
+    for binary in binaries("users_of_an_account_have_its_default_permissions") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let mut a = Raw::synced(server.port, &login("a"), b"");
+        a.send(b"PUB denied 1\r\nx\r\n");
+        assert_eq!(
+            a.ping(),
+            "-ERR 'Permissions Violation for Publish to \"denied\"'\r\nPONG\r\n",
+            "{binary}"
+        );
+        let mut free = Raw::synced(server.port, &login("free"), b"");
+        free.send(b"PUB denied 1\r\nx\r\n");
+        assert_eq!(free.ping(), "PONG\r\n", "{binary}");
+    }
+}
+
+#[test]
+fn imports_nats_server_refuses_are_refused_with_its_words() {
+    let cases = [
+        (
+            "accounts { A { exports: [ {stream: \"a.>\", accounts: [C]} ] }\n B { imports: [ {stream: {account: A, subject: \"a.>\"}} ] }\n C {} }\n",
+            "Error adding stream import \"a.>\": stream import not authorized",
+        ),
+        (
+            "accounts { B { imports: [ {stream: {account: Z, subject: \"a.>\"}} ] } }\n",
+            "\"Z\" account not defined for stream import",
+        ),
+        (
+            "accounts { A { exports: [ {stream: \"a.b\"} ] }\n B { imports: [ {stream: {account: A, subject: \"a.>\"}} ] } }\n",
+            "Error adding stream import \"a.>\": stream import not authorized",
+        ),
+        (
+            "accounts { A { users: [ {user: x, password: x} ] }\n B { users: [ {user: x, password: y} ] } }\n",
+            "Duplicate user \"x\" detected",
+        ),
+        (
+            "accounts { A { users: [ {user: x, password: x} ] } }\nno_auth_user: nobody\n",
+            "no_auth_user: \"nobody\" not present as user in authorization block or account configuration",
+        ),
+        ("accounts { \"$G\" {} }\n", "\"$G\" is a Reserved Account"),
+        (
+            "accounts { A { exports: [ {stream: \"a.>\"} ] }\n B { imports: [ {stream: {account: A, subject: \"a.>\"}}, {stream: {account: A, subject: \"a.>\"}, prefix: p} ] } }\n",
+            "Error adding stream import \"a.>\": stream import already exists",
+        ),
+        (
+            "accounts { A {} }\nsystem_account: NOPE\n",
+            "error resolving system account",
+        ),
+    ];
+    for (conf, text) in cases {
+        for binary in binaries("imports_nats_server_refuses_are_refused_with_its_words") {
+            let file = TempFile::new("acc", "bad.conf", conf);
+            let (code, out) = run_to_exit(binary, &["-c", &file.arg(), "-p", "-1"]);
+            assert_eq!(code, Some(1), "{binary} {conf}: {out}");
+            assert!(
+                out.contains(text),
+                "{binary} {conf}: wanted {text:?} in {out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_configuration_with_only_a_system_account_lets_anonymous_clients_into_the_global_one() {
+    let conf = "accounts { SYS { users: [ {user: sys, password: sys} ] } }\nsystem_account: SYS\n";
+    for binary in binaries("a_configuration_with_only_a_system_account") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let mut anonymous = Raw::synced(server.port, r#"{"verbose":false}"#, b"SUB x 1\r\n");
+        let mut other = Raw::synced(server.port, r#"{"verbose":false}"#, b"PUB x 1\r\nx\r\n");
+        other.ping();
+        assert_eq!(received(&mut anonymous), "MSG x 1 1\r\nx\r\n", "{binary}");
+        let mut sys = Raw::synced(server.port, &login("sys"), b"SUB x 1\r\n");
+        other.send(b"PUB x 1\r\ny\r\n");
+        other.ping();
+        assert_eq!(
+            received(&mut sys),
+            "",
+            "{binary}: the system account is apart"
+        );
+    }
+}
