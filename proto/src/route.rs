@@ -528,18 +528,26 @@ fn write_interest(
         dst.put_slice(origin);
         dst.put_u8(b' ');
     }
-    dst.put_slice(&i.account);
-    dst.put_u8(b' ');
-    dst.put_slice(&i.subject);
-    if let Some(queue) = &i.queue {
+    i.write_key(dst);
+    if plus && i.queue.is_some() {
         dst.put_u8(b' ');
-        dst.put_slice(queue);
-        if plus {
-            dst.put_u8(b' ');
-            Size::new(i.weight).write(dst);
-        }
+        Size::new(i.weight).write(dst);
     }
     dst.put_slice(b"\r\n");
+}
+
+impl Interest {
+    /// Appends what names this interest, as `RS-` carries it: `account subject[ queue]`.
+    /// A receiver keeps remote interest under this key, so a later `RS-` finds it.
+    pub fn write_key(&self, dst: &mut BytesMut) {
+        dst.put_slice(&self.account);
+        dst.put_u8(b' ');
+        dst.put_slice(&self.subject);
+        if let Some(queue) = &self.queue {
+            dst.put_u8(b' ');
+            dst.put_slice(queue);
+        }
+    }
 }
 
 impl RouteOp {

@@ -542,40 +542,43 @@ mod tests {
                 &["qq.x q2", "sec.> q1"],
             ),
         );
-        let yes = |s: &str, q: Option<&str>| p.can_subscribe(s.as_bytes(), q.map(str::as_bytes));
-        assert!(yes("plainq", None));
-        assert!(yes("plainq", Some("qa")));
-        assert!(
-            !yes("plainq", Some("qb")),
-            "a queue entry decides for queue subscriptions"
-        );
-        assert!(!yes("qq.x", Some("q2")));
-        assert!(yes("qq.x", Some("q1")));
-        assert!(
-            yes("qq.x", None),
-            "a queue deny entry leaves plain subscriptions alone"
-        );
-        assert!(yes("sec.>", None));
-        assert!(!yes("sec.>", Some("q1")));
-        assert!(!yes("sec.a", Some("q1")));
-        assert!(yes("sec.a", Some("q2")));
-        assert!(
-            yes("foo.>", None),
-            "`*` in an entry matches a literal `>` token"
-        );
-        assert!(yes("foo.*", None));
-        assert!(!yes("foo.a.b", None));
-        assert!(!yes("foo", None));
-        assert!(yes("bar.*", None));
-        assert!(!yes("*", None));
-        assert!(!yes(">", None));
-        assert!(yes("wq", Some("q.a")));
-        assert!(!yes("wq", Some("q")));
-        assert!(!yes("wq", Some("q.a.b")));
-        assert!(!yes("wq", None));
-        assert!(!yes("lit.*", None));
-        assert!(yes("lit.a", Some("q9")));
-        assert!(!yes("lit.a", Some("_sys_")));
+        // (subject, queue, allowed)
+        let cases = [
+            ("plainq", None, true),
+            ("plainq", Some("qa"), true),
+            // a queue entry decides for queue subscriptions
+            ("plainq", Some("qb"), false),
+            ("qq.x", Some("q2"), false),
+            ("qq.x", Some("q1"), true),
+            // a queue deny entry leaves plain subscriptions alone
+            ("qq.x", None, true),
+            ("sec.>", None, true),
+            ("sec.>", Some("q1"), false),
+            ("sec.a", Some("q1"), false),
+            ("sec.a", Some("q2"), true),
+            // `*` in an entry matches a literal `>` token
+            ("foo.>", None, true),
+            ("foo.*", None, true),
+            ("foo.a.b", None, false),
+            ("foo", None, false),
+            ("bar.*", None, true),
+            ("*", None, false),
+            (">", None, false),
+            ("wq", Some("q.a"), true),
+            ("wq", Some("q"), false),
+            ("wq", Some("q.a.b"), false),
+            ("wq", None, false),
+            ("lit.*", None, false),
+            ("lit.a", Some("q9"), true),
+            ("lit.a", Some("_sys_"), false),
+        ];
+        for (subject, queue, allowed) in cases {
+            assert_eq!(
+                p.can_subscribe(subject.as_bytes(), queue.map(str::as_bytes)),
+                allowed,
+                "SUB {subject} {queue:?}"
+            );
+        }
         // Queue deny entries never filter deliveries; plain ones do.
         assert!(!p.needs_delivery_check(b"sec.>"));
         assert!(!p.deny_delivery(b"sec.a"));

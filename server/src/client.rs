@@ -181,13 +181,7 @@ where
     S: AsyncWrite + Unpin,
 {
     let options = server.options();
-    let shared = Arc::new(ClientShared::new(
-        server.shutdown_token(),
-        cid,
-        Kind::Client,
-        peer,
-        options.max_pending,
-    ));
+    let shared = server.new_connection(cid, Kind::Client, peer);
     let prefix = shared.prefix.clone();
     let info_gen = server.client_urls_generation();
     let mut hello = server.client_info(cid, peer);

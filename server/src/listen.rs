@@ -35,6 +35,15 @@ where
     })
 }
 
+/// Binds a NATS listener (`what`: `port` for clients, `router port` for routes), logging
+/// nats-server's fatal line when that fails.
+pub async fn bind_nats(addr: &str, what: &str) -> io::Result<TcpListener> {
+    bind_or_log(addr, |e| {
+        format!("Error listening on {what}: {addr}, {:?}", e.to_string())
+    })
+    .await
+}
+
 /// The next connection on `listener`, with `TCP_NODELAY` set; `None` once `stop` is
 /// cancelled. A failed accept (out of file descriptors and the like) is logged as
 /// `Error accepting <what> connection` and retried after a pause instead of spinning.

@@ -17,7 +17,7 @@ use crate::account::Accounts;
 use crate::auth::Auth;
 use crate::client::serve;
 use crate::conn::{ClientShared, Kind, Subscription};
-use crate::listen::{bind_or_log, next_connection};
+use crate::listen::{bind_nats, next_connection};
 use crate::options::Options;
 use crate::route::Cluster;
 use crate::stats::Stats;
@@ -135,10 +135,7 @@ impl Server {
         };
         let port = if options.port == -1 { 0 } else { options.port };
         let addr = format!("{}:{}", options.host, port);
-        let listener = bind_or_log(&addr, |e| {
-            format!("Error listening on port: {addr}, {:?}", e.to_string())
-        })
-        .await?;
+        let listener = bind_nats(&addr, "port").await?;
         let client_addr = listener.local_addr()?;
         info!("Listening for client connections on {client_addr}");
         if client_tls.is_some() {
@@ -199,6 +196,18 @@ impl Server {
     pub async fn wait_tasks(&self, limit: std::time::Duration) -> bool {
         self.tasks.close();
         tokio::time::timeout(limit, self.tasks.wait()).await.is_ok()
+    }
+
+    /// The shared half of a new connection: closed with the server, buffering at most
+    /// `max_pending` bytes.
+    pub fn new_connection(&self, id: u64, kind: Kind, peer: SocketAddr) -> Arc<ClientShared> {
+        Arc::new(ClientShared::new(
+            &self.shutdown,
+            id,
+            kind,
+            peer,
+            self.options().max_pending,
+        ))
     }
 
     /// The next connection id (clients and routes share the counter, as in nats-server).

@@ -39,6 +39,11 @@ fn login(user: &str) -> String {
     format!(r#"{{"verbose":false,"user":"{user}","pass":"{user}"}}"#)
 }
 
+/// Logs in as `user`, publishes `ops` and waits until the server has handled them.
+fn publish_as(port: u16, user: &str, ops: &[u8]) {
+    Raw::synced(port, &login(user), ops);
+}
+
 /// What arrives within a short window, PINGs aside, as text.
 fn received(raw: &mut Raw) -> String {
     let (bytes, _) = raw.read_for(Duration::from_millis(300));
@@ -54,9 +59,11 @@ fn a_message_stays_in_its_account_unless_exported_and_imported() {
         let mut in_a = Raw::synced(server.port, &login("a"), subs);
         let mut in_b = Raw::synced(server.port, &login("b"), subs);
         let mut in_c = Raw::synced(server.port, &login("c"), subs);
-        let mut publisher = Raw::synced(server.port, &login("a"), b"");
-        publisher.send(b"PUB pub.one 2\r\nhi\r\nPUB priv.x 1\r\ns\r\nPUB local 1\r\nl\r\n");
-        publisher.ping();
+        publish_as(
+            server.port,
+            "a",
+            b"PUB pub.one 2\r\nhi\r\nPUB priv.x 1\r\ns\r\nPUB local 1\r\nl\r\n",
+        );
         // A gets its own messages on its own subjects.
         assert_eq!(
             received(&mut in_a),
@@ -81,9 +88,11 @@ fn a_message_stays_in_its_account_unless_exported_and_imported() {
         // C imports only the export restricted to it.
         assert_eq!(received(&mut in_c), "MSG priv.x 4 1\r\ns\r\n", "{binary}");
         // Messages published in B never reach A.
-        let mut in_b_pub = Raw::synced(server.port, &login("b"), b"");
-        in_b_pub.send(b"PUB pub.one 1\r\nb\r\nPUB local 1\r\nb\r\n");
-        in_b_pub.ping();
+        publish_as(
+            server.port,
+            "b",
+            b"PUB pub.one 1\r\nb\r\nPUB local 1\r\nb\r\n",
+        );
         assert_eq!(received(&mut in_a), "", "{binary}");
         assert!(
             received(&mut in_b).contains("MSG local 5 1\r\nb\r\n"),
@@ -99,14 +108,10 @@ fn the_global_account_is_apart_from_named_accounts() {
         let server = TestServer::binary_with_config(binary, &conf, &[]);
         let mut global = Raw::synced(server.port, &login("g"), b"SUB > 1\r\n");
         let mut in_a = Raw::synced(server.port, &login("a"), b"SUB > 1\r\n");
-        let mut publisher = Raw::synced(server.port, &login("a"), b"");
-        publisher.send(b"PUB pub.x 1\r\na\r\n");
-        publisher.ping();
+        publish_as(server.port, "a", b"PUB pub.x 1\r\na\r\n");
         assert_eq!(received(&mut global), "", "{binary}");
         assert_eq!(received(&mut in_a), "MSG pub.x 1 1\r\na\r\n", "{binary}");
-        let mut global_pub = Raw::synced(server.port, &login("g"), b"");
-        global_pub.send(b"PUB pub.x 1\r\ng\r\n");
-        global_pub.ping();
+        publish_as(server.port, "g", b"PUB pub.x 1\r\ng\r\n");
         assert_eq!(received(&mut in_a), "", "{binary}");
         assert_eq!(received(&mut global), "MSG pub.x 1 1\r\ng\r\n", "{binary}");
     }
@@ -125,9 +130,7 @@ fn no_auth_user_logs_clients_without_credentials_in_as_that_user() {
         );
         anonymous.send(b"CONNECT {\"verbose\":false}\r\nSUB pub.> 1\r\n");
         anonymous.ping();
-        let mut publisher = Raw::synced(server.port, &login("a"), b"");
-        publisher.send(b"PUB pub.x 1\r\nx\r\n");
-        publisher.ping();
+        publish_as(server.port, "a", b"PUB pub.x 1\r\nx\r\n");
         // In B: the import delivers A's public stream.
         assert_eq!(
             received(&mut anonymous),

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use nats_proto::subject;
 use serde::Deserialize;
 
-use super::{user_list, PermissionsBlock, UserEntry};
+use super::{
+    refuse_account_jetstream, refuse_account_limits, refuse_account_mappings, refuse_account_nkey,
+    refuse_latency, refuse_service_import, user_list, PermissionsBlock, UserEntry,
+};
 use crate::options::{AccountConfig, Export, Options, StreamImportConfig, User};
 
 /// One account as written in the file.
@@ -69,24 +72,6 @@ struct ImportEntry {
 struct ImportSource {
     account: String,
     subject: String,
-}
-
-macro_rules! refuse_in_account {
-    ($($name:ident => $key:literal),* $(,)?) => {$(
-        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
-            let _ = serde::de::IgnoredAny::deserialize(d)?;
-            Err(serde::de::Error::custom(concat!($key, " is not supported by this server yet")))
-        }
-    )*};
-}
-
-refuse_in_account! {
-    refuse_account_nkey => "account nkey",
-    refuse_account_jetstream => "account jetstream",
-    refuse_account_mappings => "account mappings",
-    refuse_account_limits => "account limits",
-    refuse_service_import => "service imports",
-    refuse_latency => "service latency tracking",
 }
 
 /// Account names nats-server keeps for itself.

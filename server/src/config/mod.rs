@@ -354,6 +354,12 @@ macro_rules! refuse {
 
 refuse! {
     refuse_nkey => "nkey users",
+    refuse_account_nkey => "account nkey",
+    refuse_account_jetstream => "account jetstream",
+    refuse_account_mappings => "account mappings",
+    refuse_account_limits => "account limits",
+    refuse_service_import => "service imports",
+    refuse_latency => "service latency tracking",
     refuse_operator => "operator",
     refuse_resolver => "resolver",
     refuse_resolver_preload => "resolver_preload",

@@ -446,19 +446,6 @@ pub fn routez(server: &Server, q: &Query) -> Result<Routez, Failure> {
     })
 }
 
-fn sublist_stats(s: crate::sublist::SublistStats) -> SublistStats {
-    SublistStats {
-        num_subscriptions: s.num_subscriptions,
-        num_cache: s.num_cache,
-        num_inserts: s.num_inserts,
-        num_removes: s.num_removes,
-        num_matches: s.num_matches,
-        cache_hit_rate: s.cache_hit_rate,
-        max_fanout: s.max_fanout,
-        avg_fanout: s.avg_fanout,
-    }
-}
-
 /// `/subsz` (and `/subscriptionsz`): the subject index statistics, and with `subs=1` the
 /// local client subscriptions (optionally only those a literal `test` subject would reach),
 /// paged. Returns the JSON text: without a list, nats-server prints only the statistics.
@@ -477,11 +464,11 @@ pub fn subsz(server: &Server, q: &Query) -> Result<String, Failure> {
         )));
     }
     let stats = match account {
-        "" => sublist_stats(server.accounts.sublist_stats()),
+        "" => SublistStats(server.accounts.sublist_stats()),
         name => server
             .accounts
             .get(name.as_bytes())
-            .map(|a| sublist_stats(a.sublist.stats()))
+            .map(|a| SublistStats(a.sublist.stats()))
             .unwrap_or_default(),
     };
     let mut list: Vec<SubDetail> = Vec::new();

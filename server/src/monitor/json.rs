@@ -243,19 +243,33 @@ pub struct Routez {
     pub routes: Vec<RouteInfo>,
 }
 
-/// The subject index statistics (`/subsz` without a list).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SublistStats {
-    pub num_subscriptions: u64,
-    pub num_cache: u64,
-    pub num_inserts: u64,
-    pub num_removes: u64,
-    pub num_matches: u64,
-    #[serde(serialize_with = "go_float")]
-    pub cache_hit_rate: f64,
-    pub max_fanout: u64,
-    #[serde(serialize_with = "go_float")]
-    pub avg_fanout: f64,
+/// The subject index statistics (`/subsz` without a list): the index's own figures, with
+/// its fractions written the way Go writes floats.
+#[derive(Debug, Clone, Default)]
+pub struct SublistStats(pub crate::sublist::SublistStats);
+
+impl Serialize for SublistStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        /// A fraction as Go's JSON encoder writes it.
+        struct GoFloat(f64);
+        impl Serialize for GoFloat {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                go_float(&self.0, s)
+            }
+        }
+        let v = &self.0;
+        let mut out = s.serialize_struct("SublistStats", 8)?;
+        out.serialize_field("num_subscriptions", &v.num_subscriptions)?;
+        out.serialize_field("num_cache", &v.num_cache)?;
+        out.serialize_field("num_inserts", &v.num_inserts)?;
+        out.serialize_field("num_removes", &v.num_removes)?;
+        out.serialize_field("num_matches", &v.num_matches)?;
+        out.serialize_field("cache_hit_rate", &GoFloat(v.cache_hit_rate))?;
+        out.serialize_field("max_fanout", &v.max_fanout)?;
+        out.serialize_field("avg_fanout", &GoFloat(v.avg_fanout))?;
+        out.end()
+    }
 }
 
 /// `/subsz?subs=1` with results.

@@ -41,13 +41,7 @@ where
     // reading is closed as a slow consumer at the bound (its queued messages are lost, a
     // dialled route is dialled again) instead of growing without bound.
     let options = server.options();
-    let shared = Arc::new(ClientShared::new(
-        server.shutdown_token(),
-        rid,
-        Kind::Router,
-        peer,
-        options.max_pending,
-    ));
+    let shared = server.new_connection(rid, Kind::Router, peer);
     let write_deadline = options.write_deadline;
     let deadline = Deadline::Progress(write_deadline);
     info!("{}Route connection created", shared.prefix);
@@ -703,12 +697,6 @@ impl Connection for Route {
 fn interest_key(i: &Interest) -> Bytes {
     let queue = i.queue.as_ref().map_or(0, |q| q.len());
     let mut key = BytesMut::with_capacity(i.account.len() + i.subject.len() + 2 + queue);
-    key.put_slice(&i.account);
-    key.put_u8(b' ');
-    key.put_slice(&i.subject);
-    if let Some(q) = &i.queue {
-        key.put_u8(b' ');
-        key.put_slice(q);
-    }
+    i.write_key(&mut key);
     key.freeze()
 }

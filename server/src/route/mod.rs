@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use nats_proto::route::{Interest, RouteCodec, RouteOp};
 use nats_proto::{Close, ProtoError, RouteConnectInfo, ServerInfo};
 use rand::Rng;
@@ -36,7 +36,7 @@ use crate::auth::ClientPermissions;
 use crate::conn::outbound::{run_writer, Deadline, WriterEnd};
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
 use crate::deliver::{Fanout, Msg, Origin};
-use crate::listen::{bind_or_log, next_connection};
+use crate::listen::{bind_nats, next_connection};
 use crate::server::{Server, GO_VERSION, VERSION};
 
 mod connection;
@@ -370,13 +370,7 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
         None => None,
     };
     let addr = format!("{host}:{port}");
-    let listener = bind_or_log(&addr, |e| {
-        format!(
-            "Error listening on router port: {addr}, {:?}",
-            e.to_string()
-        )
-    })
-    .await?;
+    let listener = bind_nats(&addr, "router port").await?;
     let listen = listener.local_addr()?;
     let configured = c
         .routes

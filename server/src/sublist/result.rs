@@ -105,7 +105,7 @@ impl<T> Clone for QueueGroup<T> {
 }
 
 /// The numbers nats-server reports under `/subsz` (field names match its JSON).
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SublistStats {
     /// Entries currently stored.
     pub num_subscriptions: u64,
