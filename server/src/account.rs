@@ -19,9 +19,9 @@ use crate::options::Options;
 use crate::sublist::{Sublist, SublistStats};
 
 /// The global account's name: clients without an account of their own are in it.
-pub const GLOBAL: &str = "$G";
+pub const GLOBAL: &str = crate::options::GLOBAL_ACCOUNT;
 /// The default system account's name.
-pub const SYSTEM: &str = "$SYS";
+pub const SYSTEM: &str = crate::options::SYSTEM_ACCOUNT;
 
 /// One account: its name and its subject index.
 pub struct Account {

@@ -385,7 +385,7 @@ fn only_system_account(options: &Options) -> bool {
     match options.accounts.as_slice() {
         [only] => {
             options.system_account.as_deref() == Some(only.name.as_str())
-                || only.name == crate::account::SYSTEM
+                || only.name == crate::options::SYSTEM_ACCOUNT
         }
         _ => false,
     }

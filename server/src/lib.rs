@@ -8,9 +8,10 @@
 //!
 //! Leaves, which import nothing above them: [`options`], [`stats`] (counters the message path
 //! writes), [`conn`] (the connection model shared by clients and routes, with its outbound
-//! buffer and writer), [`auth`], [`sublist`], [`deliver`] (fan-out, reaching the server only
-//! through its [`deliver::Hub`] trait), [`tls`] (certificates, acceptors, handshakes), [`conf`]
-//! and [`config`]. Above them, the core [`server`] ↔ [`client`] ↔ [`route`] (the only import
+//! buffer, its writer and the one reader loop both use), [`auth`], [`sublist`], [`account`]
+//! (each account's subject index and stream imports), [`deliver`] (fan-out, reaching the
+//! server only through its [`deliver::Hub`] trait), [`listen`], [`tls`] (certificates,
+//! acceptors, handshakes) and [`config`] (with the conf language in [`config::conf`]). Above them, the core [`server`] ↔ [`client`] ↔ [`route`] (the only import
 //! cycle); [`monitor`] reads the core and hears of closed connections through
 //! [`server::Observer`], so the core never reaches it; [`launch`] puts them together.
 //!

@@ -22,6 +22,11 @@ pub struct User {
     pub account: Option<String>,
 }
 
+/// The global account's name: clients without an account of their own are in it.
+pub const GLOBAL_ACCOUNT: &str = "$G";
+/// The default system account's name.
+pub const SYSTEM_ACCOUNT: &str = "$SYS";
+
 /// One account of `accounts {}`: its name, what it exports and what it imports. Its users
 /// are in [`Authorization::users`], naming it.
 #[derive(Debug, Clone, Default, PartialEq)]
