@@ -170,6 +170,15 @@ impl Server {
         // The cluster side exists before the first client is accepted (connections wait in
         // the listen backlog meanwhile), so every subscription is booked as route interest.
         if let Some(cluster) = crate::route::start(&server).await? {
+            // A stream another account imports is wanted here for as long as the server runs:
+            // the exporter's messages on other servers must reach this one to be delivered to
+            // the importer's subscribers (nats-server books the same interest when the
+            // importer subscribes).
+            for exporter in server.accounts.all() {
+                for import in exporter.stream_imports() {
+                    cluster.local_interest(&exporter.name, &import.subject, None, 1);
+                }
+            }
             let _ = server.cluster.set(cluster);
         }
         server.spawn(accept_loop(server.clone(), listener, client_tls));

@@ -3,10 +3,13 @@
 //! rule let clients without credentials in. Each scenario runs against our server and, when
 //! it is installed, nats-server 2.9.10 with the same configuration and bytes.
 
+#[path = "common/cluster.rs"]
+mod cluster_util;
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use cluster_util::{start_together, ServerKind};
 use common::*;
 
 /// Two accounts with a user each, A exporting `pub.>` publicly and `priv.>` to C only; B
@@ -233,5 +236,110 @@ fn a_configuration_with_only_a_system_account_lets_anonymous_clients_into_the_gl
             "",
             "{binary}: the system account is apart"
         );
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Accounts across a cluster
+
+/// `TWO_ACCOUNTS` on a server with a cluster port and routes to `routes`.
+fn clustered(cluster: u16, routes: &[u16]) -> String {
+    let urls = cluster_util::route_urls(routes, "nats-route", ", ");
+    format!("cluster {{\n  name: acc\n  listen: 127.0.0.1:{cluster}\n  routes: [{urls}]\n}}\n{TWO_ACCOUNTS}")
+}
+
+/// Publishes `subject` in the account of `user` on `port` until `receiver` gets a message
+/// (interest crosses routes a moment after the SUB), bounded; returns what arrived.
+fn publish_until_received(port: u16, user: &str, subject: &str, receiver: &mut Raw) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        publish_as(port, user, format!("PUB {subject} 1\r\nx\r\n").as_bytes());
+        let got = received(receiver);
+        if !got.is_empty() {
+            return got;
+        }
+    }
+    String::new()
+}
+
+/// Isolation and imports across three servers of `kinds` (the first the seed): B's
+/// subscriber on the third server gets A's public stream published on the second, under
+/// every name B imports it as; the global account and C see nothing of it.
+fn accounts_across(kinds: [ServerKind; 3]) {
+    let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
+    let nodes = start_together(
+        &[
+            (kinds[0], pa, ca, clustered(ca, &[])),
+            (kinds[1], pb, cb, clustered(cb, &[ca])),
+            (kinds[2], pc, cc, clustered(cc, &[ca])),
+        ],
+        2,
+    );
+    let subs = b"SUB pub.> 1\r\nSUB from_a.pub.* 2\r\nSUB one 3\r\n";
+    let mut in_b = Raw::synced(pc, &login("b"), subs);
+    let mut in_c = Raw::synced(pc, &login("c"), b"SUB pub.> 1\r\nSUB > 2\r\n");
+    let mut in_a_elsewhere = Raw::synced(pa, &login("a"), b"SUB pub.> 1\r\n");
+    let got = publish_until_received(pb, "a", "pub.one", &mut in_b);
+    assert!(
+        got.contains("MSG pub.one 1 1\r\nx\r\n"),
+        "{kinds:?}: {got:?}"
+    );
+    // The other names arrive with the same message (or with the next one, if the first
+    // went out before the other imports' interest had crossed).
+    publish_as(pb, "a", b"PUB pub.one 1\r\ny\r\n");
+    let next = received(&mut in_b);
+    for name in [
+        "MSG pub.one 1 1\r\ny",
+        "MSG from_a.pub.one 2 1\r\ny",
+        "MSG one 3 1\r\ny",
+    ] {
+        assert!(next.contains(name), "{kinds:?}: {name:?} in {next:?}");
+    }
+    assert!(
+        received(&mut in_a_elsewhere).contains("MSG pub.one 1 1\r\ny"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        received(&mut in_c),
+        "",
+        "{kinds:?}: C imports nothing of pub.>"
+    );
+    // A message in B's own pub.one, on another server, never reaches A.
+    publish_as(pb, "b", b"PUB pub.one 1\r\nb\r\n");
+    assert!(
+        received(&mut in_b).contains("MSG pub.one 1 1\r\nb"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        received(&mut in_a_elsewhere),
+        "",
+        "{kinds:?}: B's message reached A"
+    );
+    drop(nodes);
+}
+
+#[test]
+fn accounts_stay_apart_across_a_cluster_of_ours() {
+    accounts_across([ServerKind::Ours; 3]);
+}
+
+#[test]
+fn accounts_stay_apart_with_a_nats_server_seed_and_two_of_ours() {
+    if cluster_util::real_server_available("accounts_stay_apart_with_a_nats_server_seed") {
+        accounts_across([ServerKind::Real, ServerKind::Ours, ServerKind::Ours]);
+    }
+}
+
+#[test]
+fn accounts_stay_apart_with_our_seed_and_two_nats_servers() {
+    if cluster_util::real_server_available("accounts_stay_apart_with_our_seed") {
+        accounts_across([ServerKind::Ours, ServerKind::Real, ServerKind::Real]);
+    }
+}
+
+#[test]
+fn accounts_stay_apart_across_three_nats_servers() {
+    if cluster_util::real_server_available("accounts_stay_apart_across_three_nats_servers") {
+        accounts_across([ServerKind::Real; 3]);
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestServer;
+use common::{TestServer, WAIT};
 use futures::StreamExt;
 
 const T: Duration = Duration::from_secs(10);
@@ -226,4 +226,42 @@ async fn reconnects_after_the_server_restarts() {
         );
     }
     let _ = dir;
+}
+
+/// async-nats clients of two accounts: the importer receives the exporter's stream under
+/// the prefix it chose, and a request in the exporter's space finds no responder from the
+/// importer's (the accounts share no subjects).
+#[tokio::test]
+async fn async_nats_clients_in_two_accounts_share_only_what_is_imported() {
+    use async_nats::ConnectOptions;
+    let server = TestServer::with_config(
+        "accounts {\n  A { users: [{user: a, password: a}], exports: [{stream: \"ticks.>\"}] }\n  B { users: [{user: b, password: b}], imports: [{stream: {account: A, subject: \"ticks.>\"}, prefix: a}] }\n}\n",
+        &[],
+    );
+    let login = |user: &str| ConnectOptions::with_user_and_password(user.into(), user.into());
+    let a = login("a").connect(server.url()).await.expect("connect a");
+    let b = login("b").connect(server.url()).await.expect("connect b");
+    let mut imported = b.subscribe("a.ticks.>").await.expect("subscribe");
+    let mut own = b.subscribe("ticks.>").await.expect("subscribe");
+    b.flush().await.expect("flush");
+    a.publish("ticks.1", "t".into()).await.expect("publish");
+    a.flush().await.expect("flush");
+    let msg = tokio::time::timeout(WAIT, imported.next())
+        .await
+        .expect("imported message in time")
+        .expect("message");
+    assert_eq!(
+        (msg.subject.as_str(), &msg.payload[..]),
+        ("a.ticks.1", &b"t"[..])
+    );
+    // B's own `ticks.>` is another subject space: A's message is not in it.
+    let nothing = tokio::time::timeout(Duration::from_millis(300), own.next()).await;
+    assert!(nothing.is_err(), "got {nothing:?}");
+    let _service = a.subscribe("svc").await.expect("subscribe");
+    a.flush().await.expect("flush");
+    let err = b
+        .request("svc", "q".into())
+        .await
+        .expect_err("no responder in B");
+    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
 }
