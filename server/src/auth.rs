@@ -239,6 +239,8 @@ enum Anonymous {
 /// The server's compiled authentication settings.
 pub struct Auth {
     users: HashMap<String, UserEntry>,
+    /// NKey users by public key: they sign the nonce of their INFO.
+    nkeys: HashMap<String, UserEntry>,
     token: Option<String>,
     single: Option<(String, String)>,
     required: bool,
@@ -264,31 +266,35 @@ impl Auth {
             .default_permissions
             .as_ref()
             .map(|p| Arc::new(ClientPermissions::compile(p)));
+        let entry = |u: &crate::options::User| {
+            // `authorization`'s default permissions are for its own users; an
+            // account's defaults were applied to its users when the file was read.
+            let permissions = u
+                .permissions
+                .as_ref()
+                .map(|p| Arc::new(ClientPermissions::compile(p)))
+                .or_else(|| default.clone().filter(|_| u.account.is_none()));
+            UserEntry {
+                password: u.password.clone(),
+                permissions,
+                account: u.account.clone(),
+                standard_allowed: u
+                    .allowed_connection_types
+                    .as_ref()
+                    .is_none_or(|types| types.iter().any(|t| t == "STANDARD")),
+            }
+        };
         Auth {
             users: a
                 .users
                 .iter()
-                .map(|u| {
-                    // `authorization`'s default permissions are for its own users; an
-                    // account's defaults were applied to its users when the file was read.
-                    let permissions = u
-                        .permissions
-                        .as_ref()
-                        .map(|p| Arc::new(ClientPermissions::compile(p)))
-                        .or_else(|| default.clone().filter(|_| u.account.is_none()));
-                    (
-                        u.username.clone(),
-                        UserEntry {
-                            password: u.password.clone(),
-                            permissions,
-                            account: u.account.clone(),
-                            standard_allowed: u
-                                .allowed_connection_types
-                                .as_ref()
-                                .is_none_or(|types| types.iter().any(|t| t == "STANDARD")),
-                        },
-                    )
-                })
+                .filter(|u| u.nkey.is_none())
+                .map(|u| (u.username.clone(), entry(u)))
+                .collect(),
+            nkeys: a
+                .users
+                .iter()
+                .filter_map(|u| Some((u.nkey.clone()?, entry(u))))
                 .collect(),
             token: a.token.clone(),
             single: a
@@ -316,9 +322,15 @@ impl Auth {
         !self.users.is_empty()
     }
 
-    /// Checks a CONNECT's credentials; `None` means authorization violation. A bcrypt
-    /// comparison waits for the blocking pool (see [`password_matches`]).
-    pub async fn check(&self, c: &ConnectInfo) -> Option<Authenticated> {
+    /// Whether clients get a nonce in their INFO to sign (nkey users exist).
+    pub fn needs_nonce(&self) -> bool {
+        !self.nkeys.is_empty()
+    }
+
+    /// Checks a CONNECT's credentials against the `nonce` its INFO carried (if any); `None`
+    /// means authorization violation. A bcrypt comparison waits for the blocking pool (see
+    /// [`password_matches`]).
+    pub async fn check(&self, c: &ConnectInfo, nonce: Option<&[u8]>) -> Option<Authenticated> {
         if !self.required {
             return Some(Authenticated::default());
         }
@@ -336,6 +348,14 @@ impl Auth {
                     return user.standard_allowed.then(|| user.authenticated(name));
                 }
             }
+        }
+        // As nats-server: an nkey, when nkey users exist, decides alone.
+        if !self.nkeys.is_empty() && !c.nkey.is_empty() {
+            let user = self.nkeys.get(&c.nkey)?;
+            if !user.standard_allowed || !signed_nonce(&c.nkey, &c.sig, nonce?) {
+                return None;
+            }
+            return Some(user.authenticated(&c.nkey));
         }
         if !self.users.is_empty() {
             let user = self.users.get(&c.user)?;
@@ -365,6 +385,28 @@ impl Auth {
         }
         None
     }
+}
+
+/// Whether `sig` (base64, URL alphabet unpadded or standard, as nats-server accepts) is
+/// `nkey`'s ed25519 signature of `nonce`.
+fn signed_nonce(nkey: &str, sig: &str, nonce: &[u8]) -> bool {
+    if sig.is_empty() {
+        return false;
+    }
+    let decoded = data_encoding::BASE64URL_NOPAD
+        .decode(sig.as_bytes())
+        .or_else(|_| data_encoding::BASE64.decode(sig.as_bytes()));
+    let Ok(sig) = decoded else {
+        return false;
+    };
+    nkeys::KeyPair::from_public_key(nkey).is_ok_and(|key| key.verify(nonce, &sig).is_ok())
+}
+
+/// A fresh nonce for an INFO: 11 random bytes as unpadded URL-safe base64 (15 characters),
+/// as nats-server makes them. Clients with an nkey sign it; routes get one too.
+pub fn nonce() -> String {
+    let bytes: [u8; 11] = rand::random();
+    data_encoding::BASE64URL_NOPAD.encode(&bytes)
 }
 
 impl UserEntry {
@@ -618,17 +660,17 @@ mod tests {
             pass: "s3cret".into(),
             ..ConnectInfo::default()
         };
-        assert!(auth.check(&c).await.is_some());
+        assert!(auth.check(&c, None).await.is_some());
         c.pass = "wrong".into();
-        assert!(auth.check(&c).await.is_none());
+        assert!(auth.check(&c, None).await.is_none());
         let auth = Auth::new(&Authorization {
             token: Some("tok".into()),
             ..Authorization::default()
         });
         c.auth_token = "tok".into();
-        assert!(auth.check(&c).await.is_some());
+        assert!(auth.check(&c, None).await.is_some());
         c.auth_token = "tok2".into();
-        assert!(auth.check(&c).await.is_none());
+        assert!(auth.check(&c, None).await.is_none());
         // Starts with `$2` but is no bcrypt hash: a plain password, compared as written.
         let auth = Auth::new(&Authorization {
             user: Some("a".into()),
@@ -636,6 +678,51 @@ mod tests {
             ..Authorization::default()
         });
         c.pass = "$2secret".into();
-        assert!(auth.check(&c).await.is_some());
+        assert!(auth.check(&c, None).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn an_nkey_user_logs_in_by_signing_the_nonce_it_was_given() {
+        let key = nkeys::KeyPair::new_user();
+        let other = nkeys::KeyPair::new_user();
+        let auth = Auth::new(&Authorization {
+            users: vec![crate::options::User {
+                nkey: Some(key.public_key()),
+                ..crate::options::User::default()
+            }],
+            ..Authorization::default()
+        });
+        assert!(auth.needs_nonce() && auth.required());
+        let nonce = nonce();
+        assert_eq!(nonce.len(), 15);
+        let signed = |k: &nkeys::KeyPair, what: &[u8]| -> String {
+            data_encoding::BASE64URL_NOPAD.encode(&k.sign(what).expect("sign"))
+        };
+        let mut c = ConnectInfo {
+            nkey: key.public_key(),
+            sig: signed(&key, nonce.as_bytes()),
+            ..ConnectInfo::default()
+        };
+        let ok = auth.check(&c, Some(nonce.as_bytes())).await;
+        assert_eq!(ok.and_then(|a| a.user), Some(key.public_key()));
+        // Standard base64 is accepted too, as nats-server does.
+        c.sig = data_encoding::BASE64.encode(&key.sign(nonce.as_bytes()).expect("sign"));
+        assert!(auth.check(&c, Some(nonce.as_bytes())).await.is_some());
+        // Another nonce, another signer, no signature, an unknown key, no nonce sent.
+        let refused = [
+            (key.public_key(), signed(&key, b"other nonce")),
+            (key.public_key(), signed(&other, nonce.as_bytes())),
+            (key.public_key(), String::new()),
+            (other.public_key(), signed(&other, nonce.as_bytes())),
+        ];
+        for (nkey, sig) in refused {
+            let c = ConnectInfo {
+                nkey,
+                sig,
+                ..ConnectInfo::default()
+            };
+            assert!(auth.check(&c, Some(nonce.as_bytes())).await.is_none());
+        }
+        assert!(auth.check(&c, None).await.is_none());
     }
 }

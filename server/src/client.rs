@@ -56,6 +56,8 @@ struct Client {
     perms: Option<Arc<ClientPermissions>>,
     /// The account the client is in: `$G` until a CONNECT puts it in another.
     account: Arc<Account>,
+    /// The nonce of the INFO this client got, for an nkey user to sign.
+    nonce: Option<String>,
     pub_cache: HashMap<Bytes, bool>,
     fanout: Fanout,
     protocol: i32,
@@ -121,6 +123,8 @@ pub struct Admitted {
     registration: Registration,
     /// The client-URL generation of the `INFO` sent.
     info_gen: u64,
+    /// The nonce that INFO carried, if nkey users exist.
+    nonce: Option<String>,
 }
 
 impl Admitted {
@@ -184,7 +188,8 @@ where
     let shared = server.new_connection(cid, Kind::Client, peer);
     let prefix = shared.prefix.clone();
     let info_gen = server.client_urls_generation();
-    let mut hello = server.client_info(cid, peer);
+    let nonce = server.auth().needs_nonce().then(crate::auth::nonce);
+    let mut hello = server.client_info(cid, peer, nonce.as_deref());
     let registered = server.register(shared.clone());
     if !registered {
         hello.extend_from_slice(
@@ -214,6 +219,7 @@ where
     Some(Admitted {
         registration,
         info_gen,
+        nonce,
     })
 }
 
@@ -226,6 +232,7 @@ where
     let Admitted {
         registration,
         info_gen,
+        nonce,
     } = admitted;
     let shared = registration.shared.clone();
     let options = server.options();
@@ -273,6 +280,7 @@ where
         connected: false,
         perms: None,
         account: server.accounts.global().clone(),
+        nonce,
         pub_cache: HashMap::new(),
         fanout: Fanout::default(),
         protocol: 0,
@@ -347,7 +355,9 @@ impl Client {
                     // happened since its INFO follows the PONG.
                     self.shared.async_info.store(true, Ordering::Relaxed);
                     if self.server.client_urls_generation() != self.info_gen {
-                        let info = self.server.client_info(self.shared.cid, self.shared.peer);
+                        let info = self
+                            .server
+                            .client_info(self.shared.cid, self.shared.peer, None);
                         self.send(&info);
                     }
                 }
@@ -393,7 +403,7 @@ impl Client {
         self.timers.auth_deadline = None;
         let auth = self.server.auth();
         let checked = tokio::select! {
-            checked = auth.check(&c) => checked,
+            checked = auth.check(&c, self.nonce.as_ref().map(String::as_bytes)) => checked,
             _ = self.shared.closing().cancelled() => {
                 return Err(self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown));
             }
@@ -475,6 +485,7 @@ impl Client {
             lang: c.lang.clone(),
             version: c.version.clone(),
             user,
+            account: self.account.name_str().to_string(),
         });
         self.shared.stats.touch();
         if !self.connected {

@@ -20,6 +20,9 @@ pub struct User {
     pub allowed_connection_types: Option<Vec<String>>,
     /// The account the user is in (`accounts { NAME { users } }`; None: the global account).
     pub account: Option<String>,
+    /// An nkey user's public key (`U…`): it logs in by signing the INFO nonce, without a
+    /// name or password.
+    pub nkey: Option<String>,
 }
 
 /// The global account's name: clients without an account of their own are in it.
@@ -48,6 +51,9 @@ pub struct Export {
     pub service: bool,
     /// The accounts allowed to import it (None: every account, a public export).
     pub accounts: Option<Vec<String>>,
+    /// A service's `response_type` as nats-server names it (`Singleton`, `Stream`,
+    /// `Chunked`); None for streams.
+    pub response_type: Option<String>,
 }
 
 /// A stream import: `{stream: {account, subject}, prefix}` or `to`.

@@ -125,14 +125,7 @@ impl Server {
     ) -> std::io::Result<Arc<Server>> {
         let Identity { id, name } = identity;
         // Loaded before listening so a certificate problem stops the start like nats-server.
-        let client_tls = match options.tls.as_ref().map(crate::tls::ClientTls::new) {
-            Some(Ok(tls)) => Some(Arc::new(tls)),
-            Some(Err(e)) => {
-                error!(target: "fatal", "{e}");
-                return Err(std::io::Error::other(e));
-            }
-            None => None,
-        };
+        let client_tls = crate::tls::loaded(options.tls.as_ref().map(crate::tls::ClientTls::new))?;
         let port = if options.port == -1 { 0 } else { options.port };
         let addr = format!("{}:{}", options.host, port);
         let listener = bind_nats(&addr, "port").await?;
@@ -298,7 +291,7 @@ impl Server {
             .cloned()
             .collect();
         for c in clients {
-            c.out.send(&self.client_info(c.cid, c.peer));
+            c.out.send(&self.client_info(c.cid, c.peer, None));
         }
     }
 
@@ -325,8 +318,8 @@ impl Server {
         &self.shutdown
     }
 
-    /// The INFO line for a new client connection.
-    pub fn client_info(&self, cid: u64, peer: SocketAddr) -> Vec<u8> {
+    /// The INFO line for a client connection, with the `nonce` it is to sign, if any.
+    pub fn client_info(&self, cid: u64, peer: SocketAddr, nonce: Option<&str>) -> Vec<u8> {
         let options = self.options();
         let (host, port) = match &options.client_advertise {
             Some(adv) => match adv.rsplit_once(':') {
@@ -352,6 +345,7 @@ impl Server {
             client_ip: peer.ip().to_string(),
             cluster: self.cluster.get().map(|c| c.name()).unwrap_or_default(),
             connect_urls: self.client_connect_urls(),
+            nonce: nonce.unwrap_or_default().to_string(),
             ..ServerInfo::default()
         };
         let info = if self.lame_duck.load(Ordering::Relaxed) {
@@ -457,7 +451,7 @@ impl Server {
             .cloned()
             .collect();
         for c in &clients {
-            c.out.send(&self.client_info(c.cid, c.peer));
+            c.out.send(&self.client_info(c.cid, c.peer, None));
         }
         let options = self.options();
         tokio::select! {

@@ -61,6 +61,8 @@ pub struct ConnMeta {
     pub version: String,
     /// The authorized user (`/connz?auth=1`).
     pub user: String,
+    /// The account's name (empty before CONNECT: the global account).
+    pub account: String,
 }
 
 /// Monitoring counters of one connection (client or route).

@@ -42,6 +42,17 @@ fn login(user: &str) -> String {
     format!(r#"{{"verbose":false,"user":"{user}","pass":"{user}"}}"#)
 }
 
+/// Asserts that `wanted` is among what `raw` receives within a short window.
+fn expect_among(raw: &mut Raw, wanted: &str, context: &str) {
+    let got = received(raw);
+    assert!(got.contains(wanted), "{context}: {wanted:?} not in {got:?}");
+}
+
+/// Asserts that nothing but PINGs reaches `raw` within a short window.
+fn expect_quiet(raw: &mut Raw, context: &str) {
+    assert_eq!(received(raw), "", "{context}");
+}
+
 /// Logs in as `user`, publishes `ops` and waits until the server has handled them.
 fn publish_as(port: u16, user: &str, ops: &[u8]) {
     Raw::synced(port, &login(user), ops);
@@ -208,13 +219,7 @@ fn imports_nats_server_refuses_are_refused_with_its_words() {
     ];
     for (conf, text) in cases {
         for binary in binaries("imports_nats_server_refuses_are_refused_with_its_words") {
-            let file = TempFile::new("acc", "bad.conf", conf);
-            let (code, out) = run_to_exit(binary, &["-c", &file.arg(), "-p", "-1"]);
-            assert_eq!(code, Some(1), "{binary} {conf}: {out}");
-            assert!(
-                out.contains(text),
-                "{binary} {conf}: wanted {text:?} in {out}"
-            );
+            assert_config_refused(binary, conf, text);
         }
     }
 }
@@ -295,26 +300,14 @@ fn accounts_across(kinds: [ServerKind; 3]) {
     ] {
         assert!(next.contains(name), "{kinds:?}: {name:?} in {next:?}");
     }
-    assert!(
-        received(&mut in_a_elsewhere).contains("MSG pub.one 1 1\r\ny"),
-        "{kinds:?}"
-    );
-    assert_eq!(
-        received(&mut in_c),
-        "",
-        "{kinds:?}: C imports nothing of pub.>"
-    );
+    let context = format!("{kinds:?}");
+    expect_among(&mut in_a_elsewhere, "MSG pub.one 1 1\r\ny", &context);
+    // C imports nothing of pub.>.
+    expect_quiet(&mut in_c, &context);
     // A message in B's own pub.one, on another server, never reaches A.
     publish_as(pb, "b", b"PUB pub.one 1\r\nb\r\n");
-    assert!(
-        received(&mut in_b).contains("MSG pub.one 1 1\r\nb"),
-        "{kinds:?}"
-    );
-    assert_eq!(
-        received(&mut in_a_elsewhere),
-        "",
-        "{kinds:?}: B's message reached A"
-    );
+    expect_among(&mut in_b, "MSG pub.one 1 1\r\nb", &context);
+    expect_quiet(&mut in_a_elsewhere, &context);
     drop(nodes);
 }
 
@@ -341,5 +334,98 @@ fn accounts_stay_apart_with_our_seed_and_two_nats_servers() {
 fn accounts_stay_apart_across_three_nats_servers() {
     if cluster_util::real_server_available("accounts_stay_apart_across_three_nats_servers") {
         accounts_across([ServerKind::Real; 3]);
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Monitoring
+
+/// The account's stream imports in an `/accountz?acc=` answer, as `(subject, account,
+/// local_subject)` (nats-server adds its own system-account service imports to every
+/// account; those are left out).
+fn stream_imports(detail: &serde_json::Value) -> Vec<(String, String, String)> {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut out: Vec<_> = detail["imports"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| i["type"] == "stream")
+        .map(|i| {
+            (
+                text(&i["subject"]),
+                text(&i["account"]),
+                text(&i["local_subject"]),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn accountz_and_connz_show_accounts_as_nats_server_does() {
+    let conf = format!("http: \"127.0.0.1:-1\"\n{TWO_ACCOUNTS}");
+    for binary in binaries("accountz_and_connz_show_accounts_as_nats_server_does") {
+        let server = TestServer::binary_with_config(binary, &conf, &[]);
+        let http = server.logged_port("Starting http monitor on ");
+        let _a = Raw::synced(server.port, &login("a"), b"SUB x 1\r\n");
+        let _b = Raw::synced(server.port, &login("b"), b"SUB y 1\r\nSUB z 2\r\n");
+        let list = get_json(http, "/accountz");
+        let mut names: Vec<&str> = list["accounts"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .filter_map(|n| n.as_str())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["$G", "$SYS", "A", "B", "C"], "{binary}");
+        assert_eq!(list["system_account"], "$SYS", "{binary}");
+        let b = get_json(http, "/accountz?acc=B");
+        let detail = &b["account_detail"];
+        assert_eq!(detail["account_name"], "B", "{binary}");
+        assert_eq!(detail["client_connections"], 1, "{binary}");
+        assert_eq!(
+            stream_imports(detail),
+            [
+                (
+                    "pub.*".to_string(),
+                    "A".to_string(),
+                    "from_a.pub.*".to_string()
+                ),
+                ("pub.>".into(), "A".into(), "pub.>".into()),
+                ("pub.one".into(), "A".into(), "one".into()),
+            ],
+            "{binary}: {b}"
+        );
+        let a = get_json(http, "/accountz?acc=A");
+        let exports = a["account_detail"]["exports"]
+            .as_array()
+            .expect("exports")
+            .clone();
+        assert!(
+            exports.iter().any(|e| e["subject"] == "priv.>"
+                && e["type"] == "stream"
+                && e["approved_accounts"] == serde_json::json!(["C"])),
+            "{binary}: {a}"
+        );
+        let missing = http_get(http, "/accountz?acc=NOPE");
+        assert_eq!(
+            (missing.status, missing.body.trim()),
+            (400, "Account NOPE does not exist"),
+            "{binary}"
+        );
+        // `/connz?auth=1` names the account (not the global one); `acc=` filters by it.
+        let connz = get_json(http, "/connz?auth=1&acc=A");
+        let conns = connz["connections"].as_array().expect("connections");
+        assert_eq!(conns.len(), 1, "{binary}: {connz}");
+        assert_eq!(conns[0]["account"], "A", "{binary}");
+        assert_eq!(conns[0]["authorized_user"], "a", "{binary}");
+        // The account's own index: B's two SUBs (nats-server adds internal ones of its own).
+        let subsz = get_json(http, "/subsz?acc=B");
+        assert_eq!(
+            subsz["num_subscriptions"], detail["subscriptions"],
+            "{binary}: {subsz}"
+        );
     }
 }

@@ -156,19 +156,7 @@ async fn good_and_bad_credentials(
     bad: async_nats::ConnectOptions,
 ) {
     let server = TestServer::start(args);
-    let client = good
-        .connect(server.url())
-        .await
-        .expect("good credentials connect");
-    client.flush().await.expect("flush");
-    let err = bad
-        .connect(server.url())
-        .await
-        .expect_err("wrong credentials refused");
-    assert_eq!(
-        err.kind(),
-        async_nats::ConnectErrorKind::AuthorizationViolation
-    );
+    common::assert_login(&server.url(), good, bad).await;
 }
 
 #[tokio::test]

@@ -149,14 +149,33 @@ fn configuration_that_decides_who_connects_or_what_they_see_is_refused_until_imp
     // (configuration, line of the refused key, what the error names). Parts of accounts not
     // implemented yet come first: the rest of `accounts {}` works (see accounts.rs).
     let cases = [
-        ("accounts {\n  A {\n    imports: [ {service: {account: B, subject: q}} ]\n  }\n}\n", 3, "service imports"),
-        ("accounts {\n  A {\n    nkey: ABC\n  }\n}\n", 3, "account nkey"),
-        ("accounts {\n  A {\n    limits: { max_connections: 1 }\n  }\n}\n", 3, "account limits"),
-        ("accounts {\n  A {\n    jetstream: enabled\n  }\n}\n", 3, "account jetstream"),
+        (
+            "accounts {\n  A {\n    imports: [ {service: {account: B, subject: q}} ]\n  }\n}\n",
+            3,
+            "service imports",
+        ),
+        (
+            "accounts {\n  A {\n    nkey: ABC\n  }\n}\n",
+            3,
+            "account nkey",
+        ),
+        (
+            "accounts {\n  A {\n    limits: { max_connections: 1 }\n  }\n}\n",
+            3,
+            "account limits",
+        ),
+        (
+            "accounts {\n  A {\n    jetstream: enabled\n  }\n}\n",
+            3,
+            "account jetstream",
+        ),
         ("operator: \"/tmp/op.jwt\"\n", 1, "operator"),
         ("resolver: MEMORY\n", 1, "resolver"),
-        ("resolver_preload {\n  ACC: \"jwt\"\n}\n", 1, "resolver_preload"),
-        ("authorization {\n  users: [\n    {nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4}\n  ]\n}\n", 3, "nkey users"),
+        (
+            "resolver_preload {\n  ACC: \"jwt\"\n}\n",
+            1,
+            "resolver_preload",
+        ),
         ("websocket {\n  port: 8080\n}\n", 1, "websocket"),
         ("leafnodes {\n  port: 7422\n}\n", 1, "leafnodes"),
         ("gateway {\n  name: A\n  port: 7222\n}\n", 1, "gateway"),

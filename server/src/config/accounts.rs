@@ -104,12 +104,20 @@ pub(super) fn apply(blocks: BTreeMap<String, AccountBlock>, o: &mut Options) -> 
             if user.permissions.is_none() {
                 user.permissions = defaults.clone();
             }
-            if o.authorization
+            let clash = o
+                .authorization
                 .users
                 .iter()
-                .any(|u| u.username == user.username)
-            {
-                return Err(format!("Duplicate user {:?} detected", user.username));
+                .any(|u| match (&u.nkey, &user.nkey) {
+                    (Some(a), Some(b)) => a == b,
+                    (None, None) => u.username == user.username,
+                    _ => false,
+                });
+            if clash {
+                return Err(match &user.nkey {
+                    Some(nkey) => format!("Duplicate nkey {nkey:?} detected"),
+                    None => format!("Duplicate user {:?} detected", user.username),
+                });
             }
             user.account = Some(name.clone());
             o.authorization.users.push(user);
@@ -144,11 +152,17 @@ fn export(e: ExportEntry) -> Result<Export, String> {
     if !service && e.response_type.is_some() {
         return Err("Detected response directive on non-service".into());
     }
-    if let Some(rt) = &e.response_type {
-        if !["singleton", "stream", "chunked"].contains(&rt.to_ascii_lowercase().as_str()) {
+    let response_type = match e.response_type.as_deref().map(str::to_ascii_lowercase) {
+        None if service => Some("Singleton"),
+        None => None,
+        Some(rt) if rt == "singleton" => Some("Singleton"),
+        Some(rt) if rt == "stream" => Some("Stream"),
+        Some(rt) if rt == "chunked" => Some("Chunked"),
+        Some(_) => {
+            let rt = e.response_type.unwrap_or_default();
             return Err(format!("Unknown response type: {rt:?}"));
         }
-    }
+    };
     if !subject::is_valid_subject(subject.as_bytes()) {
         return Err(format!(
             "Error adding stream export {subject:?}: subject is not valid"
@@ -158,6 +172,7 @@ fn export(e: ExportEntry) -> Result<Export, String> {
         subject,
         service,
         accounts: e.accounts,
+        response_type: response_type.map(str::to_string),
     })
 }
 

@@ -312,10 +312,7 @@ struct UserEntry {
     password: Option<String>,
     #[serde(alias = "permission", alias = "authorization")]
     permissions: Option<PermissionsBlock>,
-    // Never read: reading it fails.
-    #[allow(dead_code)]
-    #[serde(default, deserialize_with = "refuse_nkey")]
-    nkey: Option<()>,
+    nkey: Option<String>,
     #[serde(
         alias = "connection_types",
         alias = "clients",
@@ -325,15 +322,18 @@ struct UserEntry {
     allowed_connection_types: Option<Vec<String>>,
 }
 
-/// A `users` list; a name given twice is refused, as nats-server does.
+/// A `users` list; a name or nkey given twice is refused, as nats-server does.
 fn user_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<UserEntry>>, D::Error> {
     let users = Vec::<UserEntry>::deserialize(d)?;
     let mut seen = std::collections::HashSet::new();
     for u in &users {
-        let name = u.user.as_deref().unwrap_or_default();
-        if !seen.insert(name) {
+        let (what, name) = match &u.nkey {
+            Some(nkey) => ("nkey", nkey.as_str()),
+            None => ("user", u.user.as_deref().unwrap_or_default()),
+        };
+        if !seen.insert((what, name)) {
             return Err(serde::de::Error::custom(format!(
-                "Duplicate user {name:?} detected"
+                "Duplicate {what} {name:?} detected"
             )));
         }
     }
@@ -353,7 +353,6 @@ macro_rules! refuse {
 }
 
 refuse! {
-    refuse_nkey => "nkey users",
     refuse_account_nkey => "account nkey",
     refuse_account_jetstream => "account jetstream",
     refuse_account_mappings => "account mappings",
@@ -411,9 +410,26 @@ impl AuthBlock {
 }
 
 impl User {
-    /// A user of a `users` list (of `authorization` or of an account).
+    /// A user of a `users` list (of `authorization` or of an account), with nats-server's
+    /// rules for nkey users.
     fn from_entry(entry: UserEntry) -> Result<User, String> {
+        match &entry.nkey {
+            None if entry.user.as_deref().unwrap_or_default().is_empty() => {
+                return Err("User entry requires a user".into());
+            }
+            None => {}
+            Some(nkey) => {
+                let valid = nkey.starts_with('U') && nkeys::KeyPair::from_public_key(nkey).is_ok();
+                if !valid {
+                    return Err("Not a valid public nkey for a user".into());
+                }
+                if entry.user.is_some() || entry.password.is_some() {
+                    return Err("Nkey users do not take usernames or passwords".into());
+                }
+            }
+        }
         Ok(User {
+            nkey: entry.nkey,
             username: entry.user.unwrap_or_default(),
             password: entry.password.unwrap_or_default(),
             permissions: entry

@@ -11,16 +11,16 @@ use nats_proto::subject;
 
 use super::format::{between, go_rtt, now_nanos, rfc3339_nanos, unix_nanos, uptime as go_uptime};
 use super::json::{
-    ClusterVarz, ConnInfo, Connz, Health, RouteInfo, Routez, SubDetail, SublistStats, Subsz, Varz,
+    AccountExport, AccountImport, AccountInfo, Accountz, ClusterVarz, ConnInfo, Connz, Health,
+    RouteInfo, Routez, SubDetail, SublistStats, Subsz, Varz,
 };
 use super::{bad_request, pretty, sub_details, Failure, Monitor, Query, Reply};
 use crate::conn::ClientShared;
+use crate::options::GLOBAL_ACCOUNT;
 use crate::server::{Server, GO_VERSION, VERSION};
 
 /// nats-server's default page size of `/connz` and `/subsz`.
 pub const DEFAULT_LIST_SIZE: usize = 1024;
-/// The only account of this server.
-const GLOBAL_ACCOUNT: &str = "$G";
 
 /// A connection's `ConnInfo` plus the raw times it is sorted by.
 pub struct Row {
@@ -34,6 +34,8 @@ pub struct Row {
     pub stop: Option<i64>,
     /// The authorized user.
     pub user: String,
+    /// The connection's account.
+    pub account: String,
 }
 
 /// When a connection was last active: its last inbound activity or delivery, or its start.
@@ -78,6 +80,11 @@ pub fn conn_row(c: &ClientShared, now: i64) -> Row {
         last,
         stop: None,
         user: meta.user,
+        account: if meta.account.is_empty() {
+            GLOBAL_ACCOUNT.to_string()
+        } else {
+            meta.account
+        },
     }
 }
 
@@ -166,10 +173,10 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         subscriptions: server.accounts.subscription_count() as u64,
         http_req_stats: monitor.request_counts(),
         config_load_time: rfc3339_nanos(monitor.config_load_time.load(Ordering::Relaxed)),
-        system_account: if options.no_system_account {
-            String::new()
-        } else {
-            "$SYS".into()
+        system_account: match &options.system_account {
+            Some(name) => name.clone(),
+            None if options.no_system_account => String::new(),
+            None => crate::options::SYSTEM_ACCOUNT.into(),
         },
         ..Varz::default()
     }
@@ -279,10 +286,6 @@ pub fn connz(server: &Server, monitor: &Monitor, q: &Query) -> Result<Connz, Fai
         limit,
         ..Connz::default()
     };
-    if !account.is_empty() && account != GLOBAL_ACCOUNT {
-        // No such account here: nothing to list.
-        return Ok(connz);
-    }
 
     let open = if state == State::Closed {
         Vec::new()
@@ -317,7 +320,10 @@ pub fn connz(server: &Server, monitor: &Monitor, q: &Query) -> Result<Connz, Fai
     };
     for c in open {
         let mut row = conn_row(&c, now);
-        if (!user.is_empty() && row.user != user) || !mqtt_client.is_empty() {
+        if (!user.is_empty() && row.user != user)
+            || (!account.is_empty() && row.account != account)
+            || !mqtt_client.is_empty()
+        {
             continue;
         }
         if subs_detail {
@@ -331,7 +337,10 @@ pub fn connz(server: &Server, monitor: &Monitor, q: &Query) -> Result<Connz, Fai
         rows.push(row);
     }
     for cc in closed {
-        if (!user.is_empty() && cc.user != user) || !mqtt_client.is_empty() {
+        if (!user.is_empty() && cc.user != user)
+            || (!account.is_empty() && cc.account != account)
+            || !mqtt_client.is_empty()
+        {
             continue;
         }
         let mut info = cc.info;
@@ -346,11 +355,16 @@ pub fn connz(server: &Server, monitor: &Monitor, q: &Query) -> Result<Connz, Fai
             last: cc.last,
             stop: Some(cc.stop),
             user: cc.user,
+            account: cc.account,
         });
     }
     if auth {
+        // As nats-server: the account only when it is not the global one.
         for row in &mut rows {
             row.info.authorized_user = row.user.clone();
+            if row.account != GLOBAL_ACCOUNT {
+                row.info.account = row.account.clone();
+            }
         }
     }
     sort_rows(&mut rows, sort, now);
@@ -614,4 +628,88 @@ pub fn index_page() -> String {
     }
     html.push_str("  </body>\n</html>");
     html
+}
+
+/// `/accountz`: every account's name, or with `acc=NAME` its detail (connections,
+/// subscriptions, exports, imports, index statistics) with nats-server's keys; an unknown
+/// name is a 400 with nats-server's text.
+pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, Failure> {
+    let options = server.options();
+    let system_account = match &options.system_account {
+        Some(name) => name.clone(),
+        None if options.no_system_account => String::new(),
+        None => crate::options::SYSTEM_ACCOUNT.into(),
+    };
+    let mut reply = Accountz {
+        server_id: server.id.clone(),
+        now: rfc3339_nanos(now_nanos()),
+        system_account,
+        ..Accountz::default()
+    };
+    let name = q.get("acc");
+    if name.is_empty() {
+        let mut names: Vec<String> = server
+            .accounts
+            .all()
+            .map(|a| a.name_str().to_string())
+            .collect();
+        names.sort();
+        reply.accounts = Some(names);
+        return Ok(reply);
+    }
+    let Some(account) = server.accounts.get(name.as_bytes()) else {
+        return Err(bad_request(format!("Account {name} does not exist")));
+    };
+    let (exports, imports) = match options.accounts.iter().find(|a| a.name == name) {
+        None => (Vec::new(), Vec::new()),
+        Some(config) => (
+            config.exports.iter().map(account_export).collect(),
+            config.imports.iter().map(account_import).collect(),
+        ),
+    };
+    let client_connections = server
+        .client_list()
+        .iter()
+        .filter(|c| {
+            let meta = c.stats.meta();
+            meta.account == name || (meta.account.is_empty() && name == GLOBAL_ACCOUNT)
+        })
+        .count();
+    reply.account_detail = Some(AccountInfo {
+        account_name: name.to_string(),
+        update_time: rfc3339_nanos(unix_nanos(server.start_time)),
+        is_system: name == reply.system_account,
+        complete: true,
+        client_connections,
+        subscriptions: account.sublist.count(),
+        exports,
+        imports,
+        sublist_stats: SublistStats(account.sublist.stats()),
+        ..AccountInfo::default()
+    });
+    Ok(reply)
+}
+
+fn account_export(e: &crate::options::Export) -> AccountExport {
+    AccountExport {
+        subject: e.subject.clone(),
+        kind: if e.service { "service" } else { "stream" },
+        response_type: e.response_type.clone().unwrap_or_default(),
+        approved_accounts: e.accounts.clone().unwrap_or_default(),
+    }
+}
+
+/// A stream import with the subject it arrives under (`local_subject`, as nats-server).
+fn account_import(i: &crate::options::StreamImportConfig) -> AccountImport {
+    AccountImport {
+        subject: i.subject.clone(),
+        account: i.account.clone(),
+        local_subject: match (&i.prefix, &i.to) {
+            (Some(p), _) => format!("{p}.{}", i.subject),
+            (None, Some(to)) => to.clone(),
+            (None, None) => i.subject.clone(),
+        },
+        kind: "stream",
+        ..AccountImport::default()
+    }
 }

@@ -293,3 +293,62 @@ pub struct Health {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error: String,
 }
+
+/// `/accountz`: the accounts' names, or with `acc=NAME` that account's detail.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Accountz {
+    pub server_id: String,
+    pub now: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub system_account: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_detail: Option<AccountInfo>,
+}
+
+/// One account in `/accountz?acc=NAME`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountInfo {
+    pub account_name: String,
+    pub update_time: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub is_system: bool,
+    pub expired: bool,
+    pub complete: bool,
+    pub jetstream_enabled: bool,
+    pub leafnode_connections: usize,
+    pub client_connections: usize,
+    pub subscriptions: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<AccountExport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<AccountImport>,
+    pub sublist_stats: SublistStats,
+}
+
+/// An export as `/accountz` lists it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountExport {
+    pub subject: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub response_type: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approved_accounts: Vec<String>,
+}
+
+/// An import as `/accountz` lists it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountImport {
+    pub subject: String,
+    pub account: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub local_subject: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub invalid: bool,
+    pub share: bool,
+    pub tracking: bool,
+}

@@ -104,6 +104,7 @@ impl Monitor {
             info,
             subs,
             user: client.stats.meta().user,
+            account: row.account,
             start: row.start,
             last: row.last,
             stop,
@@ -372,11 +373,12 @@ async fn handle(
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
     // Counted before answering, so `/varz` includes the request asking for it (as nats-server).
-    const KNOWN: [&str; 8] = [
+    const KNOWN: [&str; 9] = [
         "/",
         "/varz",
         "/connz",
         "/routez",
+        "/accountz",
         "/subsz",
         "/subscriptionsz",
         "/healthz",
@@ -398,6 +400,7 @@ async fn handle(
         "/varz" => Ok(Reply::Json(pretty(&endpoints::varz(server, monitor)))),
         "/connz" => endpoints::connz(server, monitor, &query).map(|c| Reply::Json(pretty(&c))),
         "/routez" => endpoints::routez(server, &query).map(|r| Reply::Json(pretty(&r))),
+        "/accountz" => endpoints::accountz(server, &query).map(|a| Reply::Json(pretty(&a))),
         "/subsz" | "/subscriptionsz" => endpoints::subsz(server, &query).map(Reply::Json),
         "/healthz" => endpoints::healthz(server, &query).await,
         "/metrics" => Ok(Reply::Other(

@@ -20,6 +20,8 @@ pub struct Closed {
     pub subs: Vec<super::json::SubDetail>,
     /// The authorized user.
     pub user: String,
+    /// The connection's account.
+    pub account: String,
     /// Start, last activity and stop in Unix nanoseconds, for sorting.
     pub start: i64,
     /// See `start`.
@@ -135,6 +137,7 @@ mod tests {
                 },
                 subs: Vec::new(),
                 user: String::new(),
+                account: String::new(),
                 start: 0,
                 last: 0,
                 stop: 0,

@@ -201,14 +201,7 @@ impl Cluster {
             },
             None => (self.listen.ip().to_string(), self.listen.port()),
         };
-        let nonce: String = {
-            const ALPHABET: &[u8] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-            let mut rng = rand::rng();
-            (0..15)
-                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-                .collect()
-        };
+        let nonce = crate::auth::nonce();
         ServerInfo {
             server_id: server.id.clone(),
             server_name: server.name.clone(),
@@ -361,14 +354,7 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
     } else {
         &c.host
     };
-    let tls = match c.tls.as_ref().map(crate::tls::RouteTls::new) {
-        Some(Ok(tls)) => Some(Arc::new(tls)),
-        Some(Err(e)) => {
-            error!(target: "fatal", "{e}");
-            return Err(std::io::Error::other(e));
-        }
-        None => None,
-    };
+    let tls = crate::tls::loaded(c.tls.as_ref().map(crate::tls::RouteTls::new))?;
     let addr = format!("{host}:{port}");
     let listener = bind_nats(&addr, "router port").await?;
     let listen = listener.local_addr()?;

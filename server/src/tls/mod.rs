@@ -498,6 +498,21 @@ pub fn host_of(host_port: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
+/// A TLS configuration built at start-up, if one is configured; a failure is logged as
+/// nats-server's fatal line and stops the start.
+pub fn loaded<T, E: std::fmt::Display>(
+    built: Option<Result<T, E>>,
+) -> std::io::Result<Option<Arc<T>>> {
+    match built {
+        Some(Ok(tls)) => Ok(Some(Arc::new(tls))),
+        Some(Err(e)) => {
+            tracing::error!(target: "fatal", "{e}");
+            Err(std::io::Error::other(e.to_string()))
+        }
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,34 @@ pub fn binaries(test: &str) -> Vec<&'static str> {
     all
 }
 
+/// Asserts that `binary` refuses to start with the configuration `conf`: exit status 1 and
+/// `text` in what it printed (the same text from ours and from nats-server).
+pub fn assert_config_refused(binary: &str, conf: &str, text: &str) {
+    let file = TempFile::new("refused", "bad.conf", conf);
+    let (code, out) = run_to_exit(binary, &["-c", &file.arg(), "-p", "-1"]);
+    assert_eq!(code, Some(1), "{binary} {conf}: {out}");
+    assert!(
+        out.contains(text),
+        "{binary} {conf}: wanted {text:?} in {out}"
+    );
+}
+
+/// Asserts that an async-nats client with `good` options gets through a flush on `url`,
+/// and one with `bad` options is refused as an authorization violation.
+pub async fn assert_login(
+    url: &str,
+    good: async_nats::ConnectOptions,
+    bad: async_nats::ConnectOptions,
+) {
+    let client = good.connect(url).await.expect("good credentials connect");
+    client.flush().await.expect("flush");
+    let err = bad.connect(url).await.expect_err("bad credentials refused");
+    assert_eq!(
+        err.kind(),
+        async_nats::ConnectErrorKind::AuthorizationViolation
+    );
+}
+
 /// Runs a server binary to completion with `args` (bounded by `WAIT`); returns its exit code
 /// and standard error.
 pub fn run_to_exit(binary: &str, args: &[&str]) -> (Option<i32>, String) {
