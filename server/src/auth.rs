@@ -322,6 +322,24 @@ impl Auth {
         !self.users.is_empty()
     }
 
+    /// Whether a client without credentials is let in (`no_auth_user`, or nats-server's
+    /// only-system-account rule); then it may even start with another op than CONNECT.
+    pub fn admits_anonymous(&self) -> bool {
+        self.anonymous != Anonymous::Refused
+    }
+
+    /// Who a client without credentials is, if it is let in at all.
+    pub fn anonymous_login(&self) -> Option<Authenticated> {
+        match &self.anonymous {
+            Anonymous::Refused => None,
+            Anonymous::Global => Some(Authenticated::default()),
+            Anonymous::User(name) => {
+                let user = self.users.get(name)?;
+                user.standard_allowed.then(|| user.authenticated(name))
+            }
+        }
+    }
+
     /// Whether clients get a nonce in their INFO to sign (nkey users exist).
     pub fn needs_nonce(&self) -> bool {
         !self.nkeys.is_empty()
@@ -339,15 +357,8 @@ impl Auth {
             && c.auth_token.is_empty()
             && c.nkey.is_empty()
             && c.jwt.is_empty();
-        if anonymous {
-            match &self.anonymous {
-                Anonymous::Refused => {}
-                Anonymous::Global => return Some(Authenticated::default()),
-                Anonymous::User(name) => {
-                    let user = self.users.get(name)?;
-                    return user.standard_allowed.then(|| user.authenticated(name));
-                }
-            }
+        if anonymous && self.admits_anonymous() {
+            return self.anonymous_login();
         }
         // As nats-server: an nkey, when nkey users exist, decides alone.
         if !self.nkeys.is_empty() && !c.nkey.is_empty() {

@@ -24,7 +24,7 @@ use tokio_util::codec::Decoder;
 use tracing::{debug, error, info, trace};
 
 use crate::account::Account;
-use crate::auth::ClientPermissions;
+use crate::auth::{Authenticated, ClientPermissions};
 use crate::conn::outbound::{run_writer, Deadline, WriterEnd};
 use crate::conn::reader::{read_loop, Connection, Pinger, ReadSize, Tick, Timers};
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
@@ -58,6 +58,11 @@ struct Client {
     account: Arc<Account>,
     /// The nonce of the INFO this client got, for an nkey user to sign.
     nonce: Option<String>,
+    /// Authentication has placed the client (its account is settled).
+    logged_in: bool,
+    /// No op yet, authentication is required but clients without credentials are let in:
+    /// a first op other than CONNECT logs the client in as that (`no_auth_user`) first.
+    anonymous_first_op: bool,
     pub_cache: HashMap<Bytes, bool>,
     fanout: Fanout,
     protocol: i32,
@@ -259,12 +264,14 @@ where
         })
     };
 
-    let auth_required = server.auth().required();
+    let auth = server.auth();
+    let auth_required = auth.required();
     let mut codec = ServerCodec::new(Limits {
         max_control_line: options.max_control_line,
         max_payload: options.max_payload,
     });
-    codec.set_auth_pending(auth_required);
+    // Only CONNECT may come first, unless clients without credentials are let in anyway.
+    codec.set_auth_pending(auth_required && !auth.admits_anonymous());
     let now = tokio::time::Instant::now();
     let mut client = Client {
         server: server.clone(),
@@ -281,6 +288,8 @@ where
         perms: None,
         account: server.accounts.global().clone(),
         nonce,
+        logged_in: false,
+        anonymous_first_op: auth_required && auth.admits_anonymous(),
         pub_cache: HashMap::new(),
         fanout: Fanout::default(),
         protocol: 0,
@@ -440,27 +449,7 @@ impl Client {
         self.shared.headers.store(headers, Ordering::Relaxed);
         self.codec.set_headers(headers);
         self.codec.set_auth_pending(false);
-        self.perms = authenticated.permissions;
-        if !self.connected {
-            // Subscriptions come after the first CONNECT (authentication refuses anything
-            // before it), so switching the account here moves none.
-            if let Some(name) = authenticated.account.as_deref() {
-                let Some(account) = self.server.accounts.get(name.as_bytes()) else {
-                    // Never in the global account instead of the user's own.
-                    self.send_err(text::AUTHORIZATION_VIOLATION);
-                    error!(
-                        "{}authentication error - account {name:?} not found",
-                        self.prefix
-                    );
-                    return Err(CloseReason::AuthenticationFailure);
-                };
-                self.account = account.clone();
-            }
-        }
-        self.pub_cache.clear();
-        if let Some(permission) = self.perms.as_ref().and_then(|p| p.allow_responses) {
-            self.shared.grant_responses(permission);
-        }
+        self.log_in(&authenticated)?;
         let descriptor = [
             (!c.version.is_empty()).then(|| format!("v{}", c.version)),
             (!c.lang.is_empty()).then(|| c.lang.clone()),
@@ -507,6 +496,53 @@ impl Client {
                 .probe_in(first + Duration::from_millis(jitter));
         }
         self.ok();
+        Ok(())
+    }
+
+    /// Takes on what authentication decided: permissions, reply grants, and at the first
+    /// log-in the user's account.
+    fn log_in(&mut self, authenticated: &Authenticated) -> Result<(), CloseReason> {
+        self.perms = authenticated.permissions.clone();
+        if !self.logged_in {
+            self.logged_in = true;
+            // Nothing is subscribed before the first log-in (authentication refuses every
+            // op before it), so switching the account here moves no subscription.
+            if let Some(name) = authenticated.account.as_deref() {
+                let Some(account) = self.server.accounts.get(name.as_bytes()) else {
+                    // Never in the global account instead of the user's own.
+                    self.send_err(text::AUTHORIZATION_VIOLATION);
+                    error!(
+                        "{}authentication error - account {name:?} not found",
+                        self.prefix
+                    );
+                    return Err(CloseReason::AuthenticationFailure);
+                };
+                self.account = account.clone();
+            }
+        }
+        self.pub_cache.clear();
+        if let Some(permission) = self.perms.as_ref().and_then(|p| p.allow_responses) {
+            self.shared.grant_responses(permission);
+        }
+        Ok(())
+    }
+
+    /// The first op of a client that sent no CONNECT, where clients without credentials
+    /// are let in: as nats-server, it is logged in as the `no_auth_user` first.
+    fn log_in_anonymously(&mut self) -> Result<(), CloseReason> {
+        self.anonymous_first_op = false;
+        let Some(authenticated) = self.server.auth().anonymous_login() else {
+            self.send_err(text::AUTHORIZATION_VIOLATION);
+            error!("{}authentication error", self.prefix);
+            return Err(CloseReason::AuthenticationFailure);
+        };
+        self.timers.auth_deadline = None;
+        self.log_in(&authenticated)?;
+        self.shared.stats.set_meta(crate::stats::ConnMeta {
+            user: authenticated.user.clone().unwrap_or_default(),
+            account: self.account.name_str().to_string(),
+            ..crate::stats::ConnMeta::default()
+        });
         Ok(())
     }
 
@@ -767,8 +803,16 @@ impl Connection for Client {
     fn process(&mut self, buf: &mut BytesMut) -> Result<Option<Box<ConnectInfo>>, CloseReason> {
         loop {
             match self.codec.decode(buf) {
-                Ok(Some(ClientOp::Connect(connect))) => return Ok(Some(connect)),
-                Ok(Some(op)) => self.handle(op)?,
+                Ok(Some(ClientOp::Connect(connect))) => {
+                    self.anonymous_first_op = false;
+                    return Ok(Some(connect));
+                }
+                Ok(Some(op)) => {
+                    if self.anonymous_first_op {
+                        self.log_in_anonymously()?;
+                    }
+                    self.handle(op)?
+                }
                 Ok(None) => return Ok(None),
                 Err(err) => return Err(self.protocol_error(err)),
             }

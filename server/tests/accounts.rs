@@ -151,6 +151,13 @@ fn no_auth_user_logs_clients_without_credentials_in_as_that_user() {
             "MSG pub.x 1 1\r\nx\r\n",
             "{binary}"
         );
+        // As nats-server: where clients without credentials are let in, they may even start
+        // without a CONNECT (a telnet session), as the no_auth_user.
+        let mut telnet = Raw::connect(server.port);
+        telnet.send(b"SUB pub.> 1\r\n");
+        telnet.ping();
+        publish_as(server.port, "a", b"PUB pub.y 1\r\ny\r\n");
+        assert_eq!(received(&mut telnet), "MSG pub.y 1 1\r\ny\r\n", "{binary}");
         // Wrong credentials are still refused.
         let mut wrong =
             Raw::connect_with(server.port, r#"{"verbose":false,"user":"a","pass":"nope"}"#);
