@@ -15,6 +15,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::backoff::Backoff;
 use crate::conn::{err_text, ConnectOptions, Connection};
+use crate::creds::Credentials;
 use crate::tls::TlsSetup;
 use crate::{Error, ServerPool, ServerUrl};
 
@@ -38,6 +39,9 @@ pub struct ClientOptions {
     /// TLS files (`--tlscert`, `--tlskey`, `--tlscacert`); empty: TLS only for `tls://` URLs
     /// and servers that require it, verified with the system's CA certificates.
     pub tls: TlsSetup,
+    /// `--nkey`/`--creds`, used on every connect and reconnect; `None`: only what the URL
+    /// carries.
+    pub credentials: Option<Credentials>,
 }
 
 impl ClientOptions {
@@ -50,6 +54,7 @@ impl ClientOptions {
             ping_interval: Duration::from_secs(120),
             max_pings_out: 2,
             tls: TlsSetup::default(),
+            credentials: None,
         }
     }
 
@@ -59,6 +64,7 @@ impl ClientOptions {
             version: self.version.clone(),
             timeout,
             tls: self.tls.clone(),
+            credentials: self.credentials.clone(),
         }
     }
 }

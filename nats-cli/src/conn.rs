@@ -15,6 +15,7 @@ use nats_proto::{ConnectInfo, ServerInfo};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
 
+use crate::creds::Credentials;
 use crate::tls::{TlsSetup, Transport};
 use crate::url::{Auth, ServerUrl};
 use crate::Error;
@@ -30,6 +31,8 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// TLS files and configuration, for `tls://` URLs and servers that require TLS.
     pub tls: TlsSetup,
+    /// `--nkey`/`--creds`: what signs the server's nonce in `CONNECT`.
+    pub credentials: Option<Credentials>,
 }
 
 /// An established connection: the handshake completed with a `PONG`.
@@ -73,7 +76,7 @@ impl Connection {
         if wanted || info.tls_required {
             framed = secure(framed, url, &options.tls).await?;
         }
-        let connect = connect_info(url, &info, options);
+        let connect = connect_info(url, &info, options)?;
         framed.feed(ClientOp::Connect(Box::new(connect))).await?;
         framed.send(ClientOp::Ping).await?;
         let mut conn = Connection {
@@ -165,8 +168,13 @@ pub(crate) fn err_text(text: &[u8]) -> String {
 /// Verbose and pedantic are off (no `+OK` per op; nats-server defaults both to on), protocol
 /// 1 asks for asynchronous `INFO` updates, which carry the cluster's `connect_urls`. Headers
 /// and no-responders follow the server's `headers` flag as in nats.go: asking for
-/// no-responders from a server without headers would get the connection closed.
-fn connect_info(url: &ServerUrl, info: &ServerInfo, options: &ConnectOptions) -> ConnectInfo {
+/// no-responders from a server without headers would get the connection closed. With
+/// credentials, the `INFO`'s nonce is signed.
+fn connect_info(
+    url: &ServerUrl,
+    info: &ServerInfo,
+    options: &ConnectOptions,
+) -> Result<ConnectInfo, Error> {
     let mut connect = ConnectInfo {
         verbose: false,
         pedantic: false,
@@ -188,7 +196,10 @@ fn connect_info(url: &ServerUrl, info: &ServerInfo, options: &ConnectOptions) ->
         }
         Auth::Token(token) => connect.auth_token = token.clone(),
     }
-    connect
+    if let Some(credentials) = &options.credentials {
+        credentials.sign_connect(&mut connect, &info.nonce)?;
+    }
+    Ok(connect)
 }
 
 #[cfg(test)]
@@ -202,13 +213,18 @@ mod tests {
             version: "0.1.0".into(),
             timeout: Duration::from_secs(1),
             tls: TlsSetup::default(),
+            credentials: None,
         };
         let info = ServerInfo {
             headers: true,
             ..ServerInfo::default()
         };
-        let url = ServerUrl::parse("nats://u:p@h:1").expect("url");
-        let json = String::from_utf8(connect_info(&url, &info, &options).to_json()).expect("utf8");
+        let connect_json = |url: &str| {
+            let url = ServerUrl::parse(url).expect("url");
+            let connect = connect_info(&url, &info, &options).expect("no credentials");
+            String::from_utf8(connect.to_json()).expect("utf8")
+        };
+        let json = connect_json("nats://u:p@h:1");
         for part in [
             r#""verbose":false"#,
             r#""pedantic":false"#,
@@ -222,8 +238,7 @@ mod tests {
         ] {
             assert!(json.contains(part), "{part} in {json}");
         }
-        let url = ServerUrl::parse("nats://tok@h:1").expect("url");
-        let json = String::from_utf8(connect_info(&url, &info, &options).to_json()).expect("utf8");
+        let json = connect_json("nats://tok@h:1");
         assert!(json.contains(r#""auth_token":"tok""#), "{json}");
         assert!(!json.contains("\"user\""), "{json}");
     }

@@ -44,6 +44,9 @@ pub enum Error {
     SecureConnectionWanted,
     /// TLS set-up or handshake failed (a certificate file, an untrusted server).
     Tls(String),
+    /// `--nkey`/`--creds` cannot be used: an unreadable file, no or an invalid seed in it, a
+    /// combination of credentials that is refused. Never carries the seed.
+    Credentials(String),
     /// The URL asks for a transport these tools do not speak (`ws://`).
     UnsupportedScheme(String),
     /// The first thing the server sent was not an `INFO` line.
@@ -87,7 +90,7 @@ impl Error {
                 format!("maximum payload exceeded ({size} bytes, server allows {max})")
             }
             Error::SecureConnectionWanted => "secure connection not available".into(),
-            Error::Tls(text) => text.clone(),
+            Error::Tls(text) | Error::Credentials(text) => text.clone(),
             Error::UnsupportedScheme(s) => {
                 format!("unsupported URL scheme {s:?} (only nats:// and tls:// are supported)")
             }

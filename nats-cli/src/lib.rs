@@ -10,7 +10,9 @@
 //!   server and reconnects to another one with [`backoff`].
 //! * [`duration`]: `2m` / `500ms` style durations for flags and messages.
 //! * [`tls`]: `tls://` URLs, servers that require TLS, and the certificate flags.
-//! * [`args`]: the `-s` and TLS flags both tools take, and [`diag!`] for their stderr lines.
+//! * [`creds`]: `--nkey` and `--creds`, which sign the server's nonce.
+//! * [`args`]: the `-s`, TLS and credential flags both tools take, and [`diag!`] for their
+//!   stderr lines.
 //!
 //! Every error a user can see is an [`Error`] whose text starts with `nats: `, the prefix the
 //! Go tools print, so scripts written against them keep matching.
@@ -23,6 +25,7 @@ pub mod args;
 pub mod backoff;
 pub mod client;
 pub mod conn;
+pub mod creds;
 pub mod duration;
 mod error;
 pub mod pool;
@@ -34,6 +37,7 @@ pub mod tls;
 pub mod url;
 
 pub use client::{Client, ClientOptions, Event};
+pub use creds::Credentials;
 pub use error::Error;
 pub use pool::ServerPool;
 pub use url::{Auth, ServerUrl};

@@ -13,7 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nkeys::KeyPair;
+
 use crate::args::ConnectArgs;
+use crate::creds::test_jwt;
 use crate::tls::test_pki::Pki;
 
 /// Default bound for every wait.
@@ -43,6 +46,15 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind an ephemeral port")
+}
+
+/// A fresh, empty directory `<temp>/<prefix>-<pid>-<n>` (the caller removes it).
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
 }
 
 /// Whether something accepts connections on `127.0.0.1:port`.
@@ -475,6 +487,115 @@ pub fn tls_gnatsd(bins: &Bins, verify: bool) -> (Pki, Server) {
     let pki = Pki::new();
     let server = Server::gnatsd(bins, &strs(&pki.server_flags(verify)));
     (pki, server)
+}
+
+/// Files for nkey and JWT logins, in a temporary directory removed on drop: user seed files,
+/// creds files and the server configs that accept them.
+pub struct AuthFiles {
+    dir: PathBuf,
+}
+
+/// A user nkey made for a test.
+pub struct NkeyUser {
+    /// Its public key (`U…`), for the server's config.
+    pub public: String,
+    /// The file holding its seed, for `--nkey`.
+    pub seed_file: String,
+}
+
+/// An operator-mode setup for nats-server: operator, system account and one account, all
+/// preloaded into a memory resolver, and a user of that account.
+pub struct OperatorSetup {
+    /// The server config (`nats-server -c`).
+    pub config: String,
+    /// The user's creds file (JWT and seed), for `--creds`.
+    pub creds: String,
+    /// A creds file with the user's JWT but another user's seed: its signature is wrong.
+    pub wrong_seed_creds: String,
+}
+
+impl AuthFiles {
+    /// An empty directory for the files.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> AuthFiles {
+        AuthFiles {
+            dir: temp_dir("nats-cli-auth"),
+        }
+    }
+
+    /// Writes `text` to `name` in the directory; returns the path as an argument.
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("write auth file");
+        path.to_string_lossy().into_owned()
+    }
+
+    /// A fresh user nkey whose seed is written to `<name>.nk` (with a comment line before
+    /// it, as the tools tolerate).
+    pub fn nkey_user(&self, name: &str) -> NkeyUser {
+        let key = KeyPair::new_user();
+        let seed = key.seed().expect("seed");
+        NkeyUser {
+            public: key.public_key(),
+            seed_file: self.write(&format!("{name}.nk"), &format!("# {name}\n{seed}\n")),
+        }
+    }
+
+    /// A server config (`-c`, for gnatsd and nats-server alike) whose only users are these
+    /// nkeys: `authorization { users: [ {nkey: U…} ] }`.
+    pub fn nkey_config(&self, users: &[&NkeyUser]) -> String {
+        let entries: Vec<String> = users
+            .iter()
+            .map(|u| format!("    {{nkey: {}}}\n", u.public))
+            .collect();
+        let config = format!(
+            "authorization {{\n  users: [\n{}  ]\n}}\n",
+            entries.concat()
+        );
+        self.write("nkeys.conf", &config)
+    }
+
+    /// The JWT chain for nats-server's operator mode and a user's creds files.
+    pub fn operator_setup(&self) -> OperatorSetup {
+        let operator = KeyPair::new_operator();
+        let op_jwt = test_jwt::encode(
+            &operator,
+            &operator.public_key(),
+            "test-operator",
+            test_jwt::OPERATOR,
+        );
+        let account_jwt = |key: &KeyPair, name: &str| {
+            test_jwt::encode(&operator, &key.public_key(), name, test_jwt::ACCOUNT)
+        };
+        let system = KeyPair::new_account();
+        let account = KeyPair::new_account();
+        let user = KeyPair::new_user();
+        let user_jwt = test_jwt::encode(&account, &user.public_key(), "test-user", test_jwt::USER);
+        let config = format!(
+            "operator: \"{}\"\nresolver: MEMORY\nsystem_account: {sys}\n\
+             resolver_preload: {{\n  {sys}: \"{}\"\n  {acc}: \"{}\"\n}}\n",
+            self.write("operator.jwt", &op_jwt),
+            account_jwt(&system, "SYS"),
+            account_jwt(&account, "A"),
+            sys = system.public_key(),
+            acc = account.public_key(),
+        );
+        let creds = |seed: &str| test_jwt::creds_file(&user_jwt, seed);
+        OperatorSetup {
+            config: self.write("operator.conf", &config),
+            creds: self.write("user.creds", &creds(&user.seed().expect("seed"))),
+            wrong_seed_creds: self.write(
+                "wrong.creds",
+                &creds(&KeyPair::new_user().seed().expect("seed")),
+            ),
+        }
+    }
+}
+
+impl Drop for AuthFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Waits until the server on port `to` knows about the subscriptions made on port `from` so

@@ -100,7 +100,7 @@ impl TlsSetup {
 }
 
 /// Go's wording of a file error: `open <path>: no such file or directory`.
-fn open_error(path: &Path, err: &io::Error) -> String {
+pub(crate) fn open_error(path: &Path, err: &io::Error) -> String {
     let what = match err.kind() {
         io::ErrorKind::NotFound => "no such file or directory".to_string(),
         io::ErrorKind::PermissionDenied => "permission denied".to_string(),
@@ -263,10 +263,7 @@ pub mod test_pki {
     impl Pki {
         /// Generates everything into a fresh temporary directory.
         pub fn new() -> Pki {
-            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("nats-cli-pki-{}-{n}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("create PKI dir");
+            let dir = crate::testkit::temp_dir("nats-cli-pki");
             let write = |name: &str, pem: &str| {
                 let path = dir.join(name);
                 std::fs::write(&path, pem).expect("write PEM");

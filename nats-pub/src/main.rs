@@ -32,7 +32,7 @@ const CLIENT_NAME: &str = "NATS Sample Publisher";
 #[derive(Parser, Debug)]
 #[command(name = "nats-pub", version)]
 struct Args {
-    /// `-s` and the TLS flags.
+    /// `-s`, the TLS flags, `--nkey` and `--creds`.
     #[command(flatten)]
     connect: ConnectArgs,
 

@@ -182,6 +182,8 @@ fn help_and_version() {
             "--reply",
             "--header",
             "--count",
+            "--nkey",
+            "--creds",
             "<SUBJECT>",
             "[MESSAGE]",
         ],

@@ -41,7 +41,7 @@ const SID: &[u8] = b"1";
 #[derive(Parser, Debug)]
 #[command(name = "nats-sub", version)]
 struct Args {
-    /// `-s` and the TLS flags.
+    /// `-s`, the TLS flags, `--nkey` and `--creds`.
     #[command(flatten)]
     connect: ConnectArgs,
 

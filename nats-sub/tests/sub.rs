@@ -306,6 +306,8 @@ fn help_and_version() {
             "--count",
             "--raw",
             "--headers",
+            "--nkey",
+            "--creds",
         ],
         &format!("nats-sub {}", env!("CARGO_PKG_VERSION")),
     );
