@@ -35,6 +35,10 @@ pub struct Scenario {
     pub queue: bool,
     /// Messages published in total.
     pub messages: usize,
+    /// Accounts the subscribers are spread over (0: everyone in the global account). With
+    /// accounts, publishers log in as `exporter` and subscriber `i` as `importer<i % n>`: see
+    /// [`accounts_config`] for the configuration that makes such a server.
+    pub accounts: usize,
 }
 
 impl Scenario {
@@ -53,6 +57,16 @@ impl Scenario {
             subscribers,
             queue: false,
             messages,
+            accounts: 0,
+        }
+    }
+
+    /// The subscribers are spread over `n` accounts that each import the publishers'
+    /// subject from the exporting account.
+    pub fn in_accounts(self, n: usize) -> Scenario {
+        Scenario {
+            accounts: n,
+            ..self
         }
     }
 
@@ -288,6 +302,40 @@ fn read_info_line(sock: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 }
 
 const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
+
+/// A server configuration for [`Scenario::in_accounts`]: an account `EXPORTER` (user
+/// `exporter`) exporting the load subject, and `n` accounts `IMPORTER<i>` (user
+/// `importer<i>`) importing it; passwords equal the user names. Clients without credentials
+/// (the readiness probe) are `exporter` (`no_auth_user`).
+pub fn accounts_config(n: usize) -> String {
+    let mut conf = format!(
+        "accounts {{\n  EXPORTER {{ users: [{{user: exporter, password: exporter}}], exports: [{{stream: {SUBJECT}}}] }}\n"
+    );
+    for i in 0..n {
+        conf.push_str(&format!(
+            "  IMPORTER{i} {{ users: [{{user: importer{i}, password: importer{i}}}], imports: [{{stream: {{account: EXPORTER, subject: {SUBJECT}}}}}] }}\n"
+        ));
+    }
+    conf.push_str("}\nno_auth_user: exporter\n");
+    conf
+}
+
+/// Connects and logs in as `user` (password = name), or anonymously.
+fn connect_as(port: u16, tls: Option<&Tls>, user: Option<&str>) -> std::io::Result<Conn> {
+    match user {
+        None => connect(port, tls),
+        Some(user) => {
+            let mut s = Conn::open(port, tls, Duration::from_secs(30))?;
+            s.write_all(
+                format!(
+                    "CONNECT {{\"verbose\":false,\"pedantic\":false,\"user\":\"{user}\",\"pass\":\"{user}\"}}\r\n"
+                )
+                .as_bytes(),
+            )?;
+            Ok(s)
+        }
+    }
+}
 const SUBJECT: &str = "bench.subject";
 
 fn connect(port: u16, tls: Option<&Tls>) -> std::io::Result<Conn> {
@@ -363,8 +411,10 @@ pub fn run_between(
     let group_total = Arc::new(AtomicUsize::new(0));
 
     let mut subs = Vec::new();
-    for _ in 0..scenario.subscribers {
-        let mut s = connect(sub_port, tls)?;
+    let importer = |i: usize| format!("importer{}", i % scenario.accounts.max(1));
+    for i in 0..scenario.subscribers {
+        let login = (scenario.accounts > 0).then(|| importer(i));
+        let mut s = connect_as(sub_port, tls, login.as_deref())?;
         let queue = if scenario.queue { "workers " } else { "" };
         s.write_all(format!("SUB {SUBJECT} {queue}1\r\n").as_bytes())?;
         sync(&mut s)?;
@@ -372,7 +422,8 @@ pub fn run_between(
     }
     let mut publishers = Vec::new();
     for _ in 0..scenario.publishers.max(1) {
-        let mut p = connect(pub_port, tls)?;
+        let login = (scenario.accounts > 0).then_some("exporter");
+        let mut p = connect_as(pub_port, tls, login)?;
         sync(&mut p)?;
         publishers.push(p);
     }

@@ -108,6 +108,8 @@ enum Layout {
     Routed,
     /// One server requiring TLS from clients; every connection is TLS.
     Tls,
+    /// One server with the scenario's accounts (see `load::accounts_config`).
+    Accounts,
 }
 
 /// One run of `scenario` on fresh servers; `tls` holds the certificate for [`Layout::Tls`].
@@ -120,6 +122,13 @@ fn measure(
     let (pa, pb) = (free_port(), free_port());
     let servers = match layout {
         Layout::Single => vec![start(binary, pa, &[], None)?],
+        Layout::Accounts => {
+            let dir = std::env::temp_dir().join(format!("compare-accounts-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).ok()?;
+            let conf = dir.join("accounts.conf");
+            std::fs::write(&conf, load::accounts_config(scenario.accounts)).ok()?;
+            vec![start(binary, pa, &["-c", &conf.to_string_lossy()], None)?]
+        }
         Layout::Tls => {
             let files = tls?;
             let args = files.server_args();
@@ -160,10 +169,11 @@ fn measure(
     };
     let before = cpu(&pids);
     let outcome = match layout {
-        Layout::Single => load::run(pa, scenario, None),
+        Layout::Single | Layout::Accounts => load::run(pa, scenario, None),
         Layout::Routed => load::run_between(pb, pa, scenario, None),
         Layout::Tls => load::run(pa, scenario, Some(&tls?.tls)),
     }
+    .inspect_err(|e| eprintln!("{}: {binary}: {e}", scenario.name))
     .ok()?;
     let used = cpu(&pids).saturating_sub(before);
     Some(Sample {
@@ -235,6 +245,17 @@ fn main() {
         (
             Scenario::new("queue group of 4, 128 B", 128, 1, 4, m).queue_group(),
             Layout::Single,
+        ),
+        (
+            Scenario::new(
+                "10 accounts, stream import each, 1->10 128 B",
+                128,
+                1,
+                10,
+                m / 4,
+            )
+            .in_accounts(10),
+            Layout::Accounts,
         ),
         (
             Scenario::new("routed B->A 128 B", 128, 1, 1, m),

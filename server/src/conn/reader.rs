@@ -69,7 +69,9 @@ pub enum ReadSize {
         /// The largest read.
         max: usize,
     },
-    /// Always leave room for this much (routes carry a whole server's traffic).
+    /// Reads of up to this much, the buffer topped up when under half of it is free (routes
+    /// carry a whole server's traffic; topping up after every read would move the unread
+    /// tail far more often).
     Fixed(usize),
 }
 
@@ -91,7 +93,11 @@ where
     };
     let mut buf = BytesMut::with_capacity(read_size);
     loop {
-        if buf.capacity() - buf.len() < read_size {
+        let low_water = match size {
+            ReadSize::Adaptive { .. } => read_size,
+            ReadSize::Fixed(n) => n / 2,
+        };
+        if buf.capacity() - buf.len() < low_water {
             buf.reserve(read_size);
         }
         let room = buf.capacity() - buf.len();

@@ -170,14 +170,16 @@ impl Route {
                 if m.origin().is_some() {
                     return Ok(());
                 }
-                let Some(account) = self.account(m.account()) else {
-                    return Ok(());
-                };
                 // We never asked for messages outside `import`; a peer sending them anyway is
                 // not believed (nats-server delivers them).
                 if !self.cluster.imports(m.subject()) {
                     return Ok(());
                 }
+                // Taken out and put back, so the per-message path moves the handle instead of
+                // counting references.
+                let Some(account) = self.take_account(m.account()) else {
+                    return Ok(());
+                };
                 crate::fault::panic_point(m.subject());
                 self.fanout.count_in(m.payload().len());
                 let msg = Msg {
@@ -191,6 +193,7 @@ impl Route {
                     queues: m.queue_list(),
                 };
                 self.fanout.deliver(&*self.server, &account, msg, origin);
+                self.last_account = Some(account);
             }
             RouteOp::Sub(i) => {
                 self.trace_interest("RS+", &i, true);
@@ -576,14 +579,17 @@ impl Route {
     /// The account a peer names, if we have it; the last one found is kept, since a route's
     /// traffic mostly stays in one account for a while.
     fn account(&mut self, name: &[u8]) -> Option<Arc<Account>> {
-        if let Some(last) = &self.last_account {
-            if &last.name[..] == name {
-                return Some(last.clone());
-            }
-        }
-        let found = self.server.accounts.get(name)?.clone();
+        let found = self.take_account(name)?;
         self.last_account = Some(found.clone());
         Some(found)
+    }
+
+    /// [`Route::account`] without keeping it: the caller puts it back in `last_account`.
+    fn take_account(&mut self, name: &[u8]) -> Option<Arc<Account>> {
+        match self.last_account.take() {
+            Some(last) if &last.name[..] == name => Some(last),
+            _ => self.server.accounts.get(name).cloned(),
+        }
     }
 
     fn send(&mut self, bytes: &[u8]) {
