@@ -229,24 +229,34 @@ async fn async_nats_clients_in_two_accounts_share_only_what_is_imported() {
     let login = |user: &str| ConnectOptions::with_user_and_password(user.into(), user.into());
     let a = login("a").connect(server.url()).await.expect("connect a");
     let b = login("b").connect(server.url()).await.expect("connect b");
-    let mut imported = b.subscribe("a.ticks.>").await.expect("subscribe");
+    // async-nats' flush only writes out; it does not wait for the server. Order on each
+    // connection is what the test relies on: B's `ticks.>` comes before its import's SUB,
+    // A's `svc` before its publishes, so once an imported message arrives both are in place.
     let mut own = b.subscribe("ticks.>").await.expect("subscribe");
-    b.flush().await.expect("flush");
-    a.publish("ticks.1", "t".into()).await.expect("publish");
-    a.flush().await.expect("flush");
-    let msg = tokio::time::timeout(WAIT, imported.next())
-        .await
-        .expect("imported message in time")
-        .expect("message");
+    let mut imported = b.subscribe("a.ticks.>").await.expect("subscribe");
+    let _service = a.subscribe("svc").await.expect("subscribe");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let msg = loop {
+        a.publish("ticks.1", "t".into()).await.expect("publish");
+        a.flush().await.expect("flush");
+        if let Ok(Some(msg)) =
+            tokio::time::timeout(Duration::from_millis(200), imported.next()).await
+        {
+            break msg;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no imported message"
+        );
+    };
     assert_eq!(
         (msg.subject.as_str(), &msg.payload[..]),
         ("a.ticks.1", &b"t"[..])
     );
-    // B's own `ticks.>` is another subject space: A's message is not in it.
+    // B's own `ticks.>` is another subject space: A's messages are not in it.
     let nothing = tokio::time::timeout(Duration::from_millis(300), own.next()).await;
     assert!(nothing.is_err(), "got {nothing:?}");
-    let _service = a.subscribe("svc").await.expect("subscribe");
-    a.flush().await.expect("flush");
+    // A's `svc` is registered by now, and still not a responder for B.
     let err = b
         .request("svc", "q".into())
         .await
