@@ -91,11 +91,6 @@ impl Account {
         (self.name.clone(), self.sublist.clone())
     }
 
-    /// Whether this is the global account.
-    pub fn is_global(&self) -> bool {
-        &self.name[..] == GLOBAL.as_bytes()
-    }
-
     /// The imports of this account's streams whose subjects take `subject`.
     #[inline]
     pub fn stream_imports_of<'a>(
@@ -255,7 +250,7 @@ mod tests {
         let a = Account::new("A");
         let b = Account::new("B");
         let accounts = Accounts::new([a.clone(), b.clone()]);
-        assert!(accounts.global().is_global());
+        assert_eq!(accounts.global().name_str(), GLOBAL);
         assert_eq!(accounts.len(), 3);
         assert!(accounts.get(b"A").is_some() && accounts.get(b"C").is_none());
         a.set_stream_imports(vec![StreamImport {

@@ -166,6 +166,33 @@ fn no_auth_user_logs_clients_without_credentials_in_as_that_user() {
     }
 }
 
+/// The accounts are built at start-up: a reload that changes them is refused as a whole, so
+/// no user ends up pointing at an account that does not exist (or in the global one).
+#[test]
+fn a_reload_that_changes_accounts_is_refused_and_changes_nothing() {
+    let server = TestServer::with_config(TWO_ACCOUNTS, &[]);
+    let mut in_b = Raw::synced(server.port, &login("b"), b"SUB pub.> 1\r\n");
+    // A new account D with a user of its own.
+    let more = TWO_ACCOUNTS.replace("  C {", "  D { users: [ {user: d, password: d} ] }\n  C {");
+    assert_ne!(more, TWO_ACCOUNTS);
+    server.reload_with(&more);
+    assert!(
+        server.wait_log("changing accounts requires a restart", WAIT),
+        "{:?}",
+        server.log_lines()
+    );
+    assert!(!server
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("Reloaded server configuration")));
+    // The new user was not taken on; the old accounts still work as before.
+    let mut d = Raw::connect_with(server.port, &login("d"));
+    d.send(b"PING\r\n");
+    d.expect_closed_with("-ERR 'Authorization Violation'\r\n");
+    publish_as(server.port, "a", b"PUB pub.z 1\r\nz\r\n");
+    expect_among(&mut in_b, "MSG pub.z 1 1\r\nz", "after the refused reload");
+}
+
 #[test]
 fn users_of_an_account_have_its_default_permissions() {
     let conf = r#"

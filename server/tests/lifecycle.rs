@@ -295,11 +295,7 @@ fn reload_keeps_the_command_line_flags() {
         "authorization { user: a, password: one }\n",
         &["-a", "127.0.0.1", "-p", &port, "-D"],
     );
-    let path = server.dir.join("server.conf");
-    std::fs::write(&path, "authorization { user: a, password: two }\n").expect("rewrite");
-    let _ = Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status();
+    server.reload_with("authorization { user: a, password: two }\n");
     assert!(server.wait_log("Reloaded server configuration", WAIT));
     assert!(server.wait_log("Reloaded: authorization", WAIT));
     let lines = server.log_lines();
@@ -334,15 +330,7 @@ fn until_closed(port: u16, bytes: &[u8]) -> String {
 fn reload_applies_authorization_and_logging() {
     let conf = "authorization { user: a, password: one }\n";
     let server = TestServer::with_config(conf, &[]);
-    let path = server.dir.join("server.conf");
-    std::fs::write(
-        &path,
-        "authorization { user: a, password: two }\ndebug: true\n",
-    )
-    .expect("rewrite");
-    let _ = Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status();
+    server.reload_with("authorization { user: a, password: two }\ndebug: true\n");
     assert!(server.wait_log("Reloaded server configuration", WAIT));
     assert!(server.wait_log("Reloaded: debug", WAIT));
     assert_eq!(

@@ -401,6 +401,17 @@ impl TestServer {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Replaces the server's configuration file (started with a `with_config*` launcher)
+    /// with `conf` and sends SIGHUP, so the server reloads it.
+    pub fn reload_with(&self, conf: &str) {
+        std::fs::write(self.dir.join("server.conf"), conf).expect("rewrite config");
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(status.success(), "kill -HUP failed");
+    }
+
     /// Sends `signal` and polls (bounded) for the exit: the exit code, `None` when the
     /// process is still running at the bound or died of a signal.
     pub fn signal_and_wait(&mut self, signal: &str) -> Option<i32> {
