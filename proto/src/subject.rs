@@ -65,9 +65,78 @@ pub fn matches(filter: &[u8], subject: &[u8]) -> bool {
     subject_tokens.next().is_none()
 }
 
+/// Whether some literal subject matches both filters `a` and `b` (nats-server's
+/// `SubjectsCollide`): used to follow requests through chains of service imports.
+pub fn collide(a: &[u8], b: &[u8]) -> bool {
+    let (mut a, mut b) = (tokens(a), tokens(b));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(FULL_WILDCARD), Some(_)) | (Some(_), Some(FULL_WILDCARD)) => return true,
+            (Some(x), Some(y)) if x == PARTIAL_WILDCARD || y == PARTIAL_WILDCARD || x == y => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Whether every subject `inner` matches is also matched by `outer` (token by token: `*`
+/// in `outer` takes any one token, `>` the rest; `inner`'s wildcards need the same or wider).
+pub fn is_subset(inner: &[u8], outer: &[u8]) -> bool {
+    let mut inner = tokens(inner);
+    let mut outer = tokens(outer);
+    loop {
+        match (inner.next(), outer.next()) {
+            (None, None) => return true,
+            (Some(_), Some(b">")) => return true,
+            (Some(b">"), _) => return false,
+            (Some(_), Some(b"*")) => {}
+            (Some(b"*"), Some(_)) => return false,
+            (Some(i), Some(o)) if i == o => {}
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_import_must_lie_within_the_export() {
+        assert!(is_subset(b"a.b", b"a.b"));
+        assert!(is_subset(b"a.b", b"a.*"));
+        assert!(is_subset(b"a.*", b"a.*"));
+        assert!(is_subset(b"a.b.c", b"a.>"));
+        assert!(is_subset(b"a.>", b"a.>"));
+        assert!(!is_subset(b"a.>", b"a.*"));
+        assert!(!is_subset(b"a.*", b"a.b"));
+        assert!(!is_subset(b"a", b"a.>"));
+        assert!(!is_subset(b"b.c", b"a.>"));
+        assert!(!is_subset(b"a.b.c", b"a.*"));
+    }
+
+    #[test]
+    fn filters_collide_when_one_subject_matches_both() {
+        for (a, b) in [
+            ("a.b", "a.b"),
+            ("a.*", "a.b"),
+            ("a.>", "a.b.c"),
+            ("*.b", "a.*"),
+            (">", "x"),
+        ] {
+            assert!(collide(a.as_bytes(), b.as_bytes()), "{a} {b}");
+            assert!(collide(b.as_bytes(), a.as_bytes()), "{b} {a}");
+        }
+        for (a, b) in [
+            ("a.b", "a.c"),
+            ("a.>", "a"),
+            ("a.*", "a.b.c"),
+            ("a.*.c", "a.b.d"),
+        ] {
+            assert!(!collide(a.as_bytes(), b.as_bytes()), "{a} {b}");
+            assert!(!collide(b.as_bytes(), a.as_bytes()), "{b} {a}");
+        }
+    }
 
     #[test]
     fn validity_follows_nats_server() {

@@ -15,7 +15,8 @@ use bytes::Bytes;
 use nats_proto::subject;
 
 use crate::conn::Subscription;
-use crate::options::Options;
+use crate::options::{AccountConfig, Options, ServiceImportConfig};
+use crate::service::{Mapping, ResponseType, Responses, ServiceImport, DEFAULT_RESPONSE_THRESHOLD};
 use crate::sublist::{Sublist, SublistStats};
 
 /// The global account's name: clients without an account of their own are in it.
@@ -32,6 +33,12 @@ pub struct Account {
     /// Other accounts' imports of this account's streams: what is published here on a
     /// matching subject is delivered in them too. Set once, when all accounts exist.
     imported_by: OnceLock<Vec<StreamImport>>,
+    /// The services this account imports from others: requests published here on their
+    /// subjects go to the exporters. Set once, when all accounts exist.
+    service_imports: OnceLock<Vec<ServiceImport>>,
+    /// The reply subjects handed out for requests to this account's services (set when it
+    /// exports a service).
+    responses: OnceLock<Responses>,
 }
 
 /// A stream another account imports from this one.
@@ -78,6 +85,8 @@ impl Account {
             name: Bytes::copy_from_slice(name.as_bytes()),
             sublist: Arc::new(Sublist::new()),
             imported_by: OnceLock::new(),
+            service_imports: OnceLock::new(),
+            responses: OnceLock::new(),
         })
     }
 
@@ -113,6 +122,54 @@ impl Account {
     pub fn set_stream_imports(&self, imports: Vec<StreamImport>) {
         let _ = self.imported_by.set(imports);
     }
+
+    /// The services this account imports.
+    #[inline]
+    pub fn service_imports(&self) -> &[ServiceImport] {
+        self.service_imports.get().map_or(&[][..], Vec::as_slice)
+    }
+
+    /// Records the services this account imports (once; later calls change nothing).
+    pub fn set_service_imports(&self, imports: Vec<ServiceImport>) {
+        let _ = self.service_imports.set(imports);
+    }
+
+    /// The response mappings of this account's services, if it exports any.
+    #[inline]
+    pub fn responses(&self) -> Option<&Responses> {
+        self.responses.get()
+    }
+
+    /// Makes this account a service exporter: it hands out reply subjects from now on.
+    pub fn export_services(&self) {
+        let _ = self.responses.set(Responses::new());
+    }
+}
+
+/// The service import `i` as delivery uses it: the exporter's handle, the subject mapping,
+/// and the response type and threshold of the export it falls under (checked when the
+/// configuration was read, so a missing piece only means the import is left out).
+fn service_import(
+    accounts: &Accounts,
+    options: &Options,
+    i: &ServiceImportConfig,
+) -> Option<ServiceImport> {
+    let exporter = accounts.get(i.account.as_bytes())?.clone();
+    let config: &AccountConfig = options.accounts.iter().find(|a| a.name == i.account)?;
+    let services = || config.exports.iter().filter(|e| e.service);
+    let export = services().find(|e| e.subject == i.subject).or_else(|| {
+        services().find(|e| subject::is_subset(i.subject.as_bytes(), e.subject.as_bytes()))
+    })?;
+    Some(ServiceImport {
+        local: Bytes::copy_from_slice(i.local.as_bytes()),
+        subject: Bytes::copy_from_slice(i.subject.as_bytes()),
+        exporter,
+        mapping: Mapping::new(i.local.as_bytes(), i.subject.as_bytes())?,
+        response_type: ResponseType::from_name(export.response_type.as_deref()),
+        threshold: export
+            .response_threshold
+            .unwrap_or(DEFAULT_RESPONSE_THRESHOLD),
+    })
 }
 
 /// Every account of the server, by name. Built at start-up from the configuration; a route
@@ -161,6 +218,24 @@ impl Accounts {
                 })
                 .collect();
             exporter.set_stream_imports(imports);
+        }
+        for config in &options.accounts {
+            if config.exports.iter().any(|e| e.service) {
+                if let Some(exporter) = accounts.get(config.name.as_bytes()) {
+                    exporter.export_services();
+                }
+            }
+        }
+        for importer in &options.accounts {
+            let Some(account) = accounts.get(importer.name.as_bytes()) else {
+                continue;
+            };
+            let imports = importer
+                .service_imports
+                .iter()
+                .filter_map(|i| service_import(&accounts, options, i))
+                .collect();
+            account.set_service_imports(imports);
         }
         accounts
     }
@@ -217,6 +292,21 @@ impl Accounts {
             total.avg_fanout = fanout / total.num_cache as f64;
         }
         total
+    }
+
+    /// How often expired response mappings should be dropped: half the shortest response
+    /// threshold of an imported service (within 10 ms and 30 s), so a mapping lives at most
+    /// about one and a half thresholds; None when no service is imported.
+    pub fn response_sweep_interval(&self) -> Option<std::time::Duration> {
+        let shortest = self
+            .all()
+            .flat_map(|a| a.service_imports())
+            .map(|i| i.threshold)
+            .min()?;
+        Some((shortest / 2).clamp(
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_secs(30),
+        ))
     }
 
     /// The number of accounts.

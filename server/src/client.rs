@@ -590,7 +590,7 @@ impl Client {
             payload: p.payload(),
         };
         let origin = Origin::Client {
-            cid: self.shared.cid,
+            publisher: &self.shared,
             echo: self.echo,
         };
         let delivered = self

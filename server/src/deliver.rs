@@ -14,13 +14,14 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use nats_proto::client::write_msg_line;
 use nats_proto::route::RoutedLine;
-use nats_proto::Size;
+use nats_proto::{subject, Size};
 use rand::Rng;
 use tracing::{debug, info, trace};
 
 use crate::account::Account;
 use crate::conn::outbound::Queued;
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
+use crate::service::{self, ResponseRoute, ResponseType, Responses};
 use crate::stats::Stats;
 use crate::sublist::SubResult;
 
@@ -82,7 +83,7 @@ pub enum Origin<'a> {
     /// A local client (`echo: false` skips its own subscriptions).
     Client {
         /// The publishing connection.
-        cid: u64,
+        publisher: &'a ClientShared,
         /// Whether it wants its own messages.
         echo: bool,
     },
@@ -127,6 +128,10 @@ pub struct Fanout {
     l1_imported: rustc_hash::FxHashMap<Bytes, Cached>,
     /// The importer's name of the subject being delivered through an import (reused).
     import_subject: Vec<u8>,
+    /// The exporter's subject of a request through a service import (reused).
+    service_subject: Vec<u8>,
+    /// A request's payload with its `Nats-Request-Info` header (reused).
+    service_payload: Vec<u8>,
     scratch: Scratch,
 }
 
@@ -159,20 +164,158 @@ impl Fanout {
         self.scratch.used_targets = 0;
     }
 
-    /// Delivers `msg`, published in `account`, there and in every account importing it;
-    /// returns how many subscribers and routes it went to.
+    /// Delivers `msg`, published in `account`, there, in every account importing it as a
+    /// stream, and through the account's service imports (and, for a response to a service
+    /// request, back in the requester's account); returns how many subscribers, routes and
+    /// services it went to.
     pub fn deliver<H: Hub>(
         &mut self,
         server: &H,
-        account: &Account,
+        account: &Arc<Account>,
         msg: Msg<'_>,
         origin: Origin<'_>,
     ) -> usize {
-        let delivered = self.deliver_in(server, account, msg, origin, false);
-        if account.stream_imports().is_empty() {
-            return delivered;
+        self.deliver_at(server, account, msg, origin, 0)
+    }
+
+    /// [`Fanout::deliver`], `depth` imports away from where the message was published.
+    fn deliver_at<H: Hub>(
+        &mut self,
+        server: &H,
+        account: &Arc<Account>,
+        msg: Msg<'_>,
+        origin: Origin<'_>,
+        depth: usize,
+    ) -> usize {
+        let mut delivered = self.deliver_in(server, account, msg, origin, depth > 0);
+        if !account.stream_imports().is_empty() {
+            delivered += self.deliver_imports(server, account, msg, depth);
         }
-        delivered + self.deliver_imports(server, account, msg, 0)
+        if let Some(responses) = account.responses() {
+            if responses.covers(msg.subject) {
+                delivered += self.deliver_response(server, responses, msg, origin, depth);
+            }
+        }
+        if let Origin::Client { publisher, .. } = origin {
+            if !account.service_imports().is_empty() {
+                delivered += self.deliver_requests(server, account, msg, publisher, depth);
+            }
+        }
+        delivered
+    }
+
+    /// Sends a request published in `account` to the services it imports on that subject:
+    /// in the exporter, under the export's subject, with the requester's account in a
+    /// `Nats-Request-Info` header and a reply subject of the exporter's that leads back.
+    fn deliver_requests<H: Hub>(
+        &mut self,
+        server: &H,
+        account: &Arc<Account>,
+        msg: Msg<'_>,
+        publisher: &ClientShared,
+        depth: usize,
+    ) -> usize {
+        if depth >= MAX_IMPORT_DEPTH {
+            return 0;
+        }
+        let mut delivered = 0;
+        for import in account.service_imports() {
+            if !subject::matches(&import.local, msg.subject) {
+                continue;
+            }
+            let mut subject = std::mem::take(&mut self.service_subject);
+            let mut payload = std::mem::take(&mut self.service_payload);
+            import.map_subject(msg.subject, &mut subject);
+            // The first import names the requester's account; along a chain it stays.
+            let header_size = if depth == 0 {
+                service::with_request_info(
+                    msg.header_size.map(Size::get),
+                    msg.payload,
+                    account.name_str(),
+                    publisher.stats.rtt(),
+                    &mut payload,
+                )
+            } else {
+                payload.clear();
+                payload.extend_from_slice(msg.payload);
+                msg.header_size.map_or(0, Size::get)
+            };
+            let exporter = &import.exporter;
+            let reply = match (msg.reply, exporter.responses()) {
+                (Some(reply), Some(responses)) => Some(responses.open(
+                    ResponseRoute {
+                        into: account.clone(),
+                        reply: Bytes::copy_from_slice(reply),
+                        response_type: import.response_type,
+                    },
+                    import.threshold,
+                )),
+                _ => None,
+            };
+            let request = Msg {
+                subject: &subject,
+                reply: reply.as_deref(),
+                header_size: (header_size > 0).then(|| Size::new(header_size as u32)),
+                total_size: Size::new(payload.len() as u32),
+                payload: &payload,
+            };
+            let origin = Origin::Client {
+                publisher,
+                echo: true,
+            };
+            let reached = self.deliver_at(server, exporter, request, origin, depth + 1);
+            if reached == 0 {
+                // No one to answer: the mapping would only wait for its threshold.
+                if let (Some(reply), Some(responses)) = (&reply, exporter.responses()) {
+                    responses.close(reply);
+                }
+            }
+            delivered += 1;
+            self.service_subject = subject;
+            self.service_payload = payload;
+        }
+        delivered
+    }
+
+    /// Delivers a response on one of `responses`' reply subjects to the requester: in its
+    /// account, on its own reply subject. A singleton mapping is used up; a stream ends with
+    /// an empty message or when the response reached no one.
+    fn deliver_response<H: Hub>(
+        &mut self,
+        server: &H,
+        responses: &Responses,
+        msg: Msg<'_>,
+        origin: Origin<'_>,
+        depth: usize,
+    ) -> usize {
+        if depth >= MAX_IMPORT_DEPTH {
+            return 0;
+        }
+        let Some(route) = responses.claim(msg.subject) else {
+            return 0;
+        };
+        let response = Msg {
+            subject: &route.reply,
+            reply: None,
+            ..msg
+        };
+        // A response from a route is delivered here only: its sender's server routed it.
+        let origin = match origin {
+            Origin::Client { publisher, .. } => Origin::Client {
+                publisher,
+                echo: true,
+            },
+            _ => Origin::Import,
+        };
+        let delivered = self.deliver_at(server, &route.into, response, origin, depth + 1);
+        if route.response_type != ResponseType::Singleton {
+            if delivered == 0 || msg.total_size.get() == 0 {
+                responses.close(msg.subject);
+            } else {
+                responses.extend(msg.subject);
+            }
+        }
+        delivered
     }
 
     /// Delivers `msg` in `account` only.
@@ -423,8 +566,12 @@ impl Scratch {
         origin: Origin<'_>,
     ) -> bool {
         let target = &sub.client;
-        if let Origin::Client { cid, echo: false } = origin {
-            if target.cid == cid {
+        if let Origin::Client {
+            publisher,
+            echo: false,
+        } = origin
+        {
+            if target.cid == publisher.cid {
                 return false;
             }
         }

@@ -44,6 +44,7 @@ pub mod monitor;
 pub mod options;
 pub mod route;
 pub mod server;
+pub mod service;
 pub mod stats;
 pub mod sublist;
 pub mod tls;

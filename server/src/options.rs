@@ -40,6 +40,8 @@ pub struct AccountConfig {
     pub exports: Vec<Export>,
     /// The streams it takes from other accounts.
     pub imports: Vec<StreamImportConfig>,
+    /// The services it sends requests to in other accounts.
+    pub service_imports: Vec<ServiceImportConfig>,
 }
 
 /// An export: a stream (messages flow to importers) or a service (requests flow to it).
@@ -51,9 +53,25 @@ pub struct Export {
     pub service: bool,
     /// The accounts allowed to import it (None: every account, a public export).
     pub accounts: Option<Vec<String>>,
-    /// A service's `response_type` as nats-server names it (`Singleton`, `Stream`,
-    /// `Chunked`); None for streams.
+    /// A service's `response_type` as nats-server's monitoring names it (`Singleton`,
+    /// `Streamed`, `Chunked`); None for streams.
     pub response_type: Option<String>,
+    /// A service's `response_threshold`: how long a response mapping waits for (the next
+    /// part of) a response before it is dropped (None: nats-server's two minutes).
+    pub response_threshold: Option<std::time::Duration>,
+}
+
+/// A service import: `{service: {account, subject}, to}`. Requests published in the
+/// importer on `to` (or `subject`) go to the exporter on `subject`, and the responses come
+/// back to the requester's reply subject.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceImportConfig {
+    /// The exporting account.
+    pub account: String,
+    /// The subject the exporter's service listens on.
+    pub subject: String,
+    /// The subject requests are published on in the importer (`to`; default `subject`).
+    pub local: String,
 }
 
 /// A stream import: `{stream: {account, subject}, prefix}` or `to`.

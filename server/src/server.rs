@@ -171,8 +171,16 @@ impl Server {
                 for import in exporter.stream_imports() {
                     cluster.local_interest(&exporter.name, &import.subject, None, 1);
                 }
+                // Responses to requests this server mapped into an exporter come back here,
+                // wherever the responder is.
+                if let Some(responses) = exporter.responses() {
+                    cluster.local_interest(&exporter.name, &responses.wildcard(), None, 1);
+                }
             }
             let _ = server.cluster.set(cluster);
+        }
+        if let Some(every) = server.accounts.response_sweep_interval() {
+            server.spawn(sweep_responses(server.clone(), every));
         }
         server.spawn(accept_loop(server.clone(), listener, client_tls));
         Ok(server)
@@ -588,6 +596,23 @@ fn has_plain_passwords(options: &Options) -> bool {
         .as_deref()
         .is_some_and(|p| !crate::auth::is_bcrypt(p))
         || a.users.iter().any(|u| !crate::auth::is_bcrypt(&u.password))
+}
+
+/// Drops the response mappings of service exports that waited past their threshold, every
+/// `every`, until the server shuts down.
+async fn sweep_responses(server: Arc<Server>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = std::time::Instant::now();
+        for responses in server.accounts.all().filter_map(|a| a.responses()) {
+            responses.sweep(now);
+        }
+    }
 }
 
 async fn accept_loop(

@@ -250,6 +250,46 @@ fn imports_nats_server_refuses_are_refused_with_its_words() {
             "accounts { A {} }\nsystem_account: NOPE\n",
             "error resolving system account",
         ),
+        (
+            "accounts { B { imports: [ {service: {account: Z, subject: \"q\"}} ] } }\n",
+            "\"Z\" account not defined for service import",
+        ),
+        (
+            "accounts { A { exports: [ {service: \"svc.a\"} ] }\n B { imports: [ {service: {account: A, subject: \"svc.b\"}} ] } }\n",
+            "Error adding service import \"svc.b\": service import not authorized",
+        ),
+        (
+            "accounts { A { exports: [ {service: \"svc.a\", accounts: [C]} ] }\n B { imports: [ {service: {account: A, subject: \"svc.a\"}} ] }\n C {} }\n",
+            "Error adding service import \"svc.a\": service import not authorized",
+        ),
+        (
+            "accounts { A { exports: [ {stream: \"svc.a\"} ] }\n B { imports: [ {service: {account: A, subject: \"svc.a\"}} ] } }\n",
+            "Error adding service import \"svc.a\": service import not authorized",
+        ),
+        (
+            "accounts { A { exports: [ {service: \"svc.a\"} ] }\n B { imports: [ {service: {account: A, subject: \"svc.a\"}}, {service: {account: A, subject: \"svc.a\"}} ] } }\n",
+            "Duplicate service import subject \"svc.a\", previously used in import for account \"A\", subject \"svc.a\"",
+        ),
+        (
+            "accounts { A { exports: [ {service: \"svc.>\"} ], imports: [ {service: {account: B, subject: \"x.a\"}, to: \"svc.a\"} ] }\n B { exports: [ {service: \"x.>\"} ], imports: [ {service: {account: A, subject: \"svc.a\"}, to: \"x.a\"} ] } }\n",
+            "import forms a cycle",
+        ),
+        (
+            "accounts { A { exports: [ {service: \"svc.*\"} ] }\n B { imports: [ {service: {account: A, subject: \"svc.*\"}, to: \"loc.>\"} ] } }\n",
+            "Error adding service import \"svc.*\": failed to create mapping transform for service import subject \"loc.>\" to \"svc.*\": invalid subject",
+        ),
+        (
+            "accounts { A { exports: [ {service: \"svc.a\", response_threshold: \"1x\"} ] } }\n",
+            "Expected response threshold to be a parseable time duration, got \"1x\"",
+        ),
+        (
+            "accounts { A { exports: [ {stream: \"svc.a\", response_threshold: \"1s\"} ] } }\n",
+            "Detected response directive on non-service",
+        ),
+        (
+            "accounts { A { exports: [ {service: \"svc.a\", accounts: [Q]} ] } }\n",
+            "\"Q\" account not defined for service export",
+        ),
     ];
     for (conf, text) in cases {
         for binary in binaries("imports_nats_server_refuses_are_refused_with_its_words") {
@@ -460,6 +500,358 @@ fn accountz_and_connz_show_accounts_as_nats_server_does() {
         assert_eq!(
             subsz["num_subscriptions"], detail["subscriptions"],
             "{binary}: {subsz}"
+        );
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Service imports
+
+/// A exports the services `svc.>` (one response each) and `feed` (a stream of responses,
+/// dropped after 300 ms without one); B imports `svc.req` under the name `local.req`,
+/// `svc.x.>` as is, `svc.w.*` as `loc.*`, and `feed`; C imports nothing.
+const SERVICES: &str = r#"
+accounts {
+  A {
+    users: [ {user: a, password: a} ]
+    exports: [
+      {service: "svc.>"}
+      {service: "feed", response_type: stream, response_threshold: "300ms"}
+    ]
+  }
+  B {
+    users: [ {user: b, password: b} ]
+    imports: [
+      {service: {account: A, subject: "svc.req"}, to: "local.req"}
+      {service: {account: A, subject: "svc.x.>"}}
+      {service: {account: A, subject: "svc.w.*"}, to: "loc.*"}
+      {service: {account: A, subject: "feed"}}
+    ]
+  }
+  C {
+    users: [ {user: c, password: c} ]
+  }
+}
+"#;
+
+/// `login` for a client that takes headers (and so sees `Nats-Request-Info`).
+fn login_with_headers(user: &str) -> String {
+    format!(r#"{{"verbose":false,"headers":true,"user":"{user}","pass":"{user}"}}"#)
+}
+
+/// One request as the service sees it.
+#[derive(Debug)]
+struct Request {
+    subject: String,
+    reply: Option<String>,
+    headers: String,
+    body: String,
+}
+
+/// Reads the next request arriving at `service` (an `HMSG` with the server's
+/// `Nats-Request-Info` header), bounded.
+fn next_request(service: &mut Raw, context: &str) -> Request {
+    let line = service
+        .read_line(WAIT)
+        .unwrap_or_else(|| panic!("{context}: no request"));
+    let fields: Vec<&str> = line.trim_end().split(' ').collect();
+    assert_eq!(fields[0], "HMSG", "{context}: {line:?}");
+    let (reply, sizes) = match fields.len() {
+        5 => (None, &fields[3..]),
+        6 => (Some(fields[3].to_string()), &fields[4..]),
+        _ => panic!("{context}: {line:?}"),
+    };
+    let header_size: usize = sizes[0].parse().expect("header size");
+    let total: usize = sizes[1].parse().expect("total size");
+    let block = service.read_exact_for(total + 2, WAIT);
+    assert_eq!(block.len(), total + 2, "{context}: {line:?}");
+    Request {
+        subject: fields[1].to_string(),
+        reply,
+        headers: String::from_utf8_lossy(&block[..header_size]).into_owned(),
+        body: String::from_utf8_lossy(&block[header_size..total]).into_owned(),
+    }
+}
+
+/// Asserts that `headers` are the server's request info for account `account` (any RTT)
+/// and nothing else but `other` lines.
+fn assert_request_info(headers: &str, account: &str, other: &[&str], context: &str) {
+    let lines: Vec<&str> = headers.split("\r\n").collect();
+    assert_eq!(lines[0], "NATS/1.0", "{context}: {headers:?}");
+    let info = format!("Nats-Request-Info: {{\"acc\":\"{account}\",\"rtt\":");
+    let rest: Vec<&str> = lines[1..]
+        .iter()
+        .copied()
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(rest.len(), other.len() + 1, "{context}: {headers:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with(&info) && l.ends_with('}')),
+        "{context}: {headers:?}"
+    );
+    for line in other {
+        assert!(rest.contains(line), "{context}: {line:?} in {headers:?}");
+    }
+    assert!(headers.ends_with("\r\n\r\n"), "{context}: {headers:?}");
+}
+
+#[test]
+fn a_request_through_a_service_import_gets_one_response_back() {
+    for binary in binaries("a_request_through_a_service_import_gets_one_response_back") {
+        let server = TestServer::binary_with_config(binary, SERVICES, &[]);
+        let mut service = Raw::synced(server.port, &login_with_headers("a"), b"SUB svc.> 1\r\n");
+        let mut requester = Raw::synced(server.port, &login("b"), b"SUB inbox.> 9\r\n");
+        requester.send(b"PUB local.req inbox.1 2\r\nhi\r\n");
+        let request = next_request(&mut service, binary);
+        assert_eq!(
+            (request.subject.as_str(), request.body.as_str()),
+            ("svc.req", "hi"),
+            "{binary}"
+        );
+        assert_request_info(&request.headers, "B", &[], binary);
+        // The reply subject is the exporter's own: `_R_.` and two random tokens of six.
+        let reply = request.reply.expect("a reply subject");
+        let tokens: Vec<&str> = reply.split('.').collect();
+        assert!(
+            tokens.len() == 3 && tokens[0] == "_R_" && tokens[1].len() == 6 && tokens[2].len() == 6,
+            "{binary}: {reply}"
+        );
+        // One response goes back, on the requester's reply subject; a second is dropped.
+        service.send(format!("PUB {reply} 2\r\nok\r\nPUB {reply} 3\r\nok2\r\n").as_bytes());
+        service.ping();
+        assert_eq!(
+            received(&mut requester),
+            "MSG inbox.1 9 2\r\nok\r\n",
+            "{binary}"
+        );
+        // A wildcard import under its own name, and one mapped token by token.
+        requester.send(b"PUB svc.x.y.z inbox.2 1\r\nx\r\nPUB loc.q inbox.3 1\r\nw\r\n");
+        let x = next_request(&mut service, binary);
+        let w = next_request(&mut service, binary);
+        assert_eq!(
+            (x.subject.as_str(), x.body.as_str()),
+            ("svc.x.y.z", "x"),
+            "{binary}"
+        );
+        assert_eq!(
+            (w.subject.as_str(), w.body.as_str()),
+            ("svc.w.q", "w"),
+            "{binary}"
+        );
+        assert!(x.reply.is_some() && w.reply.is_some(), "{binary}");
+    }
+}
+
+#[test]
+fn a_streamed_service_responds_until_an_empty_message_or_its_threshold() {
+    for binary in binaries("a_streamed_service_responds_until_an_empty_message") {
+        let server = TestServer::binary_with_config(binary, SERVICES, &[]);
+        let mut service = Raw::synced(server.port, &login_with_headers("a"), b"SUB feed 1\r\n");
+        let mut requester = Raw::synced(server.port, &login("b"), b"SUB inbox.> 9\r\n");
+        requester.send(b"PUB feed inbox.1 2\r\nhi\r\n");
+        let reply = next_request(&mut service, binary).reply.expect("reply");
+        service.send(
+            format!("PUB {reply} 2\r\nr1\r\nPUB {reply} 2\r\nr2\r\nPUB {reply} 0\r\n\r\nPUB {reply} 2\r\nr3\r\n")
+                .as_bytes(),
+        );
+        service.ping();
+        assert_eq!(
+            received(&mut requester),
+            "MSG inbox.1 9 2\r\nr1\r\nMSG inbox.1 9 2\r\nr2\r\nMSG inbox.1 9 0\r\n\r\n",
+            "{binary}: the empty message ends the stream"
+        );
+        // A stream left waiting past its threshold (300 ms) is dropped.
+        requester.send(b"PUB feed inbox.2 2\r\nhi\r\n");
+        let reply = next_request(&mut service, binary).reply.expect("reply");
+        service.send(format!("PUB {reply} 2\r\nr1\r\n").as_bytes());
+        service.ping();
+        assert_eq!(
+            received(&mut requester),
+            "MSG inbox.2 9 2\r\nr1\r\n",
+            "{binary}"
+        );
+        std::thread::sleep(Duration::from_millis(1200));
+        service.send(format!("PUB {reply} 4\r\nlate\r\n").as_bytes());
+        service.ping();
+        assert_eq!(received(&mut requester), "", "{binary}: past the threshold");
+    }
+}
+
+#[test]
+fn service_imports_cross_only_as_configured_and_name_the_requester_truthfully() {
+    for binary in binaries("service_imports_cross_only_as_configured") {
+        let server = TestServer::binary_with_config(binary, SERVICES, &[]);
+        let mut service = Raw::synced(
+            server.port,
+            &login_with_headers("a"),
+            b"SUB svc.> 1\r\nSUB local.req 2\r\n",
+        );
+        let mut in_b = Raw::synced(
+            server.port,
+            &login("b"),
+            b"SUB svc.> 1\r\nSUB local.req 2\r\n",
+        );
+        // B's own subscriber sees its request too; the exporter's subject in B is B's own.
+        let mut requester = Raw::synced(server.port, &login_with_headers("b"), b"");
+        requester.send(
+            b"HPUB local.req 44 46\r\nNATS/1.0\r\nNats-Request-Info: {\"acc\":\"A\"}\r\n\r\nhi\r\nPUB svc.req 3\r\nown\r\n",
+        );
+        requester.ping();
+        let request = next_request(&mut service, binary);
+        assert_eq!(
+            (request.subject.as_str(), request.reply.as_deref()),
+            ("svc.req", None),
+            "{binary}"
+        );
+        // The requester's own copy of the header is replaced by the server's.
+        assert_request_info(&request.headers, "B", &[], binary);
+        let in_b_got = received(&mut in_b);
+        assert!(
+            in_b_got.contains("MSG local.req 2 2\r\nhi\r\n")
+                && in_b_got.contains("MSG svc.req 1 3\r\nown\r\n"),
+            "{binary}: {in_b_got:?}"
+        );
+        assert_eq!(
+            received(&mut service),
+            "",
+            "{binary}: B's svc.req stays in B"
+        );
+        // A's local.req and C's requests reach no one in the other accounts.
+        publish_as(server.port, "a", b"PUB local.req 1\r\na\r\n");
+        publish_as(
+            server.port,
+            "c",
+            b"PUB local.req 1\r\nc\r\nPUB svc.req 1\r\nc\r\n",
+        );
+        assert_eq!(received(&mut in_b), "", "{binary}");
+        let seen = received(&mut service);
+        assert_eq!(seen, "MSG local.req 2 1\r\na\r\n", "{binary}");
+        // Other headers the requester sent stay.
+        requester.send(b"HPUB local.req 21 23\r\nNATS/1.0\r\nX-Id: 7\r\n\r\nhi\r\n");
+        let request = next_request(&mut service, binary);
+        assert_request_info(&request.headers, "B", &["X-Id: 7"], binary);
+        assert_eq!(request.body, "hi", "{binary}");
+    }
+}
+
+/// A request from B on the third server reaches A's service on the second through the
+/// seed's routes, and the response finds its way back to the requester.
+fn services_across(kinds: [ServerKind; 3]) {
+    let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
+    let conf = |cluster: u16, routes: &[u16]| {
+        let urls = cluster_util::route_urls(routes, "nats-route", ", ");
+        format!("cluster {{\n  name: svc\n  listen: 127.0.0.1:{cluster}\n  routes: [{urls}]\n}}\n{SERVICES}")
+    };
+    let nodes = start_together(
+        &[
+            (kinds[0], pa, ca, conf(ca, &[])),
+            (kinds[1], pb, cb, conf(cb, &[ca])),
+            (kinds[2], pc, cc, conf(cc, &[ca])),
+        ],
+        2,
+    );
+    let context = format!("{kinds:?}");
+    let mut service = Raw::synced(pb, &login_with_headers("a"), b"SUB svc.> 1\r\n");
+    let mut requester = Raw::synced(pc, &login("b"), b"SUB inbox.> 9\r\n");
+    // The service's interest crosses the routes a moment after its SUB.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut reached = false;
+    while !reached && Instant::now() < deadline {
+        requester.send(b"PUB local.req inbox.0 1\r\n0\r\n");
+        reached = received(&mut service).contains("HMSG svc.req 1 _R_.");
+    }
+    assert!(reached, "{context}: no request reached the service");
+    requester.send(b"PUB local.req inbox.1 2\r\nhi\r\n");
+    let request = next_request(&mut service, &context);
+    assert_eq!(
+        (request.subject.as_str(), request.body.as_str()),
+        ("svc.req", "hi"),
+        "{context}"
+    );
+    assert_request_info(&request.headers, "B", &[], &context);
+    let reply = request.reply.expect("reply subject");
+    service.send(format!("PUB {reply} 2\r\nok\r\n").as_bytes());
+    service.ping();
+    let got = received(&mut requester);
+    assert!(
+        got.ends_with("MSG inbox.1 9 2\r\nok\r\n"),
+        "{context}: {got:?}"
+    );
+    // B's account on the first server sees none of it; C on the third imports nothing.
+    let mut in_c = Raw::synced(pc, &login("c"), b"SUB > 1\r\n");
+    requester.send(b"PUB local.req inbox.2 1\r\nx\r\n");
+    let _ = next_request(&mut service, &context);
+    expect_quiet(&mut in_c, &context);
+    drop(nodes);
+}
+
+#[test]
+fn service_imports_work_across_a_cluster_of_ours() {
+    services_across([ServerKind::Ours; 3]);
+}
+
+#[test]
+fn service_imports_work_with_a_nats_server_seed_and_two_of_ours() {
+    if cluster_util::real_server_available("service_imports_work_with_a_nats_server_seed") {
+        services_across([ServerKind::Real, ServerKind::Ours, ServerKind::Ours]);
+    }
+}
+
+#[test]
+fn service_imports_work_with_our_seed_and_two_nats_servers() {
+    if cluster_util::real_server_available("service_imports_work_with_our_seed") {
+        services_across([ServerKind::Ours, ServerKind::Real, ServerKind::Real]);
+    }
+}
+
+#[test]
+fn service_imports_work_from_nats_server_to_ours_and_back() {
+    if cluster_util::real_server_available("service_imports_work_from_nats_server_to_ours") {
+        // The requester on nats-server, the service on ours, and the other way round.
+        services_across([ServerKind::Ours, ServerKind::Ours, ServerKind::Real]);
+        services_across([ServerKind::Real, ServerKind::Real, ServerKind::Ours]);
+    }
+}
+
+#[test]
+fn accountz_lists_service_imports_and_exports_as_nats_server_does() {
+    let conf = format!("http: \"127.0.0.1:-1\"\n{SERVICES}");
+    for binary in binaries("accountz_lists_service_imports_and_exports") {
+        let server = TestServer::binary_with_config(binary, &conf, &[]);
+        let http = server.logged_port("Starting http monitor on ");
+        let b = get_json(http, "/accountz?acc=B");
+        // nats-server's own system-account imports aside.
+        let mut imports: Vec<String> = b["account_detail"]["imports"]
+            .as_array()
+            .expect("imports")
+            .iter()
+            .filter(|i| i["account"] == "A")
+            .map(|i| i.to_string())
+            .collect();
+        imports.sort();
+        let expected = [
+            r#"{"account":"A","invalid":false,"share":false,"subject":"feed","to":"feed","tracking":false,"type":"service"}"#,
+            r#"{"account":"A","invalid":false,"share":false,"subject":"loc.*","to":"svc.w.*","tracking":false,"type":"service"}"#,
+            r#"{"account":"A","invalid":false,"share":false,"subject":"local.req","to":"svc.req","tracking":false,"type":"service"}"#,
+            r#"{"account":"A","invalid":false,"share":false,"subject":"svc.x.>","to":"svc.x.>","tracking":false,"type":"service"}"#,
+        ];
+        assert_eq!(imports, expected, "{binary}");
+        let a = get_json(http, "/accountz?acc=A");
+        let mut exports: Vec<String> = a["account_detail"]["exports"]
+            .as_array()
+            .expect("exports")
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        exports.sort();
+        assert_eq!(
+            exports,
+            [
+                r#"{"response_type":"Singleton","subject":"svc.>","type":"service"}"#,
+                r#"{"response_type":"Streamed","subject":"feed","type":"service"}"#,
+            ],
+            "{binary}"
         );
     }
 }

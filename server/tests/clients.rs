@@ -263,3 +263,64 @@ async fn async_nats_clients_in_two_accounts_share_only_what_is_imported() {
         .expect_err("no responder in B");
     assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
 }
+
+/// async-nats requests from B reach A's service through a service import, and the service
+/// sees B as the requester in `Nats-Request-Info`.
+#[tokio::test]
+async fn async_nats_requests_cross_accounts_through_a_service_import() {
+    use async_nats::ConnectOptions;
+    let server = TestServer::with_config(
+        "accounts {\n  A { users: [{user: a, password: a}], exports: [{service: \"math.>\"}] }\n  B { users: [{user: b, password: b}], imports: [{service: {account: A, subject: \"math.double\"}, to: double}] }\n}\n",
+        &[],
+    );
+    let login = |user: &str| ConnectOptions::with_user_and_password(user.into(), user.into());
+    let a = login("a").connect(server.url()).await.expect("connect a");
+    let b = login("b").connect(server.url()).await.expect("connect b");
+    let mut requests = a.subscribe("math.>").await.expect("subscribe");
+    let service = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        // Bounded: the test makes three requests at most (one may race the SUB).
+        for _ in 0..3 {
+            let Ok(Some(req)) = tokio::time::timeout(T, requests.next()).await else {
+                break;
+            };
+            let info = req
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Request-Info"))
+                .map(|v| v.as_str().to_string());
+            seen.push((req.subject.to_string(), info));
+            let n: u64 = std::str::from_utf8(&req.payload)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            if let Some(reply) = req.reply {
+                a.publish(reply, (n * 2).to_string().into())
+                    .await
+                    .expect("respond");
+                a.flush().await.expect("flush");
+            }
+            if n == 21 {
+                break;
+            }
+        }
+        seen
+    });
+    // A's SUB may not be in place when the first request arrives: retry until answered.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let answer = loop {
+        match tokio::time::timeout(Duration::from_secs(1), b.request("double", "21".into())).await {
+            Ok(Ok(answer)) => break answer,
+            _ => assert!(tokio::time::Instant::now() < deadline, "no answer"),
+        }
+    };
+    assert_eq!(&answer.payload[..], b"42");
+    let seen = tokio::time::timeout(T, service)
+        .await
+        .expect("service done")
+        .expect("service task");
+    let (subject, info) = seen.last().cloned().expect("a request");
+    assert_eq!(subject, "math.double");
+    let info = info.expect("Nats-Request-Info header");
+    assert!(info.starts_with(r#"{"acc":"B","rtt":"#), "{info}");
+}

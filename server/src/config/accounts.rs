@@ -8,11 +8,15 @@ use std::collections::BTreeMap;
 use nats_proto::subject;
 use serde::Deserialize;
 
+use std::time::Duration;
+
 use super::{
     refuse_account_jetstream, refuse_account_limits, refuse_account_mappings, refuse_account_nkey,
-    refuse_latency, refuse_service_import, user_list, PermissionsBlock, UserEntry,
+    refuse_latency, refuse_service_share, user_list, PermissionsBlock, UserEntry,
 };
-use crate::options::{AccountConfig, Export, Options, StreamImportConfig, User};
+use crate::options::{
+    AccountConfig, Export, Options, ServiceImportConfig, StreamImportConfig, User,
+};
 
 /// One account as written in the file.
 #[derive(Debug, Deserialize)]
@@ -48,8 +52,8 @@ struct ExportEntry {
     service: Option<String>,
     accounts: Option<Vec<String>>,
     response_type: Option<String>,
-    #[allow(dead_code)]
-    response_threshold: Option<super::ConfDuration>,
+    #[serde(alias = "threshold", default, deserialize_with = "response_threshold")]
+    response_threshold: Option<Duration>,
     #[allow(dead_code)]
     #[serde(default, deserialize_with = "refuse_latency")]
     latency: Option<()>,
@@ -59,12 +63,41 @@ struct ExportEntry {
 #[serde(deny_unknown_fields)]
 struct ImportEntry {
     stream: Option<ImportSource>,
-    // Never read: reading it fails.
-    #[allow(dead_code)]
-    #[serde(default, deserialize_with = "refuse_service_import")]
-    service: Option<()>,
+    service: Option<ImportSource>,
     prefix: Option<String>,
     to: Option<String>,
+    // Never read: reading it fails.
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "refuse_service_share")]
+    share: Option<()>,
+}
+
+/// An import: a stream or a service.
+enum Import {
+    Stream(StreamImportConfig),
+    Service(ServiceImportConfig),
+}
+
+/// `response_threshold: "10s"`: a Go duration string, as nats-server takes it.
+fn response_threshold<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Text(text) => text,
+        Raw::Other(_) => String::from("a value that is not a string"),
+    };
+    match super::conf::parse_duration(&text) {
+        Some(threshold) => Ok(Some(threshold)),
+        None => Err(serde::de::Error::custom(format!(
+            "Expected response threshold to be a parseable time duration, got {text:?}"
+        ))),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,14 +159,26 @@ pub(super) fn apply(blocks: BTreeMap<String, AccountBlock>, o: &mut Options) -> 
         for e in block.exports {
             exports.push(export(e)?);
         }
-        let mut imports = Vec::new();
+        let (mut imports, mut service_imports) = (Vec::new(), Vec::<ServiceImportConfig>::new());
         for i in block.imports {
-            imports.push(import(i)?);
+            match import(i)? {
+                Import::Stream(i) => imports.push(i),
+                Import::Service(i) => {
+                    if let Some(dup) = service_imports.iter().find(|d| d.local == i.local) {
+                        return Err(format!(
+                            "Duplicate service import subject {:?}, previously used in import for account {:?}, subject {:?}",
+                            i.local, dup.account, dup.subject
+                        ));
+                    }
+                    service_imports.push(i);
+                }
+            }
         }
         accounts.push(AccountConfig {
             name,
             exports,
             imports,
+            service_imports,
         });
     }
     o.accounts = accounts;
@@ -149,14 +194,14 @@ fn export(e: ExportEntry) -> Result<Export, String> {
         }
         (None, None) => return Err("Export Items should be a map with type entry".into()),
     };
-    if !service && e.response_type.is_some() {
+    if !service && (e.response_type.is_some() || e.response_threshold.is_some()) {
         return Err("Detected response directive on non-service".into());
     }
     let response_type = match e.response_type.as_deref().map(str::to_ascii_lowercase) {
         None if service => Some("Singleton"),
         None => None,
         Some(rt) if rt == "singleton" => Some("Singleton"),
-        Some(rt) if rt == "stream" => Some("Stream"),
+        Some(rt) if rt == "stream" => Some("Streamed"),
         Some(rt) if rt == "chunked" => Some("Chunked"),
         Some(_) => {
             let rt = e.response_type.unwrap_or_default();
@@ -173,22 +218,32 @@ fn export(e: ExportEntry) -> Result<Export, String> {
         service,
         accounts: e.accounts,
         response_type: response_type.map(str::to_string),
+        response_threshold: e.response_threshold,
     })
 }
 
-fn import(i: ImportEntry) -> Result<StreamImportConfig, String> {
-    let Some(source) = i.stream else {
-        return Err("Import Items should be a map with type entry".into());
-    };
-    if i.prefix.is_some() && i.to.is_some() {
-        return Err("Stream import can not have a 'prefix' and a 'to' property".into());
+fn import(i: ImportEntry) -> Result<Import, String> {
+    match (i.stream, i.service) {
+        (Some(_), Some(_)) => Err("Detected service but already saw a stream".into()),
+        (None, None) => Err("Import Items should be a map with type entry".into()),
+        (Some(source), None) => {
+            if i.prefix.is_some() && i.to.is_some() {
+                return Err("Stream import can not have a 'prefix' and a 'to' property".into());
+            }
+            Ok(Import::Stream(StreamImportConfig {
+                account: source.account,
+                subject: source.subject,
+                prefix: i.prefix,
+                to: i.to,
+            }))
+        }
+        // A `prefix` means nothing to a service import; nats-server ignores it too.
+        (None, Some(source)) => Ok(Import::Service(ServiceImportConfig {
+            local: i.to.unwrap_or_else(|| source.subject.clone()),
+            account: source.account,
+            subject: source.subject,
+        })),
     }
-    Ok(StreamImportConfig {
-        account: source.account,
-        subject: source.subject,
-        prefix: i.prefix,
-        to: i.to,
-    })
 }
 
 /// The checks that need every account: what is imported exists and is exported to the
@@ -209,7 +264,7 @@ pub(super) fn check(o: &Options) -> Result<(), String> {
             }
             let authorized = exporter.exports.iter().any(|e| {
                 !e.service
-                    && is_subset(i.subject.as_bytes(), e.subject.as_bytes())
+                    && subject::is_subset(i.subject.as_bytes(), e.subject.as_bytes())
                     && e.accounts
                         .as_ref()
                         .is_none_or(|names| names.contains(&account.name))
@@ -240,10 +295,11 @@ pub(super) fn check(o: &Options) -> Result<(), String> {
                 }
             }
         }
-        for e in account.exports.iter().filter_map(|e| e.accounts.as_ref()) {
-            for name in e {
+        for e in &account.exports {
+            for name in e.accounts.iter().flatten() {
                 if !o.accounts.iter().any(|a| &a.name == name) {
-                    return Err(format!("{name:?} account not defined for stream export"));
+                    let kind = if e.service { "service" } else { "stream" };
+                    return Err(format!("{name:?} account not defined for {kind} export"));
                 }
             }
         }
@@ -253,7 +309,81 @@ pub(super) fn check(o: &Options) -> Result<(), String> {
             "Error adding stream import {cycle:?}: import forms a cycle"
         ));
     }
+    for account in &o.accounts {
+        for i in &account.service_imports {
+            check_service_import(o, account, i)?;
+        }
+    }
+    if let Some(cycle) = service_import_cycle(o) {
+        return Err(format!(
+            "Error adding service import {cycle:?}: import forms a cycle"
+        ));
+    }
     Ok(())
+}
+
+/// nats-server's rules for one service import of `account`: the exporter exists and exports
+/// the subject to it, the subjects are valid and their wildcards pair up.
+fn check_service_import(
+    o: &Options,
+    account: &AccountConfig,
+    i: &ServiceImportConfig,
+) -> Result<(), String> {
+    let Some(exporter) = o.accounts.iter().find(|a| a.name == i.account) else {
+        return Err(format!(
+            "{:?} account not defined for service import",
+            i.account
+        ));
+    };
+    let fail = |why: &str| format!("Error adding service import {:?}: {why}", i.subject);
+    if !subject::is_valid_subject(i.subject.as_bytes())
+        || !subject::is_valid_subject(i.local.as_bytes())
+    {
+        return Err(fail("invalid subject"));
+    }
+    let services = || exporter.exports.iter().filter(|e| e.service);
+    let export = services().find(|e| e.subject == i.subject).or_else(|| {
+        services().find(|e| subject::is_subset(i.subject.as_bytes(), e.subject.as_bytes()))
+    });
+    let authorized = export.is_some_and(|e| {
+        e.accounts
+            .as_ref()
+            .is_none_or(|names| names.contains(&account.name))
+    });
+    if !authorized {
+        return Err(fail("service import not authorized"));
+    }
+    if crate::service::Mapping::new(i.local.as_bytes(), i.subject.as_bytes()).is_none() {
+        return Err(fail(&format!(
+            "failed to create mapping transform for service import subject {:?} to {:?}: invalid subject",
+            i.local, i.subject
+        )));
+    }
+    Ok(())
+}
+
+/// A service import through which a request could come back to the account it started in
+/// (A's requests go to B, whose imports take them on to A), if there is one.
+fn service_import_cycle(o: &Options) -> Option<String> {
+    // In account `at`, a request on `subject` goes on through the imports whose local subject
+    // it could be; reaching `home` again is a circle.
+    fn returns(o: &Options, at: &str, subject: &str, home: &str, depth: usize) -> bool {
+        if depth > o.accounts.len() {
+            return false;
+        }
+        o.accounts
+            .iter()
+            .filter(|a| a.name == at)
+            .flat_map(|a| &a.service_imports)
+            .filter(|i| subject::collide(subject.as_bytes(), i.local.as_bytes()))
+            .any(|i| i.account == home || returns(o, &i.account, &i.subject, home, depth + 1))
+    }
+    o.accounts.iter().find_map(|a| {
+        a.service_imports
+            .iter()
+            .find(|i| returns(o, &i.account, &i.subject, &a.name, 0))
+            .map(|i| i.subject.clone())
+    })
 }
 
 /// A stream import that is part of a circle of imports (account A takes from B what B
@@ -276,41 +406,4 @@ fn import_cycle(o: &Options) -> Option<String> {
             .find(|i| reaches(o, &i.account, &a.name, 0))
             .map(|i| i.subject.clone())
     })
-}
-
-/// Whether every subject `inner` matches is also matched by `outer` (token by token: `*`
-/// in `outer` takes any one token, `>` the rest; `inner`'s wildcards need the same or wider).
-pub(crate) fn is_subset(inner: &[u8], outer: &[u8]) -> bool {
-    let mut inner = subject::tokens(inner);
-    let mut outer = subject::tokens(outer);
-    loop {
-        match (inner.next(), outer.next()) {
-            (None, None) => return true,
-            (Some(_), Some(b">")) => return true,
-            (Some(b">"), _) => return false,
-            (Some(_), Some(b"*")) => {}
-            (Some(b"*"), Some(_)) => return false,
-            (Some(i), Some(o)) if i == o => {}
-            _ => return false,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_import_must_lie_within_the_export() {
-        assert!(is_subset(b"a.b", b"a.b"));
-        assert!(is_subset(b"a.b", b"a.*"));
-        assert!(is_subset(b"a.*", b"a.*"));
-        assert!(is_subset(b"a.b.c", b"a.>"));
-        assert!(is_subset(b"a.>", b"a.>"));
-        assert!(!is_subset(b"a.>", b"a.*"));
-        assert!(!is_subset(b"a.*", b"a.b"));
-        assert!(!is_subset(b"a", b"a.>"));
-        assert!(!is_subset(b"b.c", b"a.>"));
-        assert!(!is_subset(b"a.b.c", b"a.*"));
-    }
 }

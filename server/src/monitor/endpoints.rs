@@ -664,7 +664,12 @@ pub fn accountz(server: &Server, q: &Query) -> Result<Accountz, Failure> {
         None => (Vec::new(), Vec::new()),
         Some(config) => (
             config.exports.iter().map(account_export).collect(),
-            config.imports.iter().map(account_import).collect(),
+            config
+                .imports
+                .iter()
+                .map(account_import)
+                .chain(config.service_imports.iter().map(service_import))
+                .collect(),
         ),
     };
     let client_connections = server
@@ -696,6 +701,18 @@ fn account_export(e: &crate::options::Export) -> AccountExport {
         kind: if e.service { "service" } else { "stream" },
         response_type: e.response_type.clone().unwrap_or_default(),
         approved_accounts: e.accounts.clone().unwrap_or_default(),
+    }
+}
+
+/// A service import as nats-server lists it: `subject` is the importer's, `to` the
+/// exporter's.
+fn service_import(i: &crate::options::ServiceImportConfig) -> AccountImport {
+    AccountImport {
+        subject: i.local.clone(),
+        account: i.account.clone(),
+        to: i.subject.clone(),
+        kind: "service",
+        ..AccountImport::default()
     }
 }
 

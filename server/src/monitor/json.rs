@@ -346,6 +346,9 @@ pub struct AccountImport {
     pub account: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub local_subject: String,
+    /// A service import's subject in the exporter.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub to: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub invalid: bool,
