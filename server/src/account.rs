@@ -9,6 +9,7 @@
 //! A leaf: it knows the subject index and the connection model, never the server.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -39,6 +40,38 @@ pub struct Account {
     /// The reply subjects handed out for requests to this account's services (set when it
     /// exports a service).
     responses: OnceLock<Responses>,
+    /// Traffic of the account's client connections that have closed (what open ones did
+    /// is read from them), for per-account monitoring without a per-message counter.
+    closed: Traffic,
+}
+
+/// Messages and payload bytes in both directions.
+#[derive(Default)]
+pub struct Traffic {
+    in_msgs: AtomicU64,
+    in_bytes: AtomicU64,
+    out_msgs: AtomicU64,
+    out_bytes: AtomicU64,
+}
+
+impl Traffic {
+    /// Adds one connection's totals: `(messages, bytes)` received and delivered.
+    pub fn add(&self, (in_msgs, in_bytes): (u64, u64), (out_msgs, out_bytes): (u64, u64)) {
+        self.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+        self.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+        self.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+        self.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+    }
+
+    /// `[in messages, in bytes, out messages, out bytes]`.
+    pub fn totals(&self) -> [u64; 4] {
+        [
+            self.in_msgs.load(Ordering::Relaxed),
+            self.in_bytes.load(Ordering::Relaxed),
+            self.out_msgs.load(Ordering::Relaxed),
+            self.out_bytes.load(Ordering::Relaxed),
+        ]
+    }
 }
 
 /// A stream another account imports from this one.
@@ -87,6 +120,7 @@ impl Account {
             imported_by: OnceLock::new(),
             service_imports: OnceLock::new(),
             responses: OnceLock::new(),
+            closed: Traffic::default(),
         })
     }
 
@@ -138,6 +172,11 @@ impl Account {
     #[inline]
     pub fn responses(&self) -> Option<&Responses> {
         self.responses.get()
+    }
+
+    /// What the account's closed client connections received and were delivered.
+    pub fn closed_traffic(&self) -> &Traffic {
+        &self.closed
     }
 
     /// Makes this account a service exporter: it hands out reply subjects from now on.

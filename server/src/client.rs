@@ -174,6 +174,12 @@ impl Drop for Registration {
             server.remove_from_index(&sub);
         }
         server.unregister(shared);
+        let account = shared.stats.meta().account;
+        if let Some(account) = server.accounts.get(account.as_bytes()) {
+            account
+                .closed_traffic()
+                .add(shared.stats.inbound(), shared.out.delivered());
+        }
     }
 }
 

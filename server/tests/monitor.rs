@@ -986,3 +986,46 @@ fn route_info_keys_match_nats_server() {
     };
     assert_eq!(detail_keys(ours2.http), detail_keys(real2.http));
 }
+
+/// `/metrics` per account: connections, subscriptions and the traffic of each account's
+/// clients, counting a connection's traffic after it closed too.
+#[test]
+fn metrics_break_connections_subscriptions_and_traffic_down_by_account() {
+    let server = TestServer::with_config(
+        "http: \"127.0.0.1:-1\"\naccounts {\n  A { users: [{user: a, password: a}], exports: [{stream: \"t.>\"}] }\n  B { users: [{user: b, password: b}], imports: [{stream: {account: A, subject: \"t.>\"}}] }\n}\n",
+        &[],
+    );
+    let http = server.logged_port("Starting http monitor on ");
+    let login = |u: &str| format!(r#"{{"verbose":false,"user":"{u}","pass":"{u}"}}"#);
+    let mut in_b = Raw::synced(server.port, &login("b"), b"SUB t.> 1\r\nSUB other 2\r\n");
+    {
+        // A publisher that closes before the scrape: its traffic still counts for A.
+        let mut a = Raw::synced(server.port, &login("a"), b"");
+        a.send(b"PUB t.1 5\r\nhello\r\nPUB t.2 5\r\nworld\r\n");
+        a.ping();
+    }
+    let (got, _) = in_b.read_for(Duration::from_millis(300));
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "MSG t.1 1 5\r\nhello\r\nMSG t.2 1 5\r\nworld\r\n"
+    );
+    // The closed connection leaves the table a moment after its socket closes.
+    poll_until(WAIT, || {
+        sample(
+            &metrics(http),
+            "gnatsd_account_connections",
+            &[("account", "A")],
+        ) == 0.0
+    });
+    let scrape = metrics(http);
+    let of = |name: &str, account: &str| sample(&scrape, name, &[("account", account)]);
+    assert_eq!(of("gnatsd_account_connections", "A"), 0.0);
+    assert_eq!(of("gnatsd_account_connections", "B"), 1.0);
+    assert_eq!(of("gnatsd_account_subscriptions", "B"), 2.0);
+    assert_eq!(of("gnatsd_account_in_msgs_total", "A"), 2.0);
+    assert_eq!(of("gnatsd_account_in_bytes_total", "A"), 10.0);
+    assert_eq!(of("gnatsd_account_out_msgs_total", "B"), 2.0);
+    assert_eq!(of("gnatsd_account_out_bytes_total", "B"), 10.0);
+    assert_eq!(of("gnatsd_account_in_msgs_total", "B"), 0.0);
+    assert_eq!(of("gnatsd_account_connections", "$G"), 0.0);
+}

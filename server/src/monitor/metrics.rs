@@ -154,6 +154,8 @@ pub fn render(server: &Server, monitor: &Monitor) -> String {
         monitor.usage.rss_bytes(),
     );
 
+    write_accounts(&mut out, server);
+
     let mut views = server
         .cluster
         .get()
@@ -218,6 +220,83 @@ pub fn render(server: &Server, monitor: &Monitor) -> String {
         }
     }
     out
+}
+
+/// Per-account series, labelled `account`: open connections, subscriptions in its index,
+/// and the traffic of its client connections (open ones plus those that closed).
+fn write_accounts(out: &mut String, server: &Server) {
+    use std::collections::BTreeMap;
+    // account name -> (connections, [in msgs, in bytes, out msgs, out bytes])
+    let mut rows: BTreeMap<String, (u64, [u64; 4])> = server
+        .accounts
+        .all()
+        .map(|a| (a.name_str().to_string(), (0, a.closed_traffic().totals())))
+        .collect();
+    for c in server.client_list() {
+        let Some(row) = rows.get_mut(&c.stats.meta().account) else {
+            continue;
+        };
+        let ((in_msgs, in_bytes), (out_msgs, out_bytes)) = (c.stats.inbound(), c.out.delivered());
+        row.0 += 1;
+        for (total, v) in row
+            .1
+            .iter_mut()
+            .zip([in_msgs, in_bytes, out_msgs, out_bytes])
+        {
+            *total += v;
+        }
+    }
+    let subscriptions = |name: &str| {
+        server
+            .accounts
+            .get(name.as_bytes())
+            .map_or(0, |a| a.sublist.count() as u64)
+    };
+    let series: [(&str, &str, &str, &dyn Fn(&str, &(u64, [u64; 4])) -> u64); 6] = [
+        (
+            "gnatsd_account_connections",
+            "gauge",
+            "Client connections of an account currently open.",
+            &|_, r| r.0,
+        ),
+        (
+            "gnatsd_account_subscriptions",
+            "gauge",
+            "Subscriptions in an account's subject index (local and remote interest).",
+            &|name, _| subscriptions(name),
+        ),
+        (
+            "gnatsd_account_in_msgs_total",
+            "counter",
+            "Messages an account's clients published.",
+            &|_, r| r.1[0],
+        ),
+        (
+            "gnatsd_account_in_bytes_total",
+            "counter",
+            "Payload bytes an account's clients published.",
+            &|_, r| r.1[1],
+        ),
+        (
+            "gnatsd_account_out_msgs_total",
+            "counter",
+            "Messages delivered to an account's clients.",
+            &|_, r| r.1[2],
+        ),
+        (
+            "gnatsd_account_out_bytes_total",
+            "counter",
+            "Payload bytes delivered to an account's clients.",
+            &|_, r| r.1[3],
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        Family::header(out, name, kind, help);
+        let mut family = Family { out };
+        for (account, row) in &rows {
+            family.sample(name, &[("account", account)], value(account, row));
+        }
+    }
 }
 
 #[cfg(test)]
