@@ -222,12 +222,22 @@ pub fn render(server: &Server, monitor: &Monitor) -> String {
     out
 }
 
+/// An account's open connections and `[in msgs, in bytes, out msgs, out bytes]`.
+type AccountRow = (u64, [u64; 4]);
+
+/// A per-account metric family: name, type, help, and how to read it from an account.
+type AccountSeries<'a> = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'a dyn Fn(&str, &AccountRow) -> u64,
+);
+
 /// Per-account series, labelled `account`: open connections, subscriptions in its index,
 /// and the traffic of its client connections (open ones plus those that closed).
 fn write_accounts(out: &mut String, server: &Server) {
     use std::collections::BTreeMap;
-    // account name -> (connections, [in msgs, in bytes, out msgs, out bytes])
-    let mut rows: BTreeMap<String, (u64, [u64; 4])> = server
+    let mut rows: BTreeMap<String, AccountRow> = server
         .accounts
         .all()
         .map(|a| (a.name_str().to_string(), (0, a.closed_traffic().totals())))
@@ -252,7 +262,7 @@ fn write_accounts(out: &mut String, server: &Server) {
             .get(name.as_bytes())
             .map_or(0, |a| a.sublist.count() as u64)
     };
-    let series: [(&str, &str, &str, &dyn Fn(&str, &(u64, [u64; 4])) -> u64); 6] = [
+    let series: [AccountSeries; 6] = [
         (
             "gnatsd_account_connections",
             "gauge",
