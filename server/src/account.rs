@@ -16,8 +16,9 @@ use bytes::Bytes;
 use nats_proto::subject;
 
 use crate::conn::Subscription;
+use crate::mapping::Mapping;
 use crate::options::{AccountConfig, Options, ServiceImportConfig};
-use crate::service::{Mapping, ResponseType, Responses, ServiceImport, DEFAULT_RESPONSE_THRESHOLD};
+use crate::service::{ResponseType, Responses, ServiceImport, DEFAULT_RESPONSE_THRESHOLD};
 use crate::sublist::{Sublist, SublistStats};
 
 /// The global account's name: clients without an account of their own are in it.
@@ -91,8 +92,8 @@ pub enum Rename {
     Keep,
     /// `prefix.` + the subject.
     Prefix(Bytes),
-    /// One literal subject (`to:` on a literal import).
-    To(Bytes),
+    /// `to:`: a literal name, or the subject mapped positionally (`a.*` → `b.*`).
+    To(Mapping),
 }
 
 impl Rename {
@@ -106,7 +107,7 @@ impl Rename {
                 out.push(b'.');
                 out.extend_from_slice(subject);
             }
-            Rename::To(to) => out.extend_from_slice(to),
+            Rename::To(mapping) => mapping.apply(subject, out),
         }
     }
 }
@@ -203,7 +204,7 @@ fn service_import(
         local: Bytes::copy_from_slice(i.local.as_bytes()),
         subject: Bytes::copy_from_slice(i.subject.as_bytes()),
         exporter,
-        mapping: Mapping::new(i.local.as_bytes(), i.subject.as_bytes())?,
+        mapping: Mapping::service_import(&i.local, &i.subject).ok()?,
         response_type: ResponseType::from_name(export.response_type.as_deref()),
         threshold: export
             .response_threshold
@@ -246,7 +247,9 @@ impl Accounts {
                     let into = accounts.get(importer.name.as_bytes())?.clone();
                     let rename = match (&i.prefix, &i.to) {
                         (Some(p), _) => Rename::Prefix(Bytes::copy_from_slice(p.as_bytes())),
-                        (None, Some(to)) => Rename::To(Bytes::copy_from_slice(to.as_bytes())),
+                        (None, Some(to)) => {
+                            Rename::To(Mapping::stream_import(&i.subject, to).ok()?)
+                        }
                         (None, None) => Rename::Keep,
                     };
                     Some(StreamImport {
@@ -370,8 +373,11 @@ mod tests {
         assert_eq!(out, b"a.b");
         Rename::Prefix(Bytes::from_static(b"p")).apply(b"a.b", &mut out);
         assert_eq!(out, b"p.a.b");
-        Rename::To(Bytes::from_static(b"local")).apply(b"a.b", &mut out);
+        Rename::To(Mapping::Fixed(Bytes::from_static(b"local"))).apply(b"a.b", &mut out);
         assert_eq!(out, b"local");
+        let wildcards = Mapping::stream_import("a.*", "b.*").expect("pairs");
+        Rename::To(wildcards).apply(b"a.x", &mut out);
+        assert_eq!(out, b"b.x");
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub mod fault;
 pub mod launch;
 pub mod listen;
 pub mod log;
+pub mod mapping;
 pub mod monitor;
 pub mod options;
 pub mod route;

@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_proto::subject::{self, FULL_WILDCARD, PARTIAL_WILDCARD};
 use rand::Rng;
 
 use crate::account::Account;
+pub use crate::mapping::Mapping;
 
 /// How long a response mapping waits for a response (or its next part) unless the export
 /// says otherwise: nats-server's default response threshold.
@@ -72,131 +72,7 @@ pub struct ServiceImport {
 impl ServiceImport {
     /// Writes the exporter's subject for a request published on `published` into `out`.
     pub fn map_subject(&self, published: &[u8], out: &mut Vec<u8>) {
-        out.clear();
-        match &self.mapping {
-            Mapping::Fixed => out.extend_from_slice(&self.subject),
-            Mapping::Same => out.extend_from_slice(published),
-            Mapping::Wildcards(parts) => {
-                let tokens: token_positions::Tokens = token_positions::split(published);
-                for (i, part) in parts.iter().enumerate() {
-                    if i > 0 {
-                        out.push(subject::SEPARATOR);
-                    }
-                    match part {
-                        Part::Literal(t) => out.extend_from_slice(t),
-                        Part::Token(n) => out.extend_from_slice(tokens.token(*n)),
-                        Part::Tail(n) => out.extend_from_slice(tokens.tail(published, *n)),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// How a published subject becomes the exporter's subject.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mapping {
-    /// Always the import's (literal) subject.
-    Fixed,
-    /// The published subject itself (a wildcard import under its own name).
-    Same,
-    /// The export subject's tokens, its wildcards filled in order with the tokens the local
-    /// subject's wildcards matched (`loc.*` → `svc.*` maps `loc.x` to `svc.x`).
-    Wildcards(Vec<Part>),
-}
-
-/// One token of a mapped subject.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Part {
-    /// This token as written.
-    Literal(Bytes),
-    /// The published subject's token at this position.
-    Token(usize),
-    /// The published subject from this token on.
-    Tail(usize),
-}
-
-impl Mapping {
-    /// The mapping from `local` (the importer's subject) to `subject` (the exporter's);
-    /// None when their wildcards do not pair up (the same `*`s in order, `>` with `>`).
-    pub fn new(local: &[u8], subject: &[u8]) -> Option<Mapping> {
-        if !subject::has_wildcard(local) && !subject::has_wildcard(subject) {
-            return Some(Mapping::Fixed);
-        }
-        if local == subject {
-            return Some(Mapping::Same);
-        }
-        let wildcards: Vec<(usize, &[u8])> = subject::tokens(local)
-            .enumerate()
-            .filter(|(_, t)| *t == PARTIAL_WILDCARD || *t == FULL_WILDCARD)
-            .collect();
-        let mut next = wildcards.iter();
-        let mut parts = Vec::new();
-        for token in subject::tokens(subject) {
-            if token == PARTIAL_WILDCARD || token == FULL_WILDCARD {
-                let (position, kind) = next.next()?;
-                if *kind != token {
-                    return None;
-                }
-                parts.push(if token == FULL_WILDCARD {
-                    Part::Tail(*position)
-                } else {
-                    Part::Token(*position)
-                });
-            } else {
-                parts.push(Part::Literal(Bytes::copy_from_slice(token)));
-            }
-        }
-        next.next().is_none().then_some(Mapping::Wildcards(parts))
-    }
-}
-
-/// Token positions of a published subject, for [`Mapping::Wildcards`], without allocating
-/// for subjects of up to 16 tokens.
-mod token_positions {
-    /// Start and end of each token.
-    pub struct Tokens<'a> {
-        subject: &'a [u8],
-        bounds: [(usize, usize); 16],
-        len: usize,
-    }
-
-    /// The tokens of `subject` (those past the 16th are not addressable).
-    pub fn split(subject: &[u8]) -> Tokens<'_> {
-        let mut t = Tokens {
-            subject,
-            bounds: [(0, 0); 16],
-            len: 0,
-        };
-        let mut start = 0;
-        for (i, b) in subject.iter().enumerate().chain([(subject.len(), &b'.')]) {
-            if *b == b'.' {
-                if t.len < t.bounds.len() {
-                    t.bounds[t.len] = (start, i);
-                    t.len += 1;
-                }
-                start = i + 1;
-            }
-        }
-        t
-    }
-
-    impl Tokens<'_> {
-        /// Token `n` (empty past the end).
-        pub fn token(&self, n: usize) -> &[u8] {
-            match self.bounds[..self.len].get(n) {
-                Some((s, e)) => &self.subject[*s..*e],
-                None => &[],
-            }
-        }
-
-        /// `published` from token `n` on.
-        pub fn tail<'p>(&self, published: &'p [u8], n: usize) -> &'p [u8] {
-            match self.bounds[..self.len].get(n) {
-                Some((s, _)) => &published[*s..],
-                None => &[],
-            }
-        }
+        self.mapping.apply(published, out);
     }
 }
 
@@ -376,42 +252,6 @@ pub fn with_request_info(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn mapped(local: &str, subject: &str, published: &str) -> Option<String> {
-        let mapping = Mapping::new(local.as_bytes(), subject.as_bytes())?;
-        let import = ServiceImport {
-            local: Bytes::copy_from_slice(local.as_bytes()),
-            subject: Bytes::copy_from_slice(subject.as_bytes()),
-            exporter: Account::new("A"),
-            mapping,
-            response_type: ResponseType::Singleton,
-            threshold: DEFAULT_RESPONSE_THRESHOLD,
-        };
-        let mut out = Vec::new();
-        import.map_subject(published.as_bytes(), &mut out);
-        Some(String::from_utf8(out).expect("utf-8"))
-    }
-
-    #[test]
-    fn published_subjects_map_onto_the_export() {
-        assert_eq!(
-            mapped("local.req", "svc.req", "local.req").as_deref(),
-            Some("svc.req")
-        );
-        assert_eq!(
-            mapped("svc.>", "svc.>", "svc.a.b").as_deref(),
-            Some("svc.a.b")
-        );
-        assert_eq!(mapped("loc.*", "svc.*", "loc.x").as_deref(), Some("svc.x"));
-        assert_eq!(
-            mapped("loc.*.q.>", "svc.*.>", "loc.x.q.y.z").as_deref(),
-            Some("svc.x.y.z")
-        );
-        // Wildcards that do not pair up have no mapping.
-        assert_eq!(mapped("loc.>", "svc.*", "loc.x"), None);
-        assert_eq!(mapped("loc.*.*", "svc.*", "loc.x.y"), None);
-        assert_eq!(mapped("loc.*", "svc.*.*", "loc.x"), None);
-    }
 
     #[test]
     fn reply_subjects_live_until_closed_or_past_the_threshold() {

@@ -116,6 +116,25 @@ fn a_message_stays_in_its_account_unless_exported_and_imported() {
 }
 
 #[test]
+fn a_wildcard_stream_import_renamed_with_to_maps_token_by_token() {
+    let conf = "accounts {\n  A { users: [{user: a, password: a}], exports: [{stream: \"a.>\"}] }\n  B { users: [{user: b, password: b}], imports: [\n    {stream: {account: A, subject: \"a.*\"}, to: \"b.*\"}\n    {stream: {account: A, subject: \"a.x.>\"}, to: \"y.>\"}\n  ] }\n}\n";
+    for binary in binaries("a_wildcard_stream_import_renamed_with_to") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let mut in_b = Raw::synced(server.port, &login("b"), b"SUB > 1\r\n");
+        publish_as(
+            server.port,
+            "a",
+            b"PUB a.q 1\r\n1\r\nPUB a.x.r.s 1\r\n2\r\nPUB a.q.t 1\r\n3\r\n",
+        );
+        assert_eq!(
+            received(&mut in_b),
+            "MSG b.q 1 1\r\n1\r\nMSG y.r.s 1 1\r\n2\r\n",
+            "{binary}"
+        );
+    }
+}
+
+#[test]
 fn the_global_account_is_apart_from_named_accounts() {
     let conf = format!("authorization {{ users: [ {{user: g, password: g}} ] }}\n{TWO_ACCOUNTS}");
     for binary in binaries("the_global_account_is_apart_from_named_accounts") {
@@ -285,6 +304,22 @@ fn imports_nats_server_refuses_are_refused_with_its_words() {
         (
             "accounts { A { exports: [ {stream: \"svc.a\", response_threshold: \"1s\"} ] } }\n",
             "Detected response directive on non-service",
+        ),
+        (
+            "accounts { A { exports: [ {stream: \"a.>\"} ] }\n B { imports: [ {stream: {account: A, subject: \"a.*\"}, to: \"b.>\"} ] } }\n",
+            "Error adding stream import \"a.*\": failed to create mapping transform for stream import subject \"a.*\" to \"b.>\": invalid subject",
+        ),
+        (
+            "accounts { A { exports: [ {stream: \"a.>\"} ] }\n B { imports: [ {stream: {account: A, subject: \"a.*.*\"}, to: \"b.*\"} ] } }\n",
+            "Error adding stream import \"a.*.*\": failed to create mapping transform for stream import subject \"a.*.*\" to \"b.*\": invalid mapping destination: not using all of the token wildcard(s) in b.$1",
+        ),
+        (
+            "accounts { A { exports: [ {stream: \"a.>\"} ] }\n B { imports: [ {stream: {account: A, subject: \"a.*\"}, to: one} ] } }\n",
+            "invalid mapping destination: not using all of the token wildcard(s) in one",
+        ),
+        (
+            "accounts { A { exports: [ {service: \"a.>\"} ] }\n B { imports: [ {service: {account: A, subject: \"a.*\"}, to: one} ] } }\n",
+            "Error adding service import \"a.*\": failed to create mapping transform for service import subject \"one\" to \"a.*\": invalid mapping destination: not using all of the token wildcard(s) in one",
         ),
         (
             "accounts { A { exports: [ {service: \"svc.a\", accounts: [Q]} ] } }\n",

@@ -14,6 +14,7 @@ use super::{
     refuse_account_jetstream, refuse_account_limits, refuse_account_mappings, refuse_account_nkey,
     refuse_latency, refuse_service_share, user_list, PermissionsBlock, UserEntry,
 };
+use crate::mapping::Mapping;
 use crate::options::{
     AccountConfig, Export, Options, ServiceImportConfig, StreamImportConfig, User,
 };
@@ -286,13 +287,7 @@ pub(super) fn check(o: &Options) -> Result<(), String> {
                 }
             }
             if let Some(to) = &i.to {
-                if subject::has_wildcard(i.subject.as_bytes())
-                    || subject::has_wildcard(to.as_bytes())
-                {
-                    return Err(fail(
-                        "a 'to' mapping of a wildcard stream import is not supported by this server yet",
-                    ));
-                }
+                Mapping::stream_import(&i.subject, to).map_err(|why| fail(&why))?;
             }
         }
         for e in &account.exports {
@@ -353,12 +348,7 @@ fn check_service_import(
     if !authorized {
         return Err(fail("service import not authorized"));
     }
-    if crate::service::Mapping::new(i.local.as_bytes(), i.subject.as_bytes()).is_none() {
-        return Err(fail(&format!(
-            "failed to create mapping transform for service import subject {:?} to {:?}: invalid subject",
-            i.local, i.subject
-        )));
-    }
+    Mapping::service_import(&i.local, &i.subject).map_err(|why| fail(&why))?;
     Ok(())
 }
 
