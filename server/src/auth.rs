@@ -871,4 +871,75 @@ mod tests {
         }
         assert!(auth.check(&c, None).await.is_none());
     }
+
+    #[tokio::test]
+    async fn a_certificate_picks_its_user_and_a_user_list_only() {
+        let user = |name: &str, password: &str, types: Option<&[&str]>| crate::options::User {
+            username: name.into(),
+            password: password.into(),
+            allowed_connection_types: types.map(|t| t.iter().map(|s| s.to_string()).collect()),
+            account: Some("A".into()),
+            ..crate::options::User::default()
+        };
+        let mut auth = Auth::new(&Authorization {
+            users: vec![
+                user("ws@example.com", "", Some(&["WEBSOCKET"])),
+                user("a@example.com", "", None),
+                user("CN=pw", &bcrypt::hash("s3cret", 4).expect("hash"), None),
+            ],
+            ..Authorization::default()
+        });
+        auth.tls_map = true;
+        assert!(auth.maps_certificates());
+        // A user that may not connect as a plain client is passed over for the next name.
+        let cert = CertIdentity {
+            emails: vec!["ws@example.com".into(), "a@example.com".into()],
+            has_subject: true,
+            subject_string: "CN=x".into(),
+            ..CertIdentity::default()
+        };
+        assert_eq!(
+            auth.map_certificate(Some(&cert), None),
+            Some("a@example.com")
+        );
+        let c = ConnectInfo {
+            user: "someone-else".into(),
+            ..ConnectInfo::default()
+        };
+        let ok = auth.check_tls(&c, None, Some(&cert), None).await;
+        let ok = ok.expect("mapped");
+        assert_eq!(
+            (ok.user.as_deref(), ok.account.as_deref()),
+            (Some("a@example.com"), Some("A"))
+        );
+        assert!(
+            auth.check_tls(&c, None, None, None).await.is_none(),
+            "no certificate"
+        );
+
+        // The mapped user's (bcrypt) password is still checked.
+        let cert = CertIdentity {
+            subject: crate::tls::identity::Dn::parse("CN=pw"),
+            subject_string: "CN=pw".into(),
+            has_subject: true,
+            ..CertIdentity::default()
+        };
+        let mut c = ConnectInfo::default();
+        assert!(auth.check_tls(&c, None, Some(&cert), None).await.is_none());
+        c.pass = "s3cret".into();
+        assert!(auth.check_tls(&c, None, Some(&cert), None).await.is_some());
+
+        // Without a users list the mapping does not apply (the token decides).
+        let mut auth = Auth::new(&Authorization {
+            token: Some("t".into()),
+            ..Authorization::default()
+        });
+        auth.tls_map = true;
+        assert!(!auth.maps_certificates());
+        let c = ConnectInfo {
+            auth_token: "t".into(),
+            ..ConnectInfo::default()
+        };
+        assert!(auth.check_tls(&c, None, None, None).await.is_some());
+    }
 }
