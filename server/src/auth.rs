@@ -1,7 +1,8 @@
 //! Client authentication and per-user permissions.
 //!
-//! Checked in nats-server's order: the users list (by name, then password), the token, the
-//! single user. Passwords and tokens of the form `$2a$NN$…` (`a`, `b`, `x` or `y`) are bcrypt
+//! Checked in nats-server's order: nkeys, the users list (by name, then password; with
+//! `tls { verify_and_map }` by the client certificate's names instead, see
+//! [`Auth::map_certificate`]), the token, the single user. Passwords and tokens of the form `$2a$NN$…` (`a`, `b`, `x` or `y`) are bcrypt
 //! hashes; anything else, even starting with `$2`, is compared as plain text, as nats-server
 //! does. A bcrypt check costs tens to hundreds of milliseconds of CPU, so it runs on tokio's
 //! blocking pool, a bounded number at a time, never on the workers that serve connections.
@@ -12,11 +13,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
+use tracing::{debug, warn};
 
 use nats_proto::subject;
 use nats_proto::ConnectInfo;
 
 use crate::options::{Authorization, Options, Permissions, ResponsePermission};
+use crate::tls::identity::{CertIdentity, Dn};
 
 /// A subscribe entry: a subject filter with an optional queue group (`"foo.* q1"`).
 #[derive(Debug, Clone)]
@@ -245,6 +248,11 @@ pub struct Auth {
     single: Option<(String, String)>,
     required: bool,
     anonymous: Anonymous,
+    /// `tls { verify_and_map }`: users are found by their client certificate.
+    tls_map: bool,
+    /// The user names that parse as distinguished names, in configuration order, for
+    /// matching a certificate's subject.
+    dn_users: Vec<(String, Dn)>,
 }
 
 impl Auth {
@@ -257,6 +265,7 @@ impl Auth {
             None if only_system_account(options) => Anonymous::Global,
             None => Anonymous::Refused,
         };
+        auth.tls_map = options.tls.as_ref().is_some_and(|t| t.map);
         auth
     }
 
@@ -303,7 +312,105 @@ impl Auth {
                 .map(|u| (u, a.password.clone().unwrap_or_default())),
             required: a.required(),
             anonymous: Anonymous::Refused,
+            tls_map: false,
+            dn_users: a
+                .users
+                .iter()
+                .filter(|u| u.nkey.is_none())
+                .filter_map(|u| Some((u.username.clone(), Dn::parse(&u.username)?)))
+                .collect(),
         }
+    }
+
+    /// Whether clients log in by their certificate: `verify_and_map` with a users list (without
+    /// users nats-server goes on to the token or single user instead).
+    pub fn maps_certificates(&self) -> bool {
+        self.tls_map && !self.users.is_empty()
+    }
+
+    /// The configured user a client certificate maps to, tried in nats-server's order (see
+    /// [`crate::tls::identity`]): SAN e-mail addresses, DNS names and URIs by name, the
+    /// subject as a distinguished name (equal, then the same RDNs reordered), the subject
+    /// string with its DCs, the subject string. Users whose `allowed_connection_types` leave
+    /// out plain clients are passed over. With `prefix`, each step is logged at debug level
+    /// with nats-server's wording.
+    pub fn map_certificate(
+        &self,
+        cert: Option<&CertIdentity>,
+        prefix: Option<&str>,
+    ) -> Option<&str> {
+        let log = |line: std::fmt::Arguments<'_>| {
+            if let Some(prefix) = prefix {
+                debug!("{prefix}{line}");
+            }
+        };
+        let Some(cert) = cert else {
+            log(format_args!(
+                "User required in cert, no peer certificates found"
+            ));
+            return None;
+        };
+        if cert.emails.is_empty() && !cert.has_subject && cert.uris.is_empty() {
+            log(format_args!("User required in cert, none found"));
+            return None;
+        }
+        let by_name = |name: &str| {
+            let (name, user) = self.users.get_key_value(name)?;
+            user.standard_allowed.then_some(name.as_str())
+        };
+        let sans = [
+            (&cert.emails, "email"),
+            (&cert.dns_names, "SAN"),
+            (&cert.uris, "URI"),
+        ];
+        for (names, what) in sans {
+            if let Some(found) = names.iter().find_map(|n| by_name(n)) {
+                log(format_args!(
+                    "Using {what} found in cert for auth [{found:?}]"
+                ));
+                return Some(found);
+            }
+        }
+        if let Some(subject) = &cert.subject {
+            let allowed = || {
+                self.dn_users
+                    .iter()
+                    .filter(|(name, _)| by_name(name).is_some())
+            };
+            let found = allowed()
+                .find(|(_, dn)| dn.equals(subject))
+                .or_else(|| allowed().find(|(_, dn)| dn.same_rdns(subject)));
+            if let Some((name, _)) = found {
+                log(format_args!(
+                    "Using DistinguishedNameMatch for auth [{name:?}]"
+                ));
+                return Some(name);
+            }
+            log(format_args!(
+                "DistinguishedNameMatch could not be used for auth [{:?}]",
+                cert.subject_string
+            ));
+        }
+        if let Some(with_dcs) = &cert.subject_with_dcs {
+            if let Some(found) = by_name(with_dcs) {
+                log(format_args!("Using RDNSequence for auth [{found:?}]"));
+                return Some(found);
+            }
+            log(format_args!(
+                "RDNSequence could not be used for auth [{with_dcs:?}]"
+            ));
+        }
+        if let Some(found) = by_name(&cert.subject_string) {
+            log(format_args!(
+                "Using certificate subject for auth [{found:?}]"
+            ));
+            return Some(found);
+        }
+        log(format_args!(
+            "User in cert [{:?}], not found",
+            cert.subject_string
+        ));
+        None
     }
 
     /// Whether the INFO tells clients to authenticate: not when a client without
@@ -349,6 +456,21 @@ impl Auth {
     /// means authorization violation. A bcrypt comparison waits for the blocking pool (see
     /// [`password_matches`]).
     pub async fn check(&self, c: &ConnectInfo, nonce: Option<&[u8]>) -> Option<Authenticated> {
+        self.check_tls(c, nonce, None, None).await
+    }
+
+    /// [`Auth::check`] for a client that may have presented a certificate: with
+    /// `verify_and_map`, `cert` picks the user (see [`Auth::map_certificate`], which logs
+    /// with `prefix`), and that user's password, if it has one, must still be in CONNECT, as
+    /// nats-server wants it. A user name in CONNECT is ignored then (with nats-server's
+    /// warning); `no_auth_user` does not apply.
+    pub async fn check_tls(
+        &self,
+        c: &ConnectInfo,
+        nonce: Option<&[u8]>,
+        cert: Option<&CertIdentity>,
+        prefix: Option<&str>,
+    ) -> Option<Authenticated> {
         if !self.required {
             return Some(Authenticated::default());
         }
@@ -357,7 +479,7 @@ impl Auth {
             && c.auth_token.is_empty()
             && c.nkey.is_empty()
             && c.jwt.is_empty();
-        if anonymous && self.admits_anonymous() {
+        if anonymous && self.admits_anonymous() && !self.maps_certificates() {
             return self.anonymous_login();
         }
         // As nats-server: an nkey, when nkey users exist, decides alone.
@@ -367,6 +489,19 @@ impl Auth {
                 return None;
             }
             return Some(user.authenticated(&c.nkey));
+        }
+        if self.maps_certificates() {
+            let name = self.map_certificate(cert, prefix)?;
+            let user = self.users.get(name)?;
+            if !c.user.is_empty() {
+                warn!(
+                    "User {:?} found in connect proto, but user required from cert",
+                    c.user
+                );
+            }
+            return password_matches(&user.password, &c.pass)
+                .await
+                .then(|| user.authenticated(name));
         }
         if !self.users.is_empty() {
             let user = self.users.get(&c.user)?;
@@ -735,5 +870,76 @@ mod tests {
             assert!(auth.check(&c, Some(nonce.as_bytes())).await.is_none());
         }
         assert!(auth.check(&c, None).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_certificate_picks_its_user_and_a_user_list_only() {
+        let user = |name: &str, password: &str, types: Option<&[&str]>| crate::options::User {
+            username: name.into(),
+            password: password.into(),
+            allowed_connection_types: types.map(|t| t.iter().map(|s| s.to_string()).collect()),
+            account: Some("A".into()),
+            ..crate::options::User::default()
+        };
+        let mut auth = Auth::new(&Authorization {
+            users: vec![
+                user("ws@example.com", "", Some(&["WEBSOCKET"])),
+                user("a@example.com", "", None),
+                user("CN=pw", &bcrypt::hash("s3cret", 4).expect("hash"), None),
+            ],
+            ..Authorization::default()
+        });
+        auth.tls_map = true;
+        assert!(auth.maps_certificates());
+        // A user that may not connect as a plain client is passed over for the next name.
+        let cert = CertIdentity {
+            emails: vec!["ws@example.com".into(), "a@example.com".into()],
+            has_subject: true,
+            subject_string: "CN=x".into(),
+            ..CertIdentity::default()
+        };
+        assert_eq!(
+            auth.map_certificate(Some(&cert), None),
+            Some("a@example.com")
+        );
+        let c = ConnectInfo {
+            user: "someone-else".into(),
+            ..ConnectInfo::default()
+        };
+        let ok = auth.check_tls(&c, None, Some(&cert), None).await;
+        let ok = ok.expect("mapped");
+        assert_eq!(
+            (ok.user.as_deref(), ok.account.as_deref()),
+            (Some("a@example.com"), Some("A"))
+        );
+        assert!(
+            auth.check_tls(&c, None, None, None).await.is_none(),
+            "no certificate"
+        );
+
+        // The mapped user's (bcrypt) password is still checked.
+        let cert = CertIdentity {
+            subject: crate::tls::identity::Dn::parse("CN=pw"),
+            subject_string: "CN=pw".into(),
+            has_subject: true,
+            ..CertIdentity::default()
+        };
+        let mut c = ConnectInfo::default();
+        assert!(auth.check_tls(&c, None, Some(&cert), None).await.is_none());
+        c.pass = "s3cret".into();
+        assert!(auth.check_tls(&c, None, Some(&cert), None).await.is_some());
+
+        // Without a users list the mapping does not apply (the token decides).
+        let mut auth = Auth::new(&Authorization {
+            token: Some("t".into()),
+            ..Authorization::default()
+        });
+        auth.tls_map = true;
+        assert!(!auth.maps_certificates());
+        let c = ConnectInfo {
+            auth_token: "t".into(),
+            ..ConnectInfo::default()
+        };
+        assert!(auth.check_tls(&c, None, None, None).await.is_some());
     }
 }

@@ -58,6 +58,9 @@ struct Client {
     account: Arc<Account>,
     /// The nonce of the INFO this client got, for an nkey user to sign.
     nonce: Option<String>,
+    /// The names of the client's certificate, read after the handshake when
+    /// `verify_and_map` picks users by certificate.
+    cert: Option<Box<crate::tls::CertIdentity>>,
     /// Authentication has placed the client (its account is settled).
     logged_in: bool,
     /// No op yet, authentication is required but clients without credentials are let in:
@@ -93,7 +96,7 @@ pub async fn serve_tls(
     peer: SocketAddr,
     cid: u64,
 ) {
-    let Some(admitted) = admit(&server, &mut tcp, peer, cid).await else {
+    let Some(mut admitted) = admit(&server, &mut tcp, peer, cid).await else {
         return;
     };
     let prefix = admitted.prefix().to_string();
@@ -102,6 +105,10 @@ pub async fn serve_tls(
     match tokio::time::timeout(tls.timeout, crate::tls::accept(&tls.acceptor, tcp)).await {
         Ok(Ok(stream)) => {
             crate::tls::log_established(&prefix, stream.get_ref().1);
+            if tls.map {
+                admitted.cert =
+                    crate::tls::peer_identity(&prefix, stream.get_ref().1).map(Box::new);
+            }
             run(server, admitted, stream).await;
         }
         Ok(Err(e)) => {
@@ -130,6 +137,8 @@ pub struct Admitted {
     info_gen: u64,
     /// The nonce that INFO carried, if nkey users exist.
     nonce: Option<String>,
+    /// The client certificate's names (`verify_and_map`), set after the TLS handshake.
+    cert: Option<Box<crate::tls::CertIdentity>>,
 }
 
 impl Admitted {
@@ -231,6 +240,7 @@ where
         registration,
         info_gen,
         nonce,
+        cert: None,
     })
 }
 
@@ -244,6 +254,7 @@ where
         registration,
         info_gen,
         nonce,
+        cert,
     } = admitted;
     let shared = registration.shared.clone();
     let options = server.options();
@@ -294,6 +305,7 @@ where
         perms: None,
         account: server.accounts.global().clone(),
         nonce,
+        cert,
         logged_in: false,
         anonymous_first_op: auth_required && auth.admits_anonymous(),
         pub_cache: HashMap::new(),
@@ -417,8 +429,10 @@ impl Client {
         }
         self.timers.auth_deadline = None;
         let auth = self.server.auth();
+        let nonce = self.nonce.as_ref().map(String::as_bytes);
+        let cert = self.cert.as_deref();
         let checked = tokio::select! {
-            checked = auth.check(&c, self.nonce.as_ref().map(String::as_bytes)) => checked,
+            checked = auth.check_tls(&c, nonce, cert, Some(&self.prefix)) => checked,
             _ = self.shared.closing().cancelled() => {
                 return Err(self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown));
             }
@@ -426,7 +440,15 @@ impl Client {
         let Some(authenticated) = checked else {
             self.send_err(text::AUTHORIZATION_VIOLATION);
             if auth.has_users() {
-                error!("{}authentication error - User {:?}", self.prefix, c.user);
+                // As nats-server: a certificate that mapped to a user (whose password was
+                // wrong) names that user, otherwise the name CONNECT gave.
+                let user = match auth.maps_certificates() {
+                    true => auth
+                        .map_certificate(self.cert.as_deref(), None)
+                        .unwrap_or(&c.user),
+                    false => &c.user,
+                };
+                error!("{}authentication error - User {user:?}", self.prefix);
             } else {
                 error!("{}authentication error", self.prefix);
             }

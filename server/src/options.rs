@@ -169,6 +169,9 @@ pub struct TlsOptions {
     pub ca_file: Option<PathBuf>,
     /// Require and verify client certificates (always on for routes, as in nats-server).
     pub verify: bool,
+    /// `verify_and_map` (clients only): the client certificate's names pick the user, as
+    /// nats-server maps them (see `tls::identity`). Implies `verify`.
+    pub map: bool,
     /// When dialling (routes): do not verify the server's certificate.
     pub insecure: bool,
     /// Longest a TLS handshake may take (`timeout`, default 2 s).
@@ -186,6 +189,7 @@ impl TlsOptions {
             key_file,
             ca_file: None,
             verify: false,
+            map: false,
             insecure: false,
             timeout: TlsOptions::DEFAULT_TIMEOUT,
         }

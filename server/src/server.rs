@@ -540,7 +540,6 @@ impl Server {
                 info!("Reloaded: {name}");
             }
         }
-        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Auth::from_options(&new));
         let mut keep = new;
         keep.host = old.host.clone();
         keep.port = old.port;
@@ -550,6 +549,8 @@ impl Server {
             warn!("Reload: changing the TLS configuration requires a restart");
             keep.tls = old.tls.clone();
         }
+        // After the TLS settings are settled: `verify_and_map` stays what the acceptor does.
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Auth::from_options(&keep));
         *self.options.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keep);
         if let Some(observer) = &self.observer {
             observer.config_reloaded();
@@ -595,7 +596,12 @@ fn has_plain_passwords(options: &Options) -> bool {
     a.password
         .as_deref()
         .is_some_and(|p| !crate::auth::is_bcrypt(p))
-        || a.users.iter().any(|u| !crate::auth::is_bcrypt(&u.password))
+        || a.users.iter().any(|u| {
+            // As nats-server: a user without a password logs in by certificate under
+            // `verify_and_map`, so it is no plaintext password.
+            let by_cert = u.password.is_empty() && options.tls.as_ref().is_some_and(|t| t.map);
+            !by_cert && !crate::auth::is_bcrypt(&u.password)
+        })
 }
 
 /// Drops the response mappings of service exports that waited past their threshold, every

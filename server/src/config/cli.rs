@@ -472,6 +472,8 @@ fn apply_tls(flags: &Flags, options: &mut Options) -> Result<(), String> {
     let tls = crate::options::TlsOptions {
         ca_file: flags.tlscacert.clone(),
         verify: flags.tlsverify == Some(true),
+        // As nats-server: the flags rebuild the certificates, the file's mapping stays.
+        map: options.tls.as_ref().is_some_and(|t| t.map),
         timeout: options
             .tls
             .as_ref()

@@ -16,7 +16,7 @@ pub mod cli;
 pub mod conf;
 mod tls;
 
-use tls::TlsBlock;
+use tls::{ClusterTlsBlock, TlsBlock};
 
 use crate::options::{Authorization, Options, Permissions, ResponsePermission, SubjectRules, User};
 
@@ -473,7 +473,7 @@ struct ClusterBlock {
     routes: Option<Vec<String>>,
     authorization: Option<ClusterAuth>,
     permissions: Option<PermissionsBlock>,
-    tls: Option<TlsBlock>,
+    tls: Option<ClusterTlsBlock>,
     #[serde(alias = "advertise")]
     cluster_advertise: Option<String>,
     no_advertise: Option<bool>,
@@ -736,7 +736,7 @@ impl FileConfig {
             c.advertise = cluster.cluster_advertise;
             c.no_advertise = cluster.no_advertise.unwrap_or(false);
             c.connect_retries = cluster.connect_retries.unwrap_or(0);
-            if let Some(tls) = cluster.tls {
+            if let Some(ClusterTlsBlock(tls)) = cluster.tls {
                 o.warnings.extend(
                     tls.1
                         .iter()

@@ -34,7 +34,20 @@ pub(super) struct TlsBlock(pub(super) TlsOptions, pub(super) Vec<&'static str>);
 
 impl<'de> Deserialize<'de> for TlsBlock {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_struct("tls", TLS_KEYS, TlsVisitor)
+        d.deserialize_struct("tls", TLS_KEYS, TlsVisitor { cluster: false })
+    }
+}
+
+/// The `tls {}` block of `cluster {}`: the same keys, but `verify_and_map` would map a
+/// route's certificate to the cluster's `authorization` user, which is not implemented, so
+/// it is refused at its value (the client block accepts it).
+#[derive(Debug)]
+pub(super) struct ClusterTlsBlock(pub(super) TlsBlock);
+
+impl<'de> Deserialize<'de> for ClusterTlsBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_struct("tls", TLS_KEYS, TlsVisitor { cluster: true })
+            .map(ClusterTlsBlock)
     }
 }
 
@@ -73,8 +86,11 @@ struct TlsFields {
     key_file: Option<String>,
     ca_file: Option<String>,
     verify: bool,
+    map: bool,
     insecure: bool,
     timeout: Option<Duration>,
+    /// The block is `cluster { tls {} }` (see [`ClusterTlsBlock`]).
+    cluster: bool,
     /// Keys accepted without effect (warned about at start-up).
     ignored: Vec<&'static str>,
 }
@@ -97,11 +113,26 @@ impl TlsFields {
             "ca_file" => self.ca_file = Some(file(value)?),
             "verify" => self.verify = flag(value)?,
             "insecure" => self.insecure = flag(value)?,
-            // Certificate-to-user mapping and OCSP-style URL checks change who may connect;
-            // refusing them beats silently accepting connections nats-server would reject.
-            "verify_and_map" | "verify_cert_and_check_known_urls" => {
-                if flag(value)? {
+            // As nats-server: `true` also turns `verify` on, `false` leaves `verify` alone.
+            "verify_and_map" => {
+                let map = flag(value)?;
+                if map && self.cluster {
+                    // Route certificates mapped to the cluster user: not implemented, and
+                    // accepting it would admit routes nats-server refuses.
                     return Err(unsupported());
+                }
+                self.verify |= map;
+                self.map = map;
+            }
+            // Checking route certificates against the known route URLs changes which routes
+            // may connect; refusing it beats accepting routes nats-server would reject.
+            "verify_cert_and_check_known_urls" => {
+                if flag(value)? {
+                    return Err(if self.cluster {
+                        unsupported()
+                    } else {
+                        format!("{key} not supported in this context")
+                    });
                 }
             }
             "pinned_certs" => match value {
@@ -154,6 +185,7 @@ impl TlsFields {
         let tls = TlsOptions {
             ca_file: self.ca_file.map(Into::into),
             verify: self.verify,
+            map: self.map,
             insecure: self.insecure,
             timeout: self.timeout.unwrap_or(TlsOptions::DEFAULT_TIMEOUT),
             ..TlsOptions::new(cert_file.into(), key_file.into())
@@ -180,7 +212,9 @@ impl<'de> serde::de::DeserializeSeed<'de> for TlsEntry<'_> {
     }
 }
 
-struct TlsVisitor;
+struct TlsVisitor {
+    cluster: bool,
+}
 
 impl<'de> serde::de::Visitor<'de> for TlsVisitor {
     type Value = TlsBlock;
@@ -190,7 +224,10 @@ impl<'de> serde::de::Visitor<'de> for TlsVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<TlsBlock, A::Error> {
-        let mut fields = TlsFields::default();
+        let mut fields = TlsFields {
+            cluster: self.cluster,
+            ..TlsFields::default()
+        };
         while let Some(TlsKey(key)) = map.next_key()? {
             map.next_value_seed(TlsEntry {
                 key: &key,

@@ -18,6 +18,8 @@
 //! * After the handshake a connection runs the same reader, writer and delivery code as a
 //!   plaintext one: only the stream type differs.
 //! * HTTPS monitoring (`monitor::https`) uses [`https_acceptor`].
+//! * `verify_and_map`: the names of a client's verified certificate ([`identity`]) become
+//!   candidate user names; `auth` looks them up.
 //!
 //! A leaf: loading certificates, building acceptors and connectors, and the handshakes
 //! themselves, with nothing of the server, the clients or monitoring.
@@ -44,6 +46,10 @@ use tracing::{debug, error, info};
 
 use crate::conn::CloseReason;
 use crate::options::TlsOptions;
+
+pub mod identity;
+
+pub use identity::CertIdentity;
 
 /// The crypto provider every configuration uses: ring, chosen explicitly so that nothing
 /// depends on a process-wide default provider being installed. AES-128-GCM suites come
@@ -246,6 +252,8 @@ impl ServerCertVerifier for AnyServerCert {
 pub struct ClientTls {
     pub(crate) acceptor: TlsAcceptor,
     pub(crate) timeout: Duration,
+    /// `verify_and_map`: read the client certificate's names after the handshake.
+    pub(crate) map: bool,
 }
 
 impl ClientTls {
@@ -254,7 +262,26 @@ impl ClientTls {
         Ok(ClientTls {
             acceptor: TlsAcceptor::from(Arc::new(server_config(tls, tls.verify)?)),
             timeout: tls.timeout,
+            map: tls.map,
         })
+    }
+}
+
+/// The names of the leaf certificate a client presented (and the handshake verified), for
+/// `verify_and_map`. `None` without a certificate; a certificate rustls accepted but that
+/// cannot be read here maps to nobody (logged).
+pub fn peer_identity(prefix: &str, conn: &CommonState) -> Option<CertIdentity> {
+    let certs = conn.peer_certificates()?;
+    let leaf = certs.first()?;
+    if certs.len() > 1 {
+        debug!("{prefix}Multiple peer certificates found, selecting first");
+    }
+    match CertIdentity::from_der(leaf) {
+        Ok(identity) => Some(identity),
+        Err(e) => {
+            debug!("{prefix}User required in cert, certificate not readable: {e}");
+            None
+        }
     }
 }
 
