@@ -16,6 +16,7 @@ use bytes::Bytes;
 use nats_proto::subject;
 
 use crate::conn::Subscription;
+use crate::import::{Rename, StreamImport};
 use crate::mapping::Mapping;
 use crate::options::{AccountConfig, Options, ServiceImportConfig};
 use crate::service::{ResponseType, Responses, ServiceImport, DEFAULT_RESPONSE_THRESHOLD};
@@ -32,9 +33,9 @@ pub struct Account {
     pub name: Bytes,
     /// The account's subject index: its clients' subscriptions and its routes' interest.
     pub sublist: Arc<Sublist<Subscription>>,
-    /// Other accounts' imports of this account's streams: what is published here on a
-    /// matching subject is delivered in them too. Set once, when all accounts exist.
-    imported_by: OnceLock<Vec<StreamImport>>,
+    /// The streams this account takes from others: its clients' subscriptions on their
+    /// subjects get shadows in the exporters. Set once, when all accounts exist.
+    stream_imports: OnceLock<Vec<StreamImport>>,
     /// The services this account imports from others: requests published here on their
     /// subjects go to the exporters. Set once, when all accounts exist.
     service_imports: OnceLock<Vec<ServiceImport>>,
@@ -75,50 +76,13 @@ impl Traffic {
     }
 }
 
-/// A stream another account imports from this one.
-pub struct StreamImport {
-    /// The exported subjects the importer takes (the import's subject, within the export).
-    pub subject: Bytes,
-    /// The importing account.
-    pub into: Arc<Account>,
-    /// How a subject is named in the importer.
-    pub rename: Rename,
-}
-
-/// How an imported stream's subjects are named in the importing account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rename {
-    /// As in the exporter.
-    Keep,
-    /// `prefix.` + the subject.
-    Prefix(Bytes),
-    /// `to:`: a literal name, or the subject mapped positionally (`a.*` → `b.*`).
-    To(Mapping),
-}
-
-impl Rename {
-    /// Writes the importer's name of `subject` into `out` (cleared first).
-    pub fn apply(&self, subject: &[u8], out: &mut Vec<u8>) {
-        out.clear();
-        match self {
-            Rename::Keep => out.extend_from_slice(subject),
-            Rename::Prefix(p) => {
-                out.extend_from_slice(p);
-                out.push(b'.');
-                out.extend_from_slice(subject);
-            }
-            Rename::To(mapping) => mapping.apply(subject, out),
-        }
-    }
-}
-
 impl Account {
     /// An account named `name`, with no subscriptions and no imports of its streams yet.
     pub fn new(name: &str) -> Arc<Account> {
         Arc::new(Account {
             name: Bytes::copy_from_slice(name.as_bytes()),
             sublist: Arc::new(Sublist::new()),
-            imported_by: OnceLock::new(),
+            stream_imports: OnceLock::new(),
             service_imports: OnceLock::new(),
             responses: OnceLock::new(),
             closed: Traffic::default(),
@@ -135,27 +99,15 @@ impl Account {
         (self.name.clone(), self.sublist.clone())
     }
 
-    /// The imports of this account's streams whose subjects take `subject`.
+    /// The streams this account imports.
     #[inline]
-    pub fn stream_imports_of<'a>(
-        &'a self,
-        subject: &'a [u8],
-    ) -> impl Iterator<Item = &'a StreamImport> + 'a {
-        self.imported_by
-            .get()
-            .map_or(&[][..], Vec::as_slice)
-            .iter()
-            .filter(move |i| subject::matches(&i.subject, subject))
-    }
-
-    /// All imports of this account's streams.
     pub fn stream_imports(&self) -> &[StreamImport] {
-        self.imported_by.get().map_or(&[][..], Vec::as_slice)
+        self.stream_imports.get().map_or(&[][..], Vec::as_slice)
     }
 
-    /// Records the imports of this account's streams (once; later calls change nothing).
+    /// Records the streams this account imports (once; later calls change nothing).
     pub fn set_stream_imports(&self, imports: Vec<StreamImport>) {
-        let _ = self.imported_by.set(imports);
+        let _ = self.stream_imports.set(imports);
     }
 
     /// The services this account imports.
@@ -237,14 +189,15 @@ impl Accounts {
             all.push(Account::new(SYSTEM));
         }
         let accounts = Accounts::new(all);
-        for exporter in accounts.all() {
-            let imports = options
-                .accounts
+        for importer in &options.accounts {
+            let Some(account) = accounts.get(importer.name.as_bytes()) else {
+                continue;
+            };
+            let imports = importer
+                .imports
                 .iter()
-                .flat_map(|importer| importer.imports.iter().map(move |i| (importer, i)))
-                .filter(|(_, i)| i.account.as_bytes() == &exporter.name[..])
-                .filter_map(|(importer, i)| {
-                    let into = accounts.get(importer.name.as_bytes())?.clone();
+                .filter_map(|i| {
+                    let from = accounts.get(i.account.as_bytes())?.clone();
                     let rename = match (&i.prefix, &i.to) {
                         (Some(p), _) => Rename::Prefix(Bytes::copy_from_slice(p.as_bytes())),
                         (None, Some(to)) => {
@@ -252,14 +205,10 @@ impl Accounts {
                         }
                         (None, None) => Rename::Keep,
                     };
-                    Some(StreamImport {
-                        subject: Bytes::copy_from_slice(i.subject.as_bytes()),
-                        into,
-                        rename,
-                    })
+                    Some(StreamImport::new(from, &i.subject, rename))
                 })
                 .collect();
-            exporter.set_stream_imports(imports);
+            account.set_stream_imports(imports);
         }
         for config in &options.accounts {
             if config.exports.iter().any(|e| e.service) {
@@ -367,20 +316,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renames_name_imported_subjects_in_the_importer() {
-        let mut out = Vec::new();
-        Rename::Keep.apply(b"a.b", &mut out);
-        assert_eq!(out, b"a.b");
-        Rename::Prefix(Bytes::from_static(b"p")).apply(b"a.b", &mut out);
-        assert_eq!(out, b"p.a.b");
-        Rename::To(Mapping::Fixed(Bytes::from_static(b"local"))).apply(b"a.b", &mut out);
-        assert_eq!(out, b"local");
-        let wildcards = Mapping::stream_import("a.*", "b.*").expect("pairs");
-        Rename::To(wildcards).apply(b"a.x", &mut out);
-        assert_eq!(out, b"b.x");
-    }
-
-    #[test]
     fn the_global_account_always_exists_and_imports_filter_by_subject() {
         let a = Account::new("A");
         let b = Account::new("B");
@@ -388,13 +323,8 @@ mod tests {
         assert_eq!(accounts.global().name_str(), GLOBAL);
         assert_eq!(accounts.len(), 3);
         assert!(accounts.get(b"A").is_some() && accounts.get(b"C").is_none());
-        a.set_stream_imports(vec![StreamImport {
-            subject: Bytes::from_static(b"a.>"),
-            into: b.clone(),
-            rename: Rename::Keep,
-        }]);
-        assert_eq!(a.stream_imports_of(b"a.x").count(), 1);
-        assert_eq!(a.stream_imports_of(b"b.x").count(), 0);
-        assert_eq!(b.stream_imports_of(b"a.x").count(), 0);
+        b.set_stream_imports(vec![StreamImport::new(a.clone(), "a.>", Rename::Keep)]);
+        assert_eq!(b.stream_imports().len(), 1);
+        assert!(a.stream_imports().is_empty());
     }
 }

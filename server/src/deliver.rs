@@ -92,9 +92,9 @@ pub enum Origin<'a> {
         /// The queue groups the sending server picked a member of on our side.
         queues: &'a [u8],
     },
-    /// Another account's stream this account imports: deliver locally only (the exporter's
-    /// routes carry it to the other servers), one member of each queue group.
-    Import,
+    /// A response to a service request that arrived from a route: deliver locally only
+    /// (the requester is here), one member of each queue group.
+    Response,
 }
 
 /// A route picked as a destination of the current message, with the queue names for it.
@@ -123,11 +123,9 @@ type Cached = (usize, u64, Matches);
 pub struct Fanout {
     /// Match results for the reader's own messages.
     l1: rustc_hash::FxHashMap<Bytes, Cached>,
-    /// Match results for the same messages in the accounts importing them, kept apart so
-    /// an import that keeps the subject does not evict the exporter's entry.
+    /// Match results for the messages sent on through service imports, kept apart so a
+    /// request that keeps its subject does not evict the importer's entry.
     l1_imported: rustc_hash::FxHashMap<Bytes, Cached>,
-    /// The importer's name of the subject being delivered through an import (reused).
-    import_subject: Vec<u8>,
     /// The exporter's subject of a request through a service import (reused).
     service_subject: Vec<u8>,
     /// A request's payload with its `Nats-Request-Info` header (reused).
@@ -138,6 +136,9 @@ pub struct Fanout {
 /// Everything but the match cache, so a cached result can be borrowed while delivering.
 #[derive(Default)]
 struct Scratch {
+    /// An imported subject renamed for the importer (reused, with its spare).
+    renamed: Vec<u8>,
+    renamed_next: Vec<u8>,
     /// Writers to wake at the end of the read batch.
     touched: Vec<Arc<ClientShared>>,
     targets: Vec<RouteTarget>,
@@ -188,9 +189,6 @@ impl Fanout {
         depth: usize,
     ) -> usize {
         let mut delivered = self.deliver_in(server, account, msg, origin, depth > 0);
-        if !account.stream_imports().is_empty() {
-            delivered += self.deliver_imports(server, account, msg, depth);
-        }
         if let Some(responses) = account.responses() {
             if responses.covers(msg.subject) {
                 delivered += self.deliver_response(server, responses, msg, origin, depth);
@@ -305,7 +303,7 @@ impl Fanout {
                 publisher,
                 echo: true,
             },
-            _ => Origin::Import,
+            _ => Origin::Response,
         };
         let delivered = self.deliver_at(server, &route.into, response, origin, depth + 1);
         if route.response_type != ResponseType::Singleton {
@@ -353,35 +351,6 @@ impl Fanout {
             }
             None => 0,
         }
-    }
-
-    /// Delivers `msg` in every account that imports it from `account`, under the
-    /// importer's name for the subject, and on through their own importers.
-    fn deliver_imports<H: Hub>(
-        &mut self,
-        server: &H,
-        account: &Account,
-        msg: Msg<'_>,
-        depth: usize,
-    ) -> usize {
-        if depth >= MAX_IMPORT_DEPTH {
-            return 0;
-        }
-        let mut delivered = 0;
-        for import in account.stream_imports_of(msg.subject) {
-            let mut subject = std::mem::take(&mut self.import_subject);
-            import.rename.apply(msg.subject, &mut subject);
-            let mapped = Msg {
-                subject: &subject,
-                ..msg
-            };
-            delivered += self.deliver_in(server, &import.into, mapped, Origin::Import, true);
-            if !import.into.stream_imports().is_empty() {
-                delivered += self.deliver_imports(server, &import.into, mapped, depth + 1);
-            }
-            self.import_subject = subject;
-        }
-        delivered
     }
 
     /// Queues protocol bytes for `target`, in order with the messages staged for it.
@@ -454,12 +423,13 @@ impl Scratch {
                     continue;
                 }
             }
+            // One hop: a message from a route never goes back out to routes.
+            let may_route = matches!(origin, Origin::Client { .. });
             let start = rand::rng().random_range(0..n);
             for i in 0..n {
                 let member = &group.members[(start + i) % n];
                 if member.client.kind == Kind::Router {
-                    // One hop: a message from a route never goes back out to routes.
-                    if matches!(origin, Origin::Client { .. }) && !denied(member, msg.subject) {
+                    if may_route && !denied(member, msg.subject) {
                         self.target(&member.client, Some(&group.name));
                         break;
                     }
@@ -565,6 +535,42 @@ impl Scratch {
         msg: Msg<'_>,
         origin: Origin<'_>,
     ) -> bool {
+        let Some(shadow) = &sub.shadow_of else {
+            return self.deliver_to(server, sub, sub, msg, origin);
+        };
+        // A shadow of an importer's subscription: the importer's name for the subject, the
+        // importer's subscription's counters and limit.
+        let Some(primary) = shadow.primary.upgrade() else {
+            return false;
+        };
+        let mut renamed = std::mem::take(&mut self.renamed);
+        let mut next = std::mem::take(&mut self.renamed_next);
+        renamed.clear();
+        renamed.extend_from_slice(msg.subject);
+        for rename in &shadow.renames {
+            rename.apply(&renamed, &mut next);
+            std::mem::swap(&mut renamed, &mut next);
+        }
+        let imported = Msg {
+            subject: &renamed,
+            ..msg
+        };
+        let delivered = self.deliver_to(server, sub, &primary, imported, origin);
+        self.renamed = renamed;
+        self.renamed_next = next;
+        delivered
+    }
+
+    /// Stages the message for the subscriber of `sub`, counting it on `counted` (the
+    /// subscription itself, or the one a shadow stands in for).
+    fn deliver_to<H: Hub>(
+        &mut self,
+        server: &H,
+        sub: &Subscription,
+        counted: &Arc<Subscription>,
+        msg: Msg<'_>,
+        origin: Origin<'_>,
+    ) -> bool {
         let target = &sub.client;
         if let Origin::Client {
             publisher,
@@ -578,8 +584,8 @@ impl Scratch {
         if denied(sub, msg.subject) {
             return false;
         }
-        let max = sub.max();
-        let count = sub.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+        let max = counted.max();
+        let count = counted.delivered.fetch_add(1, Ordering::Relaxed) + 1;
         if max > 0 && count > max {
             return false;
         }
@@ -621,7 +627,7 @@ impl Scratch {
             target.note_response(reply);
         }
         if max > 0 && count == max {
-            server.unsubscribe(sub);
+            server.unsubscribe(counted);
             debug!(
                 "{}Auto-unsubscribe limit of {} reached for sid '{}'",
                 target.prefix,

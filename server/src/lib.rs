@@ -9,7 +9,9 @@
 //! Leaves, which import nothing above them: [`options`], [`stats`] (counters the message path
 //! writes), [`conn`] (the connection model shared by clients and routes, with its outbound
 //! buffer, its writer and the one reader loop both use), [`auth`], [`sublist`], [`account`]
-//! (each account's subject index and stream imports), [`deliver`] (fan-out, reaching the
+//! (each account's subject index and imports), [`import`] (stream imports as shadow
+//! subscriptions in the exporter), [`service`] (service imports and their response
+//! mappings), [`mapping`] (how imports rename subjects), [`deliver`] (fan-out, reaching the
 //! server only through its [`deliver::Hub`] trait), [`listen`], [`tls`] (certificates,
 //! acceptors, handshakes) and [`config`] (with the conf language in [`config::conf`]). Above them, the core [`server`] ↔ [`client`] ↔ [`route`] (the only import
 //! cycle); [`monitor`] reads the core and hears of closed connections through
@@ -37,6 +39,7 @@ pub mod config;
 pub mod conn;
 pub mod deliver;
 pub mod fault;
+pub mod import;
 pub mod launch;
 pub mod listen;
 pub mod log;

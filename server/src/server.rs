@@ -163,14 +163,7 @@ impl Server {
         // The cluster side exists before the first client is accepted (connections wait in
         // the listen backlog meanwhile), so every subscription is booked as route interest.
         if let Some(cluster) = crate::route::start(&server).await? {
-            // A stream another account imports is wanted here for as long as the server runs:
-            // the exporter's messages on other servers must reach this one to be delivered to
-            // the importer's subscribers (nats-server books the same interest when the
-            // importer subscribes).
             for exporter in server.accounts.all() {
-                for import in exporter.stream_imports() {
-                    cluster.local_interest(&exporter.name, &import.subject, None, 1);
-                }
                 // Responses to requests this server mapped into an exporter come back here,
                 // wherever the responder is.
                 if let Some(responses) = exporter.responses() {
@@ -411,16 +404,78 @@ impl Server {
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// Inserts a client's subscription into the index and tells the routes.
+    /// Inserts a client's subscription into the index and tells the routes; where its
+    /// account imports streams on its subjects, shadows of it go into the exporters'
+    /// indexes too (and their interest to the routes, as the exporters').
     pub fn add_subscription(&self, sub: &Arc<Subscription>) -> Result<(), InvalidSubject> {
         sub.index
             .insert(&sub.subject, sub.queue.as_deref(), 1, sub.clone())?;
         if sub.client.kind == Kind::Client {
-            if let Some(cluster) = self.cluster.get() {
-                cluster.local_interest(&sub.account, &sub.subject, sub.queue.as_ref(), 1);
+            self.book_interest(sub, 1);
+            if let Some(account) = self.accounts.get(&sub.account) {
+                if !account.stream_imports().is_empty() {
+                    let mut shadows = Vec::new();
+                    self.add_shadows(sub, account, &sub.subject, &[], 0, &mut shadows);
+                    let _ = sub.shadows.set(shadows.into_boxed_slice());
+                }
             }
         }
         Ok(())
+    }
+
+    /// Adds shadows of `primary` for the imports of `account` that `filter` takes, and on
+    /// along chains of imports (renames so far in `renames`, outermost last).
+    fn add_shadows(
+        &self,
+        primary: &Arc<Subscription>,
+        account: &crate::account::Account,
+        filter: &[u8],
+        renames: &[crate::import::Rename],
+        depth: usize,
+        out: &mut Vec<Arc<Subscription>>,
+    ) {
+        // Cycles are refused when the configuration is read; this bounds a long chain.
+        if depth >= 8 {
+            return;
+        }
+        for import in account.stream_imports() {
+            let Some(subject) = import.shadow_subject(filter) else {
+                continue;
+            };
+            let mut chain = Vec::with_capacity(renames.len() + 1);
+            chain.push(import.rename.clone());
+            chain.extend_from_slice(renames);
+            let shadow = Arc::new(Subscription::shadow(
+                primary,
+                import.from.for_subscription(),
+                subject,
+                chain.clone(),
+            ));
+            if shadow
+                .index
+                .insert(&shadow.subject, shadow.queue.as_deref(), 1, shadow.clone())
+                .is_err()
+            {
+                continue;
+            }
+            self.book_interest(&shadow, 1);
+            self.add_shadows(
+                primary,
+                &import.from,
+                &shadow.subject,
+                &chain,
+                depth + 1,
+                out,
+            );
+            out.push(shadow);
+        }
+    }
+
+    /// Tells the routes of a change in a client subscription's interest.
+    fn book_interest(&self, sub: &Subscription, delta: i32) {
+        if let Some(cluster) = self.cluster.get() {
+            cluster.local_interest(&sub.account, &sub.subject, sub.queue.as_ref(), delta);
+        }
     }
 
     /// Removes a subscription from the index only (its connection is closing), telling the
@@ -428,8 +483,14 @@ impl Server {
     pub fn remove_from_index(&self, sub: &Arc<Subscription>) {
         let removed = sub.index.remove(&sub.subject, sub.queue.as_deref(), sub);
         if removed && sub.client.kind == Kind::Client {
-            if let Some(cluster) = self.cluster.get() {
-                cluster.local_interest(&sub.account, &sub.subject, sub.queue.as_ref(), -1);
+            self.book_interest(sub, -1);
+        }
+        for shadow in sub.shadows.get().into_iter().flatten() {
+            if shadow
+                .index
+                .remove(&shadow.subject, shadow.queue.as_deref(), shadow)
+            {
+                self.book_interest(shadow, -1);
             }
         }
     }

@@ -446,6 +446,57 @@ fn accounts_stay_apart_across_three_nats_servers() {
     }
 }
 
+/// B's queue group on `pub.q` has a member on each of two servers of `kinds`: each message A
+/// publishes on the first reaches exactly one member in the cluster (nats-server serves an
+/// importer's queue group where the message was published; the other server leaves it alone).
+fn importer_queue_group_across(kinds: [ServerKind; 2]) {
+    let [pa, pb, ca, cb] = free_ports::<4>();
+    let nodes = start_together(
+        &[
+            (kinds[0], pa, ca, clustered(ca, &[])),
+            (kinds[1], pb, cb, clustered(cb, &[ca])),
+        ],
+        1,
+    );
+    let context = format!("{kinds:?}");
+    let group = b"SUB pub.q workers 1\r\n";
+    let mut here = Raw::synced(pa, &login("b"), group);
+    let mut there = Raw::synced(pb, &login("b"), group);
+    // Once A's messages flow to the second server and its member's interest is known on the
+    // first, the count is what it will stay.
+    let mut probe = Raw::synced(pb, &login("b"), b"SUB pub.probe 1\r\n");
+    let got = publish_until_received(pa, "a", "pub.probe", &mut probe);
+    assert!(
+        !got.is_empty(),
+        "{context}: A's stream never reached the second server"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let total = 40;
+    let mut ops = Vec::new();
+    for i in 0..total {
+        ops.extend_from_slice(format!("PUB pub.q 2\r\n{:02}\r\n", i).as_bytes());
+    }
+    publish_as(pa, "a", &ops);
+    let count = |raw: &mut Raw| received(raw).matches("MSG pub.q 1 2").count();
+    let (a, b) = (count(&mut here), count(&mut there));
+    assert_eq!(a + b, total, "{context}: {a} here + {b} there");
+    drop(nodes);
+}
+
+#[test]
+fn an_importers_queue_group_gets_each_message_once_across_our_servers() {
+    importer_queue_group_across([ServerKind::Ours; 2]);
+}
+
+#[test]
+fn an_importers_queue_group_gets_each_message_once_with_nats_server() {
+    if cluster_util::real_server_available("an_importers_queue_group_gets_each_message_once") {
+        importer_queue_group_across([ServerKind::Real, ServerKind::Real]);
+        importer_queue_group_across([ServerKind::Real, ServerKind::Ours]);
+        importer_queue_group_across([ServerKind::Ours, ServerKind::Real]);
+    }
+}
+
 // ----------------------------------------------------------------------------------------
 // Monitoring
 
