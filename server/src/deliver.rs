@@ -136,9 +136,8 @@ pub struct Fanout {
 /// Everything but the match cache, so a cached result can be borrowed while delivering.
 #[derive(Default)]
 struct Scratch {
-    /// An imported subject renamed for the importer (reused, with its spare).
+    /// An imported subject renamed for the importer (reused).
     renamed: Vec<u8>,
-    renamed_next: Vec<u8>,
     /// Writers to wake at the end of the read batch.
     touched: Vec<Arc<ClientShared>>,
     targets: Vec<RouteTarget>,
@@ -535,39 +534,26 @@ impl Scratch {
         msg: Msg<'_>,
         origin: Origin<'_>,
     ) -> bool {
-        let Some(shadow) = &sub.shadow_of else {
-            return self.deliver_to(server, sub, sub, msg, origin);
+        let Some(rename) = &sub.rename else {
+            return self.deliver_to(server, sub, msg, origin);
         };
-        // A shadow of an importer's subscription: the importer's name for the subject, the
-        // importer's subscription's counters and limit.
-        let Some(primary) = shadow.primary.upgrade() else {
-            return false;
-        };
+        // A shadow of an importer's subscription: the importer's name for the subject.
         let mut renamed = std::mem::take(&mut self.renamed);
-        let mut next = std::mem::take(&mut self.renamed_next);
-        renamed.clear();
-        renamed.extend_from_slice(msg.subject);
-        for rename in &shadow.renames {
-            rename.apply(&renamed, &mut next);
-            std::mem::swap(&mut renamed, &mut next);
-        }
+        rename.apply(msg.subject, &mut renamed);
         let imported = Msg {
             subject: &renamed,
             ..msg
         };
-        let delivered = self.deliver_to(server, sub, &primary, imported, origin);
+        let delivered = self.deliver_to(server, sub, imported, origin);
         self.renamed = renamed;
-        self.renamed_next = next;
         delivered
     }
 
-    /// Stages the message for the subscriber of `sub`, counting it on `counted` (the
-    /// subscription itself, or the one a shadow stands in for).
+    /// Stages the message for the subscriber of `sub`.
     fn deliver_to<H: Hub>(
         &mut self,
         server: &H,
-        sub: &Subscription,
-        counted: &Arc<Subscription>,
+        sub: &Arc<Subscription>,
         msg: Msg<'_>,
         origin: Origin<'_>,
     ) -> bool {
@@ -584,8 +570,8 @@ impl Scratch {
         if denied(sub, msg.subject) {
             return false;
         }
-        let max = counted.max();
-        let count = counted.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+        let max = sub.max();
+        let count = sub.delivered.fetch_add(1, Ordering::Relaxed) + 1;
         if max > 0 && count > max {
             return false;
         }
@@ -627,7 +613,7 @@ impl Scratch {
             target.note_response(reply);
         }
         if max > 0 && count == max {
-            server.unsubscribe(counted);
+            server.unsubscribe(sub);
             debug!(
                 "{}Auto-unsubscribe limit of {} reached for sid '{}'",
                 target.prefix,

@@ -414,61 +414,42 @@ impl Server {
             self.book_interest(sub, 1);
             if let Some(account) = self.accounts.get(&sub.account) {
                 if !account.stream_imports().is_empty() {
-                    let mut shadows = Vec::new();
-                    self.add_shadows(sub, account, &sub.subject, &[], 0, &mut shadows);
-                    let _ = sub.shadows.set(shadows.into_boxed_slice());
+                    let _ = sub.shadows.set(self.add_shadows(sub, account));
                 }
             }
         }
         Ok(())
     }
 
-    /// Adds shadows of `primary` for the imports of `account` that `filter` takes, and on
-    /// along chains of imports (renames so far in `renames`, outermost last).
+    /// Adds shadows of `sub` in the exporters of the streams `account` imports that its
+    /// filter takes. One level, as nats-server: a shadow gets no shadows of its own, so a
+    /// stream does not flow on through an importer that exports it again.
     fn add_shadows(
         &self,
-        primary: &Arc<Subscription>,
+        sub: &Arc<Subscription>,
         account: &crate::account::Account,
-        filter: &[u8],
-        renames: &[crate::import::Rename],
-        depth: usize,
-        out: &mut Vec<Arc<Subscription>>,
-    ) {
-        // Cycles are refused when the configuration is read; this bounds a long chain.
-        if depth >= 8 {
-            return;
-        }
+    ) -> Box<[Arc<Subscription>]> {
+        let mut shadows = Vec::new();
         for import in account.stream_imports() {
-            let Some(subject) = import.shadow_subject(filter) else {
+            let Some(subject) = import.shadow_subject(&sub.subject) else {
                 continue;
             };
-            let mut chain = Vec::with_capacity(renames.len() + 1);
-            chain.push(import.rename.clone());
-            chain.extend_from_slice(renames);
             let shadow = Arc::new(Subscription::shadow(
-                primary,
+                sub,
                 import.from.for_subscription(),
                 subject,
-                chain.clone(),
+                import.rename.clone(),
             ));
             if shadow
                 .index
                 .insert(&shadow.subject, shadow.queue.as_deref(), 1, shadow.clone())
-                .is_err()
+                .is_ok()
             {
-                continue;
+                self.book_interest(&shadow, 1);
+                shadows.push(shadow);
             }
-            self.book_interest(&shadow, 1);
-            self.add_shadows(
-                primary,
-                &import.from,
-                &shadow.subject,
-                &chain,
-                depth + 1,
-                out,
-            );
-            out.push(shadow);
         }
+        shadows.into_boxed_slice()
     }
 
     /// Tells the routes of a change in a client subscription's interest.

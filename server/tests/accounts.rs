@@ -135,6 +135,44 @@ fn a_wildcard_stream_import_renamed_with_to_maps_token_by_token() {
 }
 
 #[test]
+fn imports_do_not_chain_and_auto_unsubscribe_limits_only_the_own_account() {
+    let conf = "accounts {\n  A { users: [{user: a, password: a}], exports: [{stream: \"a.>\"}] }\n  B { users: [{user: b, password: b}], imports: [{stream: {account: A, subject: \"a.>\"}}], exports: [{stream: \"a.>\"}] }\n  C { users: [{user: c, password: c}], imports: [{stream: {account: B, subject: \"a.>\"}, prefix: c}] }\n}\n";
+    for binary in binaries("imports_do_not_chain") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let mut in_b = Raw::synced(server.port, &login("b"), b"SUB a.> 1\r\nUNSUB 1 2\r\n");
+        // As nats-server: the limit counts B's own messages, not the imported ones.
+        let mut in_c = Raw::synced(server.port, &login("c"), b"SUB c.a.> 1\r\n");
+        publish_as(
+            server.port,
+            "a",
+            b"PUB a.x 1\r\n1\r\nPUB a.y 1\r\n2\r\nPUB a.z 1\r\n3\r\n",
+        );
+        assert_eq!(
+            received(&mut in_b),
+            "MSG a.x 1 1\r\n1\r\nMSG a.y 1 1\r\n2\r\nMSG a.z 1 1\r\n3\r\n",
+            "{binary}: imported messages pass the limit"
+        );
+        assert_eq!(
+            received(&mut in_c),
+            "",
+            "{binary}: as nats-server, A's stream does not flow on through B to C"
+        );
+        publish_as(
+            server.port,
+            "b",
+            b"PUB a.b 1\r\n4\r\nPUB a.b 1\r\n5\r\nPUB a.b 1\r\n6\r\n",
+        );
+        assert_eq!(
+            received(&mut in_b),
+            "MSG a.b 1 1\r\n4\r\nMSG a.b 1 1\r\n5\r\n",
+            "{binary}: B's own messages reach the limit"
+        );
+        publish_as(server.port, "a", b"PUB a.x 1\r\n7\r\n");
+        assert_eq!(received(&mut in_b), "", "{binary}: gone with its shadows");
+    }
+}
+
+#[test]
 fn the_global_account_is_apart_from_named_accounts() {
     let conf = format!("authorization {{ users: [ {{user: g, password: g}} ] }}\n{TWO_ACCOUNTS}");
     for binary in binaries("the_global_account_is_apart_from_named_accounts") {

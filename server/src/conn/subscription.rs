@@ -1,7 +1,7 @@
 //! A subscription as the subject index stores it: a client's `SUB`, or a route's interest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -30,22 +30,14 @@ pub struct Subscription {
     pub(crate) max: AtomicU64,
     /// Set when the subscriber's permissions deny some subjects this filter matches.
     pub(crate) deny_check: Option<Arc<ClientPermissions>>,
-    /// Set on a shadow: the importer's subscription it stands in for in an exporter's
-    /// index, and how the exporter's subjects are renamed on the way (see [`crate::import`]).
-    pub(crate) shadow_of: Option<Box<Shadow>>,
+    /// Set on a shadow (an importer's subscription standing in an exporter's index, see
+    /// [`crate::import`]): how the exporter's subject is named for the importer. A shadow
+    /// counts its own deliveries: as in nats-server, an auto-unsubscribe limit applies to
+    /// the messages of the importer's own account only.
+    pub(crate) rename: Option<Box<Rename>>,
     /// A client's subscription's shadows in the exporters it imports from (set once, when
     /// it is added; removed with it).
     pub(crate) shadows: OnceLock<Box<[Arc<Subscription>]>>,
-}
-
-/// What a shadow subscription knows of the subscription it stands in for.
-pub(crate) struct Shadow {
-    /// The importer's subscription: its counters and limit apply (weak, so the primary's
-    /// list of shadows does not keep it alive in a cycle).
-    pub(crate) primary: Weak<Subscription>,
-    /// The renames from the exporter's subject to the importer's, applied in order (more
-    /// than one along a chain of imports).
-    pub(crate) renames: Vec<Rename>,
 }
 
 impl Subscription {
@@ -67,18 +59,18 @@ impl Subscription {
             delivered: AtomicU64::new(0),
             max: AtomicU64::new(0),
             deny_check: None,
-            shadow_of: None,
+            rename: None,
             shadows: OnceLock::new(),
         }
     }
 
     /// A shadow of `primary` in an exporter's index (`account`, `index`), on the exporter's
-    /// `subject`, renamed by `renames` on delivery.
+    /// `subject`, renamed by `rename` on delivery.
     pub(crate) fn shadow(
         primary: &Arc<Subscription>,
         account: (Bytes, Arc<Sublist<Subscription>>),
         subject: Bytes,
-        renames: Vec<Rename>,
+        rename: Rename,
     ) -> Subscription {
         let mut shadow = Subscription::new(
             primary.client.clone(),
@@ -88,10 +80,7 @@ impl Subscription {
             primary.sid.clone(),
         );
         shadow.deny_check = primary.deny_check.clone();
-        shadow.shadow_of = Some(Box::new(Shadow {
-            primary: Arc::downgrade(primary),
-            renames,
-        }));
+        shadow.rename = Some(Box::new(rename));
         shadow
     }
 
