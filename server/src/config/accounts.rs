@@ -19,8 +19,58 @@ use crate::options::{
     AccountConfig, Export, Options, ServiceImportConfig, StreamImportConfig, User,
 };
 
+/// The `accounts` value: a map of account blocks, or (nats-server's short form) a list of
+/// names, accounts with no users, exports or imports.
+#[derive(Debug)]
+pub(super) struct AccountsValue(pub(super) BTreeMap<String, AccountBlock>);
+
+impl<'de> Deserialize<'de> for AccountsValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AccountsValue;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of accounts or a list of account names")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                BTreeMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(AccountsValue)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut accounts = BTreeMap::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    if is_reserved(&name) {
+                        return Err(serde::de::Error::custom(format!(
+                            "{name:?} is a Reserved Account"
+                        )));
+                    }
+                    if accounts
+                        .insert(name.clone(), AccountBlock::default())
+                        .is_some()
+                    {
+                        return Err(serde::de::Error::custom(format!(
+                            "Duplicate Account Entry: {name}"
+                        )));
+                    }
+                }
+                Ok(AccountsValue(accounts))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// One account as written in the file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AccountBlock {
     #[serde(default, deserialize_with = "user_list")]

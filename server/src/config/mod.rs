@@ -534,7 +534,7 @@ struct FileConfig {
     /// Metadata for monitoring and JetStream placement only.
     server_tags: Option<OneOrMany>,
     no_auth_user: Option<String>,
-    accounts: Option<std::collections::BTreeMap<String, accounts::AccountBlock>>,
+    accounts: Option<accounts::AccountsValue>,
     #[serde(alias = "system")]
     system_account: Option<String>,
     #[serde(default, deserialize_with = "refuse_gateway")]
@@ -683,7 +683,7 @@ impl FileConfig {
             o.authorization = auth.into_authorization()?;
         }
         if let Some(blocks) = self.accounts {
-            accounts::apply(blocks, o)?;
+            accounts::apply(blocks.0, o)?;
         }
         if let Some(name) = self.system_account {
             if !o.accounts.iter().any(|a| a.name == name) {

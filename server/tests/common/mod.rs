@@ -81,6 +81,13 @@ pub fn run_to_exit(binary: &str, args: &[&str]) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn server");
+    // Read standard error as it comes, so a chatty server never blocks on a full pipe.
+    let mut pipe = child.stderr.take().expect("stderr piped");
+    let reader = std::thread::spawn(move || {
+        let mut stderr = String::new();
+        let _ = pipe.read_to_string(&mut stderr);
+        stderr
+    });
     let deadline = Instant::now() + WAIT;
     let code = loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -89,14 +96,12 @@ pub fn run_to_exit(binary: &str, args: &[&str]) -> (Option<i32>, String) {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{binary} {args:?} did not exit within {WAIT:?}");
+            let stderr = reader.join().unwrap_or_default();
+            panic!("{binary} {args:?} did not exit within {WAIT:?}: {stderr}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
+    let stderr = reader.join().unwrap_or_default();
     (code, stderr)
 }
 
