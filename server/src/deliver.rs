@@ -23,7 +23,7 @@ use crate::conn::outbound::Queued;
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
 use crate::service::{self, ResponseRoute, ResponseType, Responses};
 use crate::stats::Stats;
-use crate::sublist::SubResult;
+use crate::sublist::{SubResult, Sublist};
 
 /// What delivery needs of the server: the counters, and the removal of a subscription that
 /// reached its auto-unsubscribe limit (which may have to tell the routes). The server
@@ -118,14 +118,54 @@ const MAX_IMPORT_DEPTH: usize = 8;
 /// A cached match result: which index (by address) and generation it was computed on.
 type Cached = (usize, u64, Matches);
 
+/// Match results by subject, valid while their index's generation is unchanged. One hash
+/// look-up per message on a hit: the map gives a slot, the slot holds the result.
+#[derive(Default)]
+struct MatchCache {
+    slots: rustc_hash::FxHashMap<Bytes, usize>,
+    entries: Vec<Cached>,
+}
+
+impl MatchCache {
+    /// The subscriptions of `sublist` matching `subject`, from the cache when fresh.
+    #[inline]
+    fn lookup(&mut self, sublist: &Arc<Sublist<Subscription>>, subject: &[u8]) -> &Matches {
+        let index = Arc::as_ptr(sublist) as usize;
+        let generation = sublist.generation();
+        let slot = match self.slots.get(subject) {
+            Some(&slot) => slot,
+            None => {
+                if self.entries.len() >= L1_MAX {
+                    self.clear();
+                }
+                let slot = self.entries.len();
+                self.entries
+                    .push((index, generation, sublist.matches(subject)));
+                self.slots.insert(Bytes::copy_from_slice(subject), slot);
+                return &self.entries[slot].2;
+            }
+        };
+        let entry = &mut self.entries[slot];
+        if entry.0 != index || entry.1 != generation {
+            *entry = (index, generation, sublist.matches(subject));
+        }
+        &entry.2
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.entries.clear();
+    }
+}
+
 /// Per-reader delivery state.
 #[derive(Default)]
 pub struct Fanout {
     /// Match results for the reader's own messages.
-    l1: rustc_hash::FxHashMap<Bytes, Cached>,
+    l1: MatchCache,
     /// Match results for the messages sent on through service imports, kept apart so a
     /// request that keeps its subject does not evict the importer's entry.
-    l1_imported: rustc_hash::FxHashMap<Bytes, Cached>,
+    l1_imported: MatchCache,
     /// The exporter's subject of a request through a service import (reused).
     service_subject: Vec<u8>,
     /// A request's payload with its `Nats-Request-Info` header (reused).
@@ -324,32 +364,14 @@ impl Fanout {
         origin: Origin<'_>,
         imported: bool,
     ) -> usize {
-        let index = Arc::as_ptr(&account.sublist) as usize;
-        let generation = account.sublist.generation();
         let l1 = if imported {
             &mut self.l1_imported
         } else {
             &mut self.l1
         };
-        let fresh =
-            matches!(l1.get(msg.subject), Some((i, g, _)) if *i == index && *g == generation);
-        if !fresh {
-            let result = account.sublist.matches(msg.subject);
-            if l1.len() >= L1_MAX {
-                l1.clear();
-            }
-            l1.insert(
-                Bytes::copy_from_slice(msg.subject),
-                (index, generation, result),
-            );
-        }
-        match l1.get(msg.subject) {
-            Some((_, _, result)) => {
-                self.scratch
-                    .deliver(server, &account.name, result, msg, origin)
-            }
-            None => 0,
-        }
+        let result = l1.lookup(&account.sublist, msg.subject);
+        self.scratch
+            .deliver(server, &account.name, result, msg, origin)
     }
 
     /// Queues protocol bytes for `target`, in order with the messages staged for it.
