@@ -9,6 +9,7 @@
 //! A leaf: it knows the subject index and the connection model, never the server.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -32,6 +33,17 @@ pub struct Account {
     /// Other accounts' imports of this account's streams: what is published here on a
     /// matching subject is delivered in them too. Set once, when all accounts exist.
     imported_by: OnceLock<Vec<StreamImport>>,
+    /// Client connections holding an [`AccountSlot`] (operator mode's connection limit).
+    clients: AtomicUsize,
+}
+
+/// A client's place among its account's limited connections; dropping it frees the place.
+pub struct AccountSlot(Arc<Account>);
+
+impl Drop for AccountSlot {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A stream another account imports from this one.
@@ -78,7 +90,19 @@ impl Account {
             name: Bytes::copy_from_slice(name.as_bytes()),
             sublist: Arc::new(Sublist::new()),
             imported_by: OnceLock::new(),
+            clients: AtomicUsize::new(0),
         })
+    }
+
+    /// Takes one of at most `max` client places of this account (an account JWT's `conn`
+    /// limit); `None` when all are taken.
+    pub fn try_add_client(self: &Arc<Self>, max: usize) -> Option<AccountSlot> {
+        self.clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| AccountSlot(self.clone()))
     }
 
     /// The name as text.
