@@ -271,7 +271,7 @@ pub enum SigningKey {
     /// A key that signs users with their own permissions.
     Plain(String),
     /// A key whose users get its template.
-    Scoped(UserScope),
+    Scoped(Box<UserScope>),
 }
 
 impl SigningKey {
@@ -647,7 +647,10 @@ mod tests {
         let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
         let other = encode(&account, "U", USER, r#""exp":5,"#);
         parts[1] = other.split('.').nth(1).expect("claims").to_string();
-        assert_eq!(decode_user(&parts.join(".")), Err(JwtError::Signature));
+        assert_eq!(
+            decode_user(&parts.join(".")).err(),
+            Some(JwtError::Signature)
+        );
         // Signed by someone else than the `iss` it names.
         let stranger = KeyPair::new_account();
         let forged = encode(&stranger, "U", USER, "");
@@ -661,10 +664,13 @@ mod tests {
         .replace(&stranger.public_key(), &account.public_key());
         let mut parts: Vec<String> = forged.split('.').map(str::to_string).collect();
         parts[1] = data_encoding::BASE64URL_NOPAD.encode(body.as_bytes());
-        assert_eq!(decode_user(&parts.join(".")), Err(JwtError::Signature));
         assert_eq!(
-            decode_user("a.b"),
-            Err(JwtError::Malformed("expected 3 chunks".into()))
+            decode_user(&parts.join(".")).err(),
+            Some(JwtError::Signature)
+        );
+        assert_eq!(
+            decode_user("a.b").err(),
+            Some(JwtError::Malformed("expected 3 chunks".into()))
         );
     }
 

@@ -507,7 +507,7 @@ fn operator_configurations_nats_server_refuses_are_refused() {
             "error parsing operator JWT: not operator claim",
         ),
         (
-            format!("operator: /nonexistent/op.jwt\nresolver: MEMORY\n"),
+            "operator: /nonexistent/op.jwt\nresolver: MEMORY\n".to_string(),
             "error parsing operator JWT: open /nonexistent/op.jwt: no such file or directory",
         ),
         (
