@@ -8,7 +8,9 @@
 //!
 //! Leaves, which import nothing above them: [`options`], [`stats`] (counters the message path
 //! writes), [`conn`] (the connection model shared by clients and routes, with its outbound
-//! buffer, its writer and the one reader loop both use), [`auth`], [`sublist`], [`account`]
+//! buffer, its writer and the one reader loop both use), [`auth`], [`jwt`] (decoding and
+//! verifying NATS JWTs), [`operator`] (operator mode's trust: accounts of the resolver, user
+//! JWT checks), [`sublist`], [`account`]
 //! (each account's subject index and stream imports), [`deliver`] (fan-out, reaching the
 //! server only through its [`deliver::Hub`] trait), [`listen`], [`tls`] (certificates,
 //! acceptors, handshakes) and [`config`] (with the conf language in [`config::conf`]). Above them, the core [`server`] ↔ [`client`] ↔ [`route`] (the only import
