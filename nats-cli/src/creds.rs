@@ -186,15 +186,36 @@ pub mod test_jwt {
     /// A JWT whose issuer `issuer` vouches for `subject`: `nats` is the JSON object of the
     /// `nats` claim (its `type`, `version` and limits).
     pub fn encode(issuer: &KeyPair, subject: &str, name: &str, nats: &str) -> String {
-        let b64 = |bytes: &[u8]| data_encoding::BASE64URL_NOPAD.encode(bytes);
-        let header = b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
-        let iat = std::time::SystemTime::now()
+        encode_with(issuer, subject, name, nats, "")
+    }
+
+    /// Unix seconds now, for `exp`, `nbf` and revocation times.
+    pub fn now() -> i64 {
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock after 1970")
-            .as_secs();
+            .as_secs() as i64
+    }
+
+    /// Like [`encode`], with more top-level claims: `extra` is JSON members each followed
+    /// by a comma (`"exp":123,"nbf":100,`); an `"iat":` in it replaces the current time.
+    pub fn encode_with(
+        issuer: &KeyPair,
+        subject: &str,
+        name: &str,
+        nats: &str,
+        extra: &str,
+    ) -> String {
+        let b64 = |bytes: &[u8]| data_encoding::BASE64URL_NOPAD.encode(bytes);
+        let header = b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+        let iat = if extra.contains("\"iat\":") {
+            String::new()
+        } else {
+            format!("\"iat\":{},", now())
+        };
         let jti = b64(&KeyPair::new_user().public_key().as_bytes()[..16]);
         let claims = format!(
-            r#"{{"jti":"{jti}","iat":{iat},"iss":"{}","sub":"{subject}","name":"{name}","nats":{nats}}}"#,
+            r#"{{"jti":"{jti}",{iat}{extra}"iss":"{}","sub":"{subject}","name":"{name}","nats":{nats}}}"#,
             issuer.public_key()
         );
         let signed = format!("{header}.{}", b64(claims.as_bytes()));

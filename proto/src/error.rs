@@ -14,6 +14,8 @@ pub mod text {
     pub const AUTHORIZATION_VIOLATION: &str = "Authorization Violation";
     /// No successful `CONNECT` within the authentication timeout (closes).
     pub const AUTHENTICATION_TIMEOUT: &str = "Authentication Timeout";
+    /// The user JWT expired while connected (operator mode).
+    pub const USER_AUTHENTICATION_EXPIRED: &str = "User Authentication Expired";
     /// An announced payload larger than `max_payload` (closes).
     pub const MAXIMUM_PAYLOAD_VIOLATION: &str = "Maximum Payload Violation";
     /// Control line arguments longer than `max_control_line` (closes).

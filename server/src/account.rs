@@ -9,7 +9,7 @@
 //! A leaf: it knows the subject index and the connection model, never the server.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -45,6 +45,17 @@ pub struct Account {
     /// Traffic of the account's client connections that have closed (what open ones did
     /// is read from them), for per-account monitoring without a per-message counter.
     closed: Traffic,
+    /// Client connections holding an [`AccountSlot`] (operator mode's connection limit).
+    clients: AtomicUsize,
+}
+
+/// A client's place among its account's limited connections; dropping it frees the place.
+pub struct AccountSlot(Arc<Account>);
+
+impl Drop for AccountSlot {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Messages and payload bytes in both directions.
@@ -86,7 +97,19 @@ impl Account {
             service_imports: OnceLock::new(),
             responses: OnceLock::new(),
             closed: Traffic::default(),
+            clients: AtomicUsize::new(0),
         })
+    }
+
+    /// Takes one of at most `max` client places of this account (an account JWT's `conn`
+    /// limit); `None` when all are taken.
+    pub fn try_add_client(self: &Arc<Self>, max: usize) -> Option<AccountSlot> {
+        self.clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| AccountSlot(self.clone()))
     }
 
     /// The name as text.

@@ -216,6 +216,19 @@ pub struct Authenticated {
     pub permissions: Option<Arc<ClientPermissions>>,
     /// The account the user is in (`None`: the global account).
     pub account: Option<String>,
+    /// Operator mode: what the user JWT said (limits, expiry, who signed it).
+    pub jwt: Option<Box<crate::operator::JwtLogin>>,
+}
+
+impl From<crate::operator::JwtLogin> for Authenticated {
+    fn from(login: crate::operator::JwtLogin) -> Authenticated {
+        Authenticated {
+            user: Some(login.user.clone()),
+            permissions: login.permissions.clone(),
+            account: Some(login.account.clone()),
+            jwt: Some(Box::new(login)),
+        }
+    }
 }
 
 struct UserEntry {
@@ -253,6 +266,8 @@ pub struct Auth {
     /// The user names that parse as distinguished names, in configuration order, for
     /// matching a certificate's subject.
     dn_users: Vec<(String, Dn)>,
+    /// Operator mode: clients log in with user JWTs of these accounts only.
+    trust: Option<crate::operator::Trust>,
 }
 
 impl Auth {
@@ -266,7 +281,18 @@ impl Auth {
             None => Anonymous::Refused,
         };
         auth.tls_map = options.tls.as_ref().is_some_and(|t| t.map);
+        auth.trust = crate::operator::Trust::from_options(options);
+        if auth.trust.is_some() {
+            // Only user JWTs log in: no anonymous clients, whatever else is configured.
+            auth.required = true;
+            auth.anonymous = Anonymous::Refused;
+        }
         auth
+    }
+
+    /// Operator mode's trust, when the server runs in operator mode.
+    pub fn trust(&self) -> Option<&crate::operator::Trust> {
+        self.trust.as_ref()
     }
 
     /// Compiles the `authorization` options.
@@ -319,6 +345,7 @@ impl Auth {
                 .filter(|u| u.nkey.is_none())
                 .filter_map(|u| Some((u.username.clone(), Dn::parse(&u.username)?)))
                 .collect(),
+            trust: None,
         }
     }
 
@@ -447,9 +474,10 @@ impl Auth {
         }
     }
 
-    /// Whether clients get a nonce in their INFO to sign (nkey users exist).
+    /// Whether clients get a nonce in their INFO to sign (nkey users exist, or operator
+    /// mode).
     pub fn needs_nonce(&self) -> bool {
-        !self.nkeys.is_empty()
+        !self.nkeys.is_empty() || self.trust.is_some()
     }
 
     /// Checks a CONNECT's credentials against the `nonce` its INFO carried (if any); `None`
@@ -525,8 +553,7 @@ impl Auth {
                 .await
                 .then(|| Authenticated {
                     user: Some(user.clone()),
-                    permissions: None,
-                    account: None,
+                    ..Authenticated::default()
                 });
         }
         None
@@ -535,7 +562,7 @@ impl Auth {
 
 /// Whether `sig` (base64, URL alphabet unpadded or standard, as nats-server accepts) is
 /// `nkey`'s ed25519 signature of `nonce`.
-fn signed_nonce(nkey: &str, sig: &str, nonce: &[u8]) -> bool {
+pub(crate) fn signed_nonce(nkey: &str, sig: &str, nonce: &[u8]) -> bool {
     if sig.is_empty() {
         return false;
     }
@@ -562,6 +589,7 @@ impl UserEntry {
             user: Some(name.to_string()),
             permissions: self.permissions.clone(),
             account: self.account.clone(),
+            jwt: None,
         }
     }
 }

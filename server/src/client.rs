@@ -61,6 +61,13 @@ struct Client {
     /// The names of the client's certificate, read after the handshake when
     /// `verify_and_map` picks users by certificate.
     cert: Option<Box<crate::tls::CertIdentity>>,
+    /// Most subscriptions of this connection (`None`: unlimited): `max_subscriptions`, or
+    /// less under a user or account JWT's limit.
+    max_subs: Option<usize>,
+    /// The authentication deadline now is the user JWT's expiry.
+    expiring: bool,
+    /// The connection's place under its account's connection limit (operator mode).
+    _account_slot: Option<crate::account::AccountSlot>,
     /// Authentication has placed the client (its account is settled).
     logged_in: bool,
     /// No op yet, authentication is required but clients without credentials are let in:
@@ -306,6 +313,9 @@ where
         account: server.accounts.global().clone(),
         nonce,
         cert,
+        max_subs: (options.max_subscriptions > 0).then_some(options.max_subscriptions),
+        expiring: false,
+        _account_slot: None,
         logged_in: false,
         anonymous_first_op: auth_required && auth.admits_anonymous(),
         pub_cache: HashMap::new(),
@@ -431,10 +441,21 @@ impl Client {
         let auth = self.server.auth();
         let nonce = self.nonce.as_ref().map(String::as_bytes);
         let cert = self.cert.as_deref();
-        let checked = tokio::select! {
-            checked = auth.check_tls(&c, nonce, cert, Some(&self.prefix)) => checked,
-            _ = self.shared.closing().cancelled() => {
-                return Err(self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown));
+        let checked = if let Some(trust) = auth.trust() {
+            let now = crate::operator::now();
+            match trust.check(&c, nonce, self.shared.peer.ip(), now) {
+                Ok(login) => Some(Authenticated::from(login)),
+                Err(why) => {
+                    debug!("{}{why}", self.prefix);
+                    None
+                }
+            }
+        } else {
+            tokio::select! {
+                checked = auth.check_tls(&c, nonce, cert, Some(&self.prefix)) => checked,
+                _ = self.shared.closing().cancelled() => {
+                    return Err(self.shared.close_reason().unwrap_or(CloseReason::ServerShutdown));
+                }
             }
         };
         let Some(authenticated) = checked else {
@@ -478,6 +499,9 @@ impl Client {
         self.codec.set_headers(headers);
         self.codec.set_auth_pending(false);
         self.log_in(&authenticated)?;
+        if let Some(login) = &authenticated.jwt {
+            self.apply_jwt_limits(login);
+        }
         let descriptor = [
             (!c.version.is_empty()).then(|| format!("v{}", c.version)),
             (!c.lang.is_empty()).then(|| c.lang.clone()),
@@ -503,6 +527,13 @@ impl Client {
             version: c.version.clone(),
             user,
             account: self.account.name_str().to_string(),
+            jwt: authenticated.jwt.as_ref().map(|login| {
+                Arc::new(crate::stats::JwtMeta {
+                    jwt: c.jwt.clone(),
+                    issuer_key: login.issuer.clone(),
+                    name_tag: login.name_tag.clone(),
+                })
+            }),
         });
         self.shared.stats.touch();
         if !self.connected {
@@ -545,6 +576,19 @@ impl Client {
                     );
                     return Err(CloseReason::AuthenticationFailure);
                 };
+                if let Some(max) = authenticated
+                    .jwt
+                    .as_ref()
+                    .and_then(|j| j.account_connections)
+                {
+                    let Some(slot) = account.try_add_client(max) else {
+                        let text = "maximum account active connections exceeded";
+                        self.send_err(text);
+                        error!("{}{text}", self.prefix);
+                        return Err(CloseReason::MaxAccountConnectionsExceeded);
+                    };
+                    self._account_slot = Some(slot);
+                }
                 self.account = account.clone();
             }
         }
@@ -553,6 +597,26 @@ impl Client {
             self.shared.grant_responses(permission);
         }
         Ok(())
+    }
+
+    /// Takes on a user JWT's limits: fewer subscriptions, a smaller payload (as nats-server,
+    /// the smallest of the user's, the account's and the server's), and the close at expiry.
+    fn apply_jwt_limits(&mut self, login: &crate::operator::JwtLogin) {
+        let options = self.server.options();
+        let server_subs = (options.max_subscriptions > 0).then_some(options.max_subscriptions);
+        self.max_subs = crate::operator::min_limit(login.max_subscriptions, server_subs);
+        let max_payload = crate::operator::min_limit(login.max_payload, Some(options.max_payload))
+            .unwrap_or(options.max_payload);
+        self.codec.set_limits(Limits {
+            max_control_line: options.max_control_line,
+            max_payload,
+        });
+        if let Some(expires) = login.expires {
+            let left = u64::try_from(expires - crate::operator::now()).unwrap_or(0);
+            self.timers.auth_deadline =
+                Some(tokio::time::Instant::now() + Duration::from_secs(left));
+            self.expiring = true;
+        }
     }
 
     /// The first op of a client that sent no CONNECT, where clients without credentials
@@ -728,10 +792,10 @@ impl Client {
                 return;
             }
         }
-        let max_subs = self.server.options().max_subscriptions;
+        let max_subs = self.max_subs;
         {
             let subs = self.shared.subs.lock().unwrap_or_else(|e| e.into_inner());
-            if max_subs > 0 && subs.len() >= max_subs {
+            if max_subs.is_some_and(|max| subs.len() >= max) {
                 drop(subs);
                 self.send_err(text::MAXIMUM_SUBSCRIPTIONS_EXCEEDED);
                 return;
@@ -874,6 +938,11 @@ impl Connection for Client {
     }
 
     fn auth_timeout(&mut self) -> CloseReason {
+        if self.expiring {
+            self.send_err(text::USER_AUTHENTICATION_EXPIRED);
+            debug!("{}{}", self.prefix, text::USER_AUTHENTICATION_EXPIRED);
+            return CloseReason::AuthenticationExpired;
+        }
         self.send_err(text::AUTHENTICATION_TIMEOUT);
         error!("{}Authentication Timeout", self.prefix);
         CloseReason::AuthenticationTimeout

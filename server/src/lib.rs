@@ -8,7 +8,9 @@
 //!
 //! Leaves, which import nothing above them: [`options`], [`stats`] (counters the message path
 //! writes), [`conn`] (the connection model shared by clients and routes, with its outbound
-//! buffer, its writer and the one reader loop both use), [`auth`], [`sublist`], [`account`]
+//! buffer, its writer and the one reader loop both use), [`auth`], [`jwt`] (decoding and
+//! verifying NATS JWTs), [`operator`] (operator mode's trust: accounts of the resolver, user
+//! JWT checks), [`sublist`], [`account`]
 //! (each account's subject index and imports), [`import`] (stream imports as shadow
 //! subscriptions in the exporter), [`service`] (service imports and their response
 //! mappings), [`mapping`] (how imports rename subjects), [`deliver`] (fan-out, reaching the
@@ -40,11 +42,13 @@ pub mod conn;
 pub mod deliver;
 pub mod fault;
 pub mod import;
+pub mod jwt;
 pub mod launch;
 pub mod listen;
 pub mod log;
 pub mod mapping;
 pub mod monitor;
+pub mod operator;
 pub mod options;
 pub mod route;
 pub mod server;

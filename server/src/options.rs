@@ -87,6 +87,14 @@ pub struct StreamImportConfig {
     pub to: Option<String>,
 }
 
+/// An account resolver of operator mode. Only the memory resolver exists here: the URL and
+/// directory (`full`/`cache`) resolvers are refused when the configuration is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolver {
+    /// `resolver: MEMORY`: the accounts of `resolver_preload`, fixed at start-up.
+    Memory,
+}
+
 /// Allow and deny lists for one direction (publish or subscribe).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SubjectRules {
@@ -283,6 +291,13 @@ pub struct Options {
     pub accounts: Vec<AccountConfig>,
     /// `system_account` (None: `$SYS`, unless `no_system_account`).
     pub system_account: Option<String>,
+    /// Operator mode (`operator`): the trusted operators' JWTs as read. Non-empty means
+    /// clients log in with user JWTs only, and accounts come from the resolver.
+    pub operators: Vec<String>,
+    /// `resolver`: where account JWTs come from in operator mode.
+    pub resolver: Option<Resolver>,
+    /// `resolver_preload`: account public key → account JWT, for the memory resolver.
+    pub resolver_preload: std::collections::BTreeMap<String, String>,
     /// Clustering.
     pub cluster: ClusterOptions,
     /// Client TLS (`tls {}`, `--tls*`); also the certificate of HTTPS monitoring.
@@ -326,6 +341,9 @@ impl Default for Options {
             authorization: Authorization::default(),
             accounts: Vec::new(),
             system_account: None,
+            operators: Vec::new(),
+            resolver: None,
+            resolver_preload: std::collections::BTreeMap::new(),
             cluster: ClusterOptions::default(),
             tls: None,
             https_port: 0,
@@ -364,6 +382,9 @@ impl Options {
         }
         if !auth.users.is_empty() && auth.token.is_some() {
             return Err("Can not have a token and a users array".into());
+        }
+        if !self.operators.is_empty() && !auth.users.is_empty() {
+            return Err("operators do not allow users to be configured directly".into());
         }
         if self.lame_duck_duration < Duration::from_secs(30) {
             return Err(format!(

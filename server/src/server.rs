@@ -113,6 +113,7 @@ impl Server {
         if let Some(file) = &options.config_file {
             info!("Using configuration file: {}", file.display());
         }
+        crate::operator::announce(options);
         Identity { id, name }
     }
 

@@ -63,6 +63,19 @@ pub struct ConnMeta {
     pub user: String,
     /// The account's name (empty before CONNECT: the global account).
     pub account: String,
+    /// Operator mode: the user JWT the client logged in with.
+    pub jwt: Option<std::sync::Arc<JwtMeta>>,
+}
+
+/// What `/connz?auth=1` shows of a JWT login (operator mode).
+#[derive(Debug, Clone, Default)]
+pub struct JwtMeta {
+    /// The user JWT as presented.
+    pub jwt: String,
+    /// The key that signed it (the account or one of its signing keys).
+    pub issuer_key: String,
+    /// The JWT's `name`.
+    pub name_tag: String,
 }
 
 /// Monitoring counters of one connection (client or route).

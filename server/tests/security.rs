@@ -169,12 +169,12 @@ fn configuration_that_decides_who_connects_or_what_they_see_is_refused_until_imp
             3,
             "account jetstream",
         ),
-        ("operator: \"/tmp/op.jwt\"\n", 1, "operator"),
-        ("resolver: MEMORY\n", 1, "resolver"),
+        // Operator mode has the memory resolver only (see tests/jwt.rs).
+        ("resolver: URL(http://127.0.0.1:9/)\n", 1, "resolver URL"),
         (
-            "resolver_preload {\n  ACC: \"jwt\"\n}\n",
+            "resolver {\n  type: full\n  dir: /tmp/jwt\n}\n",
             1,
-            "resolver_preload",
+            "resolver with a directory (full or cache)",
         ),
         ("websocket {\n  port: 8080\n}\n", 1, "websocket"),
         ("leafnodes {\n  port: 7422\n}\n", 1, "leafnodes"),

@@ -14,6 +14,7 @@ use serde::Deserialize;
 mod accounts;
 pub mod cli;
 pub mod conf;
+mod operator;
 mod tls;
 
 use tls::{ClusterTlsBlock, TlsBlock};
@@ -359,9 +360,6 @@ refuse! {
     refuse_account_limits => "account limits",
     refuse_service_share => "service import share",
     refuse_latency => "service latency tracking",
-    refuse_operator => "operator",
-    refuse_resolver => "resolver",
-    refuse_resolver_preload => "resolver_preload",
     refuse_trusted => "trusted",
     refuse_gateway => "gateway",
     refuse_leafnodes => "leafnodes",
@@ -554,18 +552,18 @@ struct FileConfig {
         alias = "root_operator",
         alias = "root_operators",
         default,
-        deserialize_with = "refuse_operator"
+        deserialize_with = "operator::operator_jwt"
     )]
-    operator: Option<()>,
+    operator: Option<String>,
     #[serde(
         alias = "account_resolver",
         alias = "accounts_resolver",
         default,
-        deserialize_with = "refuse_resolver"
+        deserialize_with = "operator::resolver"
     )]
-    resolver: Option<()>,
-    #[serde(default, deserialize_with = "refuse_resolver_preload")]
-    resolver_preload: Option<()>,
+    resolver: Option<crate::options::Resolver>,
+    #[serde(default, deserialize_with = "operator::preload")]
+    resolver_preload: Option<std::collections::BTreeMap<String, String>>,
     #[serde(alias = "trusted_keys", default, deserialize_with = "refuse_trusted")]
     trusted: Option<()>,
     #[serde(alias = "maps", default, deserialize_with = "refuse_mappings")]
@@ -685,8 +683,14 @@ impl FileConfig {
         if let Some(blocks) = self.accounts {
             accounts::apply(blocks.0, o)?;
         }
+        o.operators.extend(self.operator);
+        o.resolver = self.resolver.or(o.resolver);
+        if let Some(preload) = self.resolver_preload {
+            o.resolver_preload = preload;
+        }
         if let Some(name) = self.system_account {
-            if !o.accounts.iter().any(|a| a.name == name) {
+            // In operator mode the system account comes from the resolver (checked below).
+            if o.operators.is_empty() && !o.accounts.iter().any(|a| a.name == name) {
                 return Err("error resolving system account: account not found".into());
             }
             o.system_account = Some(name);
@@ -704,6 +708,7 @@ impl FileConfig {
             }
             o.authorization.no_auth_user = Some(user);
         }
+        crate::operator::configure(o)?;
         accounts::check(o)?;
         if let Some(cluster) = self.cluster {
             let c = &mut o.cluster;

@@ -32,6 +32,10 @@ pub enum CloseReason {
     AuthenticationFailure,
     /// No CONNECT within the authentication timeout.
     AuthenticationTimeout,
+    /// The user JWT expired (operator mode).
+    AuthenticationExpired,
+    /// The account's connection limit (its JWT's `conn`) was reached.
+    MaxAccountConnectionsExceeded,
     /// Too many unanswered PINGs.
     StaleConnection,
     /// Outbound buffer over `max_pending`.
@@ -65,6 +69,8 @@ impl fmt::Display for CloseReason {
             CloseReason::ProtocolViolation => "Protocol Violation",
             CloseReason::AuthenticationFailure => "Authentication Failure",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::AuthenticationExpired => "Authentication Expired",
+            CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
             CloseReason::StaleConnection => "Stale Connection",
             CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
             CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",

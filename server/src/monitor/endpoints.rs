@@ -36,6 +36,8 @@ pub struct Row {
     pub user: String,
     /// The connection's account.
     pub account: String,
+    /// Operator mode: the user JWT of the login (open connections only).
+    pub jwt: Option<std::sync::Arc<crate::stats::JwtMeta>>,
 }
 
 /// When a connection was last active: its last inbound activity or delivery, or its start.
@@ -85,6 +87,7 @@ pub fn conn_row(c: &ClientShared, now: i64) -> Row {
         } else {
             meta.account
         },
+        jwt: meta.jwt,
     }
 }
 
@@ -173,6 +176,12 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         subscriptions: server.accounts.subscription_count() as u64,
         http_req_stats: monitor.request_counts(),
         config_load_time: rfc3339_nanos(monitor.config_load_time.load(Ordering::Relaxed)),
+        trusted_operators_jwt: options.operators.clone(),
+        trusted_operators_claim: options
+            .operators
+            .iter()
+            .filter_map(|j| crate::jwt::decode_operator(j).ok())
+            .collect(),
         system_account: match &options.system_account {
             Some(name) => name.clone(),
             None if options.no_system_account => String::new(),
@@ -356,6 +365,7 @@ pub fn connz(server: &Server, monitor: &Monitor, q: &Query) -> Result<Connz, Fai
             stop: Some(cc.stop),
             user: cc.user,
             account: cc.account,
+            jwt: None,
         });
     }
     if auth {
@@ -364,6 +374,11 @@ pub fn connz(server: &Server, monitor: &Monitor, q: &Query) -> Result<Connz, Fai
             row.info.authorized_user = row.user.clone();
             if row.account != GLOBAL_ACCOUNT {
                 row.info.account = row.account.clone();
+            }
+            if let Some(jwt) = &row.jwt {
+                row.info.jwt = jwt.jwt.clone();
+                row.info.issuer_key = jwt.issuer_key.clone();
+                row.info.name_tag = jwt.name_tag.clone();
             }
         }
     }

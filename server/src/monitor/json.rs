@@ -129,6 +129,12 @@ pub struct Varz {
     pub subscriptions: u64,
     pub http_req_stats: BTreeMap<String, u64>,
     pub config_load_time: String,
+    /// Operator mode: the trusted operators' JWTs as configured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_operators_jwt: Vec<String>,
+    /// Operator mode: the same operators decoded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_operators_claim: Vec<crate::jwt::OperatorClaims>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub system_account: String,
 }
@@ -194,6 +200,12 @@ pub struct ConnInfo {
     pub subscriptions_list: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subscriptions_list_detail: Vec<SubDetail>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub jwt: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub issuer_key: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name_tag: String,
 }
 
 /// `/connz`.
