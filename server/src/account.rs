@@ -45,8 +45,10 @@ pub struct Account {
     /// Traffic of the account's client connections that have closed (what open ones did
     /// is read from them), for per-account monitoring without a per-message counter.
     closed: Traffic,
-    /// Client connections holding an [`AccountSlot`] (operator mode's connection limit).
+    /// Client connections holding an [`AccountSlot`] (the account's connection limit).
     clients: AtomicUsize,
+    /// The account's `limits {}` from the configuration (set once at start-up).
+    limits: OnceLock<crate::options::AccountLimits>,
 }
 
 /// A client's place among its account's limited connections; dropping it frees the place.
@@ -98,6 +100,7 @@ impl Account {
             responses: OnceLock::new(),
             closed: Traffic::default(),
             clients: AtomicUsize::new(0),
+            limits: OnceLock::new(),
         })
     }
 
@@ -110,6 +113,11 @@ impl Account {
             })
             .ok()
             .map(|_| AccountSlot(self.clone()))
+    }
+
+    /// The account's configured limits (none unless `limits {}` set some).
+    pub fn limits(&self) -> crate::options::AccountLimits {
+        self.limits.get().copied().unwrap_or_default()
     }
 
     /// The name as text.
@@ -216,6 +224,7 @@ impl Accounts {
             let Some(account) = accounts.get(importer.name.as_bytes()) else {
                 continue;
             };
+            let _ = account.limits.set(importer.limits);
             let imports = importer
                 .imports
                 .iter()

@@ -567,7 +567,7 @@ impl Client {
             // Nothing is subscribed before the first log-in (authentication refuses every
             // op before it), so switching the account here moves no subscription.
             if let Some(name) = authenticated.account.as_deref() {
-                let Some(account) = self.server.accounts.get(name.as_bytes()) else {
+                let Some(account) = self.server.accounts.get(name.as_bytes()).cloned() else {
                     // Never in the global account instead of the user's own.
                     self.send_err(text::AUTHORIZATION_VIOLATION);
                     error!(
@@ -576,11 +576,12 @@ impl Client {
                     );
                     return Err(CloseReason::AuthenticationFailure);
                 };
-                if let Some(max) = authenticated
+                let limits = account.limits();
+                let jwt_connections = authenticated
                     .jwt
                     .as_ref()
-                    .and_then(|j| j.account_connections)
-                {
+                    .and_then(|j| j.account_connections);
+                if let Some(max) = jwt_connections.or(limits.max_connections) {
                     let Some(slot) = account.try_add_client(max) else {
                         let text = "maximum account active connections exceeded";
                         self.send_err(text);
@@ -589,7 +590,10 @@ impl Client {
                     };
                     self._account_slot = Some(slot);
                 }
-                self.account = account.clone();
+                if limits.max_subscriptions.is_some() || limits.max_payload.is_some() {
+                    self.apply_limits(limits.max_subscriptions, limits.max_payload);
+                }
+                self.account = account;
             }
         }
         self.pub_cache.clear();
@@ -602,21 +606,27 @@ impl Client {
     /// Takes on a user JWT's limits: fewer subscriptions, a smaller payload (as nats-server,
     /// the smallest of the user's, the account's and the server's), and the close at expiry.
     fn apply_jwt_limits(&mut self, login: &crate::operator::JwtLogin) {
-        let options = self.server.options();
-        let server_subs = (options.max_subscriptions > 0).then_some(options.max_subscriptions);
-        self.max_subs = crate::operator::min_limit(login.max_subscriptions, server_subs);
-        let max_payload = crate::operator::min_limit(login.max_payload, Some(options.max_payload))
-            .unwrap_or(options.max_payload);
-        self.codec.set_limits(Limits {
-            max_control_line: options.max_control_line,
-            max_payload,
-        });
+        self.apply_limits(login.max_subscriptions, login.max_payload);
         if let Some(expires) = login.expires {
             let left = u64::try_from(expires - crate::operator::now()).unwrap_or(0);
             self.timers.auth_deadline =
                 Some(tokio::time::Instant::now() + Duration::from_secs(left));
             self.expiring = true;
         }
+    }
+
+    /// Lowers this connection's subscription and payload limits to `subs` and `payload`
+    /// (an account's or a user JWT's), never above the server's.
+    fn apply_limits(&mut self, subs: Option<usize>, payload: Option<usize>) {
+        let options = self.server.options();
+        let server_subs = (options.max_subscriptions > 0).then_some(options.max_subscriptions);
+        self.max_subs = crate::operator::min_limit(subs, server_subs);
+        let max_payload = crate::operator::min_limit(payload, Some(options.max_payload))
+            .unwrap_or(options.max_payload);
+        self.codec.set_limits(Limits {
+            max_control_line: options.max_control_line,
+            max_payload,
+        });
     }
 
     /// The first op of a client that sent no CONNECT, where clients without credentials

@@ -355,6 +355,7 @@ fn account_config(
         exports,
         imports,
         service_imports,
+        limits: Default::default(),
     })
 }
 

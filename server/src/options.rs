@@ -42,6 +42,21 @@ pub struct AccountConfig {
     pub imports: Vec<StreamImportConfig>,
     /// The services it sends requests to in other accounts.
     pub service_imports: Vec<ServiceImportConfig>,
+    /// Its `limits {}` (None each: unlimited).
+    pub limits: AccountLimits,
+}
+
+/// An account's `limits {}`: connections of the account at once, and per connection
+/// subscriptions and the largest payload (nats-server applies the account's subscription
+/// and payload limits to each of its connections).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// `max_connections`.
+    pub max_connections: Option<usize>,
+    /// `max_subscriptions`.
+    pub max_subscriptions: Option<usize>,
+    /// `max_payload`.
+    pub max_payload: Option<usize>,
 }
 
 /// An export: a stream (messages flow to importers) or a service (requests flow to it).

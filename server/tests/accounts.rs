@@ -173,6 +173,43 @@ fn imports_do_not_chain_and_auto_unsubscribe_limits_only_the_own_account() {
 }
 
 #[test]
+fn account_limits_cap_connections_subscriptions_and_payloads_as_nats_server_does() {
+    let conf = "accounts { A { users: [{user: a, password: a}, {user: b, password: b}], limits: { max_connections: 1, max_subscriptions: 2, max_payload: 8 } } }\n";
+    for binary in binaries("account_limits_cap_connections") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let mut first = Raw::synced(server.port, &login("a"), b"");
+        // A second connection of the account, by another of its users, is one too many.
+        let mut second = Raw::connect_with(server.port, &login("b"));
+        second.send(b"PING\r\n");
+        second.expect_closed_with("-ERR 'maximum account active connections exceeded'\r\n");
+        first.send(b"SUB x 1\r\nSUB y 2\r\nSUB z 3\r\n");
+        assert_eq!(
+            first.ping(),
+            "-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n",
+            "{binary}"
+        );
+        first.send(b"PUB x 8\r\n12345678\r\n");
+        assert_eq!(
+            first.ping(),
+            "MSG x 1 8\r\n12345678\r\nPONG\r\n",
+            "{binary}"
+        );
+        first.send(b"PUB x 9\r\n123456789\r\n");
+        first.expect_closed_with("-ERR 'Maximum Payload Violation'\r\n");
+        // The place is free again once the first connection is gone.
+        drop(first);
+        assert!(
+            poll_until(WAIT, || {
+                let mut again = Raw::connect_with(server.port, &login("b"));
+                again.send(b"PING\r\n");
+                again.read_line(WAIT).as_deref() == Some("PONG\r\n")
+            }),
+            "{binary}"
+        );
+    }
+}
+
+#[test]
 fn the_global_account_is_apart_from_named_accounts() {
     let conf = format!("authorization {{ users: [ {{user: g, password: g}} ] }}\n{TWO_ACCOUNTS}");
     for binary in binaries("the_global_account_is_apart_from_named_accounts") {

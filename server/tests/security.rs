@@ -160,11 +160,6 @@ fn configuration_that_decides_who_connects_or_what_they_see_is_refused_until_imp
             "account nkey",
         ),
         (
-            "accounts {\n  A {\n    limits: { max_connections: 1 }\n  }\n}\n",
-            3,
-            "account limits",
-        ),
-        (
             "accounts {\n  A {\n    jetstream: enabled\n  }\n}\n",
             3,
             "account jetstream",

@@ -11,12 +11,12 @@ use serde::Deserialize;
 use std::time::Duration;
 
 use super::{
-    refuse_account_jetstream, refuse_account_limits, refuse_account_mappings, refuse_account_nkey,
-    refuse_latency, refuse_service_share, user_list, PermissionsBlock, UserEntry,
+    refuse_account_jetstream, refuse_account_mappings, refuse_account_nkey, refuse_latency,
+    refuse_service_share, user_list, PermissionsBlock, UserEntry,
 };
 use crate::mapping::Mapping;
 use crate::options::{
-    AccountConfig, Export, Options, ServiceImportConfig, StreamImportConfig, User,
+    AccountConfig, AccountLimits, Export, Options, ServiceImportConfig, StreamImportConfig, User,
 };
 
 /// The `accounts` value: a map of account blocks, or (nats-server's short form) a list of
@@ -91,9 +91,7 @@ pub(super) struct AccountBlock {
     #[allow(dead_code)]
     #[serde(alias = "maps", default, deserialize_with = "refuse_account_mappings")]
     mappings: Option<()>,
-    #[allow(dead_code)]
-    #[serde(default, deserialize_with = "refuse_account_limits")]
-    limits: Option<()>,
+    limits: Option<LimitsBlock>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +119,33 @@ struct ImportEntry {
     #[allow(dead_code)]
     #[serde(default, deserialize_with = "refuse_service_share")]
     share: Option<()>,
+}
+
+/// An account's `limits {}` as nats-server reads it: a negative value is no limit.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsBlock {
+    #[serde(alias = "max_conn")]
+    max_connections: Option<i64>,
+    #[serde(alias = "max_subs")]
+    max_subscriptions: Option<i64>,
+    #[serde(alias = "max_pay")]
+    max_payload: Option<i64>,
+    // Leaf nodes are refused where they are configured; their limit changes nothing.
+    #[allow(dead_code)]
+    #[serde(alias = "max_leafs")]
+    max_leafnodes: Option<i64>,
+}
+
+impl LimitsBlock {
+    fn into_limits(self) -> AccountLimits {
+        let limit = |v: Option<i64>| v.and_then(|v| usize::try_from(v).ok());
+        AccountLimits {
+            max_connections: limit(self.max_connections),
+            max_subscriptions: limit(self.max_subscriptions),
+            max_payload: limit(self.max_payload),
+        }
+    }
 }
 
 /// An import: a stream or a service.
@@ -230,6 +255,10 @@ pub(super) fn apply(blocks: BTreeMap<String, AccountBlock>, o: &mut Options) -> 
             exports,
             imports,
             service_imports,
+            limits: block
+                .limits
+                .map(LimitsBlock::into_limits)
+                .unwrap_or_default(),
         });
     }
     o.accounts = accounts;
