@@ -3,6 +3,8 @@
 //! server and, when it is installed, nats-server 2.9.10, with the same keys and the same
 //! bytes expected from both.
 
+#[path = "common/cluster.rs"]
+mod cluster_util;
 mod common;
 
 use std::time::Duration;
@@ -703,4 +705,92 @@ async fn async_nats_logs_in_with_a_creds_file() {
         async_nats::ConnectOptions::with_credentials(&wrong_seed).expect("creds"),
     )
     .await;
+}
+
+/// JWT accounts across three servers of `kinds` (the first the seed): B's subscriber on the
+/// third gets A's stream published on the second through B's import; C sees none of it.
+fn jwt_accounts_across(kinds: [cluster_util::ServerKind; 3]) {
+    let op = Operator::new();
+    let (a, b, c) = (
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
+    let exports = r#""exports":[{"name":"news","subject":"news.>","type":"stream"}],"#;
+    let imports = format!(
+        r#""imports":[{{"name":"news","subject":"news.>","account":"{}","type":"stream"}}],"#,
+        a.public_key()
+    );
+    let preload = [
+        (&a, op.account(&a, &account(exports, -1))),
+        (&b, op.account(&b, &account(&imports, -1))),
+        (&c, op.account(&c, &account("", -1))),
+    ];
+    let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
+    let conf = |cluster: u16, routes: &[u16]| {
+        let urls = cluster_util::route_urls(routes, "nats-route", ", ");
+        op.config(
+            &preload,
+            &format!(
+                "cluster {{\n  name: jwt\n  listen: 127.0.0.1:{cluster}\n  routes: [{urls}]\n}}\n"
+            ),
+        )
+    };
+    let nodes = cluster_util::start_together(
+        &[
+            (kinds[0], pa, ca, conf(ca, &[])),
+            (kinds[1], pb, cb, conf(cb, &[ca])),
+            (kinds[2], pc, cc, conf(cc, &[ca])),
+        ],
+        2,
+    );
+    let member = |acc: &KeyPair| {
+        let key = KeyPair::new_user();
+        (encode(acc, &key.public_key(), "m", &user("")), key)
+    };
+    let context = format!("{kinds:?}");
+    let (jwt, key) = member(&b);
+    let mut in_b = login(pc, &jwt, Some(&key));
+    in_b.send(b"SUB news.> 1\r\n");
+    assert_eq!(until_pong(&mut in_b), "PONG\r\n", "{context}");
+    let (jwt, key) = member(&c);
+    let mut in_c = login(pc, &jwt, Some(&key));
+    in_c.send(b"SUB > 1\r\n");
+    assert_eq!(until_pong(&mut in_c), "PONG\r\n", "{context}");
+    let (jwt, key) = member(&a);
+    let mut publisher = login(pb, &jwt, Some(&key));
+    assert_eq!(until_pong(&mut publisher), "PONG\r\n", "{context}");
+    // Interest crosses the routes a moment after the SUB: publish until it arrives.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut got = String::new();
+    while got.is_empty() && std::time::Instant::now() < deadline {
+        publisher.send(b"PUB news.x 2\r\nhi\r\n");
+        assert_eq!(until_pong(&mut publisher), "PONG\r\n", "{context}");
+        let (bytes, _) = in_b.read_for(Duration::from_millis(200));
+        got = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    assert!(
+        got.starts_with("MSG news.x 1 2\r\nhi\r\n"),
+        "{context}: {got:?}"
+    );
+    assert_eq!(
+        until_pong(&mut in_c),
+        "PONG\r\n",
+        "{context}: C saw A's stream"
+    );
+    drop(nodes);
+}
+
+#[test]
+fn jwt_accounts_work_across_a_cluster_of_ours() {
+    jwt_accounts_across([cluster_util::ServerKind::Ours; 3]);
+}
+
+#[test]
+fn jwt_accounts_work_across_a_cluster_mixed_with_nats_server() {
+    use cluster_util::ServerKind::{Ours, Real};
+    if cluster_util::real_server_available("jwt_accounts_work_across_a_cluster_mixed") {
+        jwt_accounts_across([Real, Ours, Ours]);
+        jwt_accounts_across([Ours, Real, Real]);
+    }
 }
