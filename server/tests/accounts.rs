@@ -436,10 +436,37 @@ fn a_configuration_with_only_a_system_account_lets_anonymous_clients_into_the_gl
 // ----------------------------------------------------------------------------------------
 // Accounts across a cluster
 
-/// `TWO_ACCOUNTS` on a server with a cluster port and routes to `routes`.
-fn clustered(cluster: u16, routes: &[u16]) -> String {
-    let urls = cluster_util::route_urls(routes, "nats-route", ", ");
-    format!("cluster {{\n  name: acc\n  listen: 127.0.0.1:{cluster}\n  routes: [{urls}]\n}}\n{TWO_ACCOUNTS}")
+/// A cluster of servers of `kinds`, each with `accounts`, the others routed to the first
+/// (the seed); returns the nodes and their client ports.
+fn cluster_of<const N: usize>(
+    kinds: [ServerKind; N],
+    accounts: &str,
+) -> (Vec<cluster_util::ClusterNode>, [u16; N]) {
+    let clients = free_ports::<N>();
+    let clusters = free_ports::<N>();
+    let specs: Vec<_> = (0..N)
+        .map(|i| {
+            let routes = if i == 0 { &[][..] } else { &clusters[..1] };
+            let urls = cluster_util::route_urls(routes, "nats-route", ", ");
+            let conf = format!(
+                "cluster {{\n  name: acc\n  listen: 127.0.0.1:{}\n  routes: [{urls}]\n}}\n{accounts}",
+                clusters[i]
+            );
+            (kinds[i], clients[i], clusters[i], conf)
+        })
+        .collect();
+    (start_together(&specs, N - 1), clients)
+}
+
+/// Runs `scenario` in every arrangement mixed with nats-server: its seed with two of ours,
+/// our seed with two of its, and three of its (when it is installed).
+fn with_nats_server(test: &str, scenario: fn([ServerKind; 3])) {
+    use ServerKind::{Ours, Real};
+    if cluster_util::real_server_available(test) {
+        for kinds in [[Real, Ours, Ours], [Ours, Real, Real], [Real; 3]] {
+            scenario(kinds);
+        }
+    }
 }
 
 /// Publishes `subject` in the account of `user` on `port` until `receiver` gets a message
@@ -460,15 +487,7 @@ fn publish_until_received(port: u16, user: &str, subject: &str, receiver: &mut R
 /// subscriber on the third server gets A's public stream published on the second, under
 /// every name B imports it as; the global account and C see nothing of it.
 fn accounts_across(kinds: [ServerKind; 3]) {
-    let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
-    let nodes = start_together(
-        &[
-            (kinds[0], pa, ca, clustered(ca, &[])),
-            (kinds[1], pb, cb, clustered(cb, &[ca])),
-            (kinds[2], pc, cc, clustered(cc, &[ca])),
-        ],
-        2,
-    );
+    let (nodes, [pa, pb, pc]) = cluster_of(kinds, TWO_ACCOUNTS);
     let subs = b"SUB pub.> 1\r\nSUB from_a.pub.* 2\r\nSUB one 3\r\n";
     let mut in_b = Raw::synced(pc, &login("b"), subs);
     let mut in_c = Raw::synced(pc, &login("c"), b"SUB pub.> 1\r\nSUB > 2\r\n");
@@ -506,38 +525,15 @@ fn accounts_stay_apart_across_a_cluster_of_ours() {
 }
 
 #[test]
-fn accounts_stay_apart_with_a_nats_server_seed_and_two_of_ours() {
-    if cluster_util::real_server_available("accounts_stay_apart_with_a_nats_server_seed") {
-        accounts_across([ServerKind::Real, ServerKind::Ours, ServerKind::Ours]);
-    }
-}
-
-#[test]
-fn accounts_stay_apart_with_our_seed_and_two_nats_servers() {
-    if cluster_util::real_server_available("accounts_stay_apart_with_our_seed") {
-        accounts_across([ServerKind::Ours, ServerKind::Real, ServerKind::Real]);
-    }
-}
-
-#[test]
-fn accounts_stay_apart_across_three_nats_servers() {
-    if cluster_util::real_server_available("accounts_stay_apart_across_three_nats_servers") {
-        accounts_across([ServerKind::Real; 3]);
-    }
+fn accounts_stay_apart_in_clusters_mixed_with_nats_server() {
+    with_nats_server("accounts_stay_apart_in_clusters_mixed", accounts_across);
 }
 
 /// B's queue group on `pub.q` has a member on each of two servers of `kinds`: each message A
 /// publishes on the first reaches exactly one member in the cluster (nats-server serves an
 /// importer's queue group where the message was published; the other server leaves it alone).
 fn importer_queue_group_across(kinds: [ServerKind; 2]) {
-    let [pa, pb, ca, cb] = free_ports::<4>();
-    let nodes = start_together(
-        &[
-            (kinds[0], pa, ca, clustered(ca, &[])),
-            (kinds[1], pb, cb, clustered(cb, &[ca])),
-        ],
-        1,
-    );
+    let (nodes, [pa, pb]) = cluster_of(kinds, TWO_ACCOUNTS);
     let context = format!("{kinds:?}");
     let group = b"SUB pub.q workers 1\r\n";
     let mut here = Raw::synced(pa, &login("b"), group);
@@ -904,19 +900,7 @@ fn service_imports_cross_only_as_configured_and_name_the_requester_truthfully() 
 /// A request from B on the third server reaches A's service on the second through the
 /// seed's routes, and the response finds its way back to the requester.
 fn services_across(kinds: [ServerKind; 3]) {
-    let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
-    let conf = |cluster: u16, routes: &[u16]| {
-        let urls = cluster_util::route_urls(routes, "nats-route", ", ");
-        format!("cluster {{\n  name: svc\n  listen: 127.0.0.1:{cluster}\n  routes: [{urls}]\n}}\n{SERVICES}")
-    };
-    let nodes = start_together(
-        &[
-            (kinds[0], pa, ca, conf(ca, &[])),
-            (kinds[1], pb, cb, conf(cb, &[ca])),
-            (kinds[2], pc, cc, conf(cc, &[ca])),
-        ],
-        2,
-    );
+    let (nodes, [_, pb, pc]) = cluster_of(kinds, SERVICES);
     let context = format!("{kinds:?}");
     let mut service = Raw::synced(pb, &login_with_headers("a"), b"SUB svc.> 1\r\n");
     let mut requester = Raw::synced(pc, &login("b"), b"SUB inbox.> 9\r\n");
@@ -958,23 +942,10 @@ fn service_imports_work_across_a_cluster_of_ours() {
 }
 
 #[test]
-fn service_imports_work_with_a_nats_server_seed_and_two_of_ours() {
-    if cluster_util::real_server_available("service_imports_work_with_a_nats_server_seed") {
-        services_across([ServerKind::Real, ServerKind::Ours, ServerKind::Ours]);
-    }
-}
-
-#[test]
-fn service_imports_work_with_our_seed_and_two_nats_servers() {
-    if cluster_util::real_server_available("service_imports_work_with_our_seed") {
-        services_across([ServerKind::Ours, ServerKind::Real, ServerKind::Real]);
-    }
-}
-
-#[test]
-fn service_imports_work_from_nats_server_to_ours_and_back() {
-    if cluster_util::real_server_available("service_imports_work_from_nats_server_to_ours") {
-        // The requester on nats-server, the service on ours, and the other way round.
+fn service_imports_work_in_clusters_mixed_with_nats_server() {
+    with_nats_server("service_imports_work_in_clusters_mixed", services_across);
+    if cluster_util::real_server_available("service_imports_work_in_clusters_mixed") {
+        // The requester on nats-server and the service on ours, and the other way round.
         services_across([ServerKind::Ours, ServerKind::Ours, ServerKind::Real]);
         services_across([ServerKind::Real, ServerKind::Real, ServerKind::Ours]);
     }

@@ -256,31 +256,36 @@ fn user_jwts_log_in_or_are_refused_as_nats_server_decides() {
     }
 }
 
-#[test]
-fn jwt_accounts_are_isolated_and_stream_imports_cross_them() {
-    let op = Operator::new();
-    let (a, b, c) = (
-        KeyPair::new_account(),
-        KeyPair::new_account(),
-        KeyPair::new_account(),
-    );
+/// Three account keys: A exports the stream `news.>`, B imports it, C neither.
+fn news_accounts() -> [KeyPair; 3] {
+    [(); 3].map(|_| KeyPair::new_account())
+}
+
+/// The account JWTs of [`news_accounts`], for `resolver_preload`.
+fn news_preload<'a>(op: &Operator, [a, b, c]: [&'a KeyPair; 3]) -> Vec<(&'a KeyPair, String)> {
     let exports = r#""exports":[{"name":"news","subject":"news.>","type":"stream"}],"#;
     let imports = format!(
         r#""imports":[{{"name":"news","subject":"news.>","account":"{}","type":"stream"}}],"#,
         a.public_key()
     );
-    let conf = op.config(
-        &[
-            (&a, op.account(&a, &account(exports, -1))),
-            (&b, op.account(&b, &account(&imports, -1))),
-            (&c, op.account(&c, &account("", -1))),
-        ],
-        "",
-    );
-    let member = |acc: &KeyPair| {
-        let key = KeyPair::new_user();
-        (encode(acc, &key.public_key(), "m", &user("")), key)
-    };
+    vec![
+        (a, op.account(a, &account(exports, -1))),
+        (b, op.account(b, &account(&imports, -1))),
+        (c, op.account(c, &account("", -1))),
+    ]
+}
+
+/// A user of `account` and its key.
+fn member(account: &KeyPair) -> (String, KeyPair) {
+    let key = KeyPair::new_user();
+    (encode(account, &key.public_key(), "m", &user("")), key)
+}
+
+#[test]
+fn jwt_accounts_are_isolated_and_stream_imports_cross_them() {
+    let op = Operator::new();
+    let [a, b, c] = news_accounts();
+    let conf = op.config(&news_preload(&op, [&a, &b, &c]), "");
     for binary in binaries("jwt_accounts_are_isolated") {
         let server = TestServer::binary_with_config(binary, &conf, &[]);
         let mut subscribers = Vec::new();
@@ -350,10 +355,6 @@ fn service_imports_declared_in_account_jwts_answer_requests() {
         ],
         "",
     );
-    let member = |acc: &KeyPair| {
-        let key = KeyPair::new_user();
-        (encode(acc, &key.public_key(), "m", &user("")), key)
-    };
     for binary in binaries("service_imports_declared_in_account_jwts") {
         let server = TestServer::binary_with_config(binary, &conf, &[]);
         let (jwt, key) = member(&a);
@@ -711,21 +712,8 @@ async fn async_nats_logs_in_with_a_creds_file() {
 /// third gets A's stream published on the second through B's import; C sees none of it.
 fn jwt_accounts_across(kinds: [cluster_util::ServerKind; 3]) {
     let op = Operator::new();
-    let (a, b, c) = (
-        KeyPair::new_account(),
-        KeyPair::new_account(),
-        KeyPair::new_account(),
-    );
-    let exports = r#""exports":[{"name":"news","subject":"news.>","type":"stream"}],"#;
-    let imports = format!(
-        r#""imports":[{{"name":"news","subject":"news.>","account":"{}","type":"stream"}}],"#,
-        a.public_key()
-    );
-    let preload = [
-        (&a, op.account(&a, &account(exports, -1))),
-        (&b, op.account(&b, &account(&imports, -1))),
-        (&c, op.account(&c, &account("", -1))),
-    ];
+    let [a, b, c] = news_accounts();
+    let preload = news_preload(&op, [&a, &b, &c]);
     let [pa, pb, pc, ca, cb, cc] = free_ports::<6>();
     let conf = |cluster: u16, routes: &[u16]| {
         let urls = cluster_util::route_urls(routes, "nats-route", ", ");
@@ -744,10 +732,6 @@ fn jwt_accounts_across(kinds: [cluster_util::ServerKind; 3]) {
         ],
         2,
     );
-    let member = |acc: &KeyPair| {
-        let key = KeyPair::new_user();
-        (encode(acc, &key.public_key(), "m", &user("")), key)
-    };
     let context = format!("{kinds:?}");
     let (jwt, key) = member(&b);
     let mut in_b = login(pc, &jwt, Some(&key));
