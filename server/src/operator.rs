@@ -560,12 +560,7 @@ impl Trust {
         if !jwt::source_allowed(&granted.src, peer) {
             return Err(format!("Bad src Ip {peer}"));
         }
-        if !granted.times.is_empty() {
-            return Err(
-                "Outside connect times: connect time windows are not supported by this server yet"
-                    .into(),
-            );
-        }
+        let window_end = connect_window(&granted.times, &granted.times_location, now)?;
         let permissions = match permissions(&granted.permissions()) {
             Some(p) => Some(Arc::new(ClientPermissions::compile(&p))),
             None => account.default_permissions.clone(),
@@ -577,7 +572,7 @@ impl Trust {
             issuer: user.issuer.clone(),
             name_tag: user.name.clone(),
             permissions,
-            expires: (user.expires > 0).then_some(user.expires),
+            expires: min_end((user.expires > 0).then_some(user.expires), window_end),
             account_connections: limit(limits.conn),
             max_subscriptions: min_limit(limit(granted.subs), limit(limits.subs)),
             max_payload: min_limit(limit(granted.payload), limit(limits.payload)),
@@ -585,9 +580,99 @@ impl Trust {
     }
 }
 
+/// The earlier of two optional instants.
+fn min_end(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// A user JWT's connect windows (`times`, `HH:MM:SS` to `HH:MM:SS` in `location`) at `now`
+/// (unix seconds), as nats-server's `validateTimes` reads them: `Ok(None)` without windows,
+/// `Ok(Some(end))` inside one (the connection closes at its end), an error outside all. A
+/// window that ends before it starts ends the next day, and counts only from its start
+/// today, as in nats-server. Locations other than the local time and UTC are refused.
+fn connect_window(
+    times: &[jwt::TimeRange],
+    location: &str,
+    now: i64,
+) -> Result<Option<i64>, String> {
+    use chrono::{Duration, NaiveTime, Offset, TimeZone};
+    if times.is_empty() {
+        return Ok(None);
+    }
+    let offset = match location {
+        "" | "Local" => chrono::Local
+            .timestamp_opt(now, 0)
+            .single()
+            .map_or(0, |t| t.offset().fix().local_minus_utc()),
+        "UTC" | "Etc/UTC" => 0,
+        other => {
+            return Err(format!(
+                "Outside connect times: time zone {other:?} is not supported by this server yet"
+            ))
+        }
+    };
+    let Some(local) = chrono::DateTime::from_timestamp(now + i64::from(offset), 0) else {
+        return Err("Outside connect times".into());
+    };
+    let local = local.naive_utc();
+    let today = local.date();
+    for range in times {
+        let parse = |t: &str| NaiveTime::parse_from_str(t, "%H:%M:%S");
+        let (Ok(start), Ok(end)) = (parse(&range.start), parse(&range.end)) else {
+            return Err("Outside connect times".into());
+        };
+        let start_at = today.and_time(start);
+        let end_day = if start > end {
+            today + Duration::days(1)
+        } else {
+            today
+        };
+        let end_at = end_day.and_time(end);
+        if start_at < local && end_at > local {
+            return Ok(Some(now + (end_at - local).num_seconds()));
+        }
+    }
+    Err("Outside connect times".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_windows_follow_nats_servers_rules() {
+        let range = |start: &str, end: &str| jwt::TimeRange {
+            start: start.into(),
+            end: end.into(),
+        };
+        // 2026-12-02 12:00:00 UTC.
+        let noon = 1_796_212_800;
+        assert_eq!(connect_window(&[], "UTC", noon), Ok(None));
+        assert_eq!(
+            connect_window(&[range("11:00:00", "13:00:00")], "UTC", noon),
+            Ok(Some(noon + 3600))
+        );
+        assert!(connect_window(&[range("13:00:00", "14:00:00")], "UTC", noon).is_err());
+        // Overnight: from its start today until tomorrow's end.
+        assert_eq!(
+            connect_window(&[range("11:00:00", "01:00:00")], "UTC", noon),
+            Ok(Some(noon + 13 * 3600))
+        );
+        // The second of two windows.
+        assert_eq!(
+            connect_window(
+                &[range("01:00:00", "02:00:00"), range("11:59:00", "12:01:00")],
+                "UTC",
+                noon
+            ),
+            Ok(Some(noon + 60))
+        );
+        assert!(connect_window(&[range("11:00:00", "13:00:00")], "Europe/Paris", noon).is_err());
+    }
 
     #[test]
     fn versions_parse_as_nats_server_parses_them() {

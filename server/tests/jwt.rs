@@ -28,6 +28,20 @@ fn user(extra: &str) -> String {
     format!(r#"{{{extra}"type":"user","version":2,"subs":-1,"data":-1,"payload":-1}}"#)
 }
 
+/// A user claim's connect window (`HH:MM:SS`, read in UTC), as JSON members.
+fn window(start: &str, end: &str) -> String {
+    format!(r#""times":[{{"start":"{start}","end":"{end}"}}],"times_location":"UTC","#)
+}
+
+/// A connect window of an hour in the other half of the UTC day than `now`.
+fn window_elsewhere(now: i64) -> String {
+    if now.rem_euclid(86_400) < 43_200 {
+        window("18:00:00", "19:00:00")
+    } else {
+        window("06:00:00", "07:00:00")
+    }
+}
+
 /// An operator (with a signing key) and its system account.
 struct Operator {
     key: KeyPair,
@@ -165,6 +179,18 @@ fn user_jwts_log_in_or_are_refused_as_nats_server_decides() {
     let issued_by_a = format!(r#""issuer_account":"{}","#, a.public_key());
     let cases: Vec<(&str, String, Option<&KeyPair>, &str)> = vec![
         ("valid", of_a(&user("")), Some(&u), "PONG\r\n"),
+        (
+            "inside a connect window",
+            of_a(&user(&window("00:00:00", "23:59:59"))),
+            Some(&u),
+            "PONG\r\n",
+        ),
+        (
+            "outside every connect window",
+            of_a(&user(&window_elsewhere(now))),
+            Some(&u),
+            VIOLATION,
+        ),
         (
             "signed by the account's signing key",
             encode(&a_signer, &pk, "u", &user(&issued_by_a)),
