@@ -517,6 +517,7 @@ impl Trust {
             return Err("User JWT issuer is not known".into());
         };
         // A scoped key's users carry no permissions or limits of their own: the template's.
+        let expanded;
         let granted = match scope {
             Some(template) => {
                 if !u.is_empty() {
@@ -525,14 +526,9 @@ impl Trust {
                             .into(),
                     );
                 }
-                let templated = [&template.publish, &template.subscribe]
-                    .iter()
-                    .flat_map(|p| p.allow.iter().chain(&p.deny))
-                    .any(|s| s.contains("{{"));
-                if templated {
-                    return Err("User JWT generated invalid permissions: permission templates are not supported by this server yet".into());
-                }
-                template
+                expanded = expand_templates(template, &user, &account.claims)
+                    .map_err(|_| "User JWT generated invalid permissions".to_string())?;
+                &expanded
             }
             None => u,
         };
@@ -578,6 +574,102 @@ impl Trust {
             max_payload: min_limit(limit(granted.payload), limit(limits.payload)),
         })
     }
+}
+
+/// A scoped signing key's template with its `{{…}}` tokens filled in for `user` of
+/// `account`, as nats-server's `processUserPermissionsTemplate` does: `name()`,
+/// `subject()`, `account-name()`, `account-subject()`, and `tag(k)` / `account-tag(k)`
+/// (one subject per value of the tag `k:value`, every combination when several). A subject
+/// that comes out invalid is left out of an allow list and refuses the login in a deny
+/// list; an allow list left empty becomes a deny of everything.
+fn expand_templates(
+    template: &jwt::UserPermissionLimits,
+    user: &jwt::UserClaims,
+    account: &AccountClaims,
+) -> Result<jwt::UserPermissionLimits, ()> {
+    let tag_values = |tags: &[String], key: &str| -> Vec<String> {
+        let prefix = format!("{key}:");
+        tags.iter()
+            .filter_map(|t| t.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    };
+    let expand = |list: &[String], strict: bool| -> Result<Vec<String>, ()> {
+        let templated = |t: &str| t.starts_with("{{") && t.ends_with("}}");
+        if !list.iter().any(|s| s.split('.').any(templated)) {
+            return Ok(list.to_vec());
+        }
+        let mut out = Vec::new();
+        for subject in list {
+            // Each token is one choice, or several for a tag with several values.
+            let mut choices: Vec<Vec<String>> = Vec::new();
+            for token in subject.split('.') {
+                if !templated(token) {
+                    choices.push(vec![token.to_string()]);
+                    continue;
+                }
+                let op = token[2..token.len() - 2].to_ascii_lowercase();
+                let values = match op.as_str() {
+                    "name()" => vec![user.name.clone()],
+                    "subject()" => vec![user.subject.clone()],
+                    "account-name()" => vec![account.name.clone()],
+                    "account-subject()" => vec![user.nats.issuer_account.clone()],
+                    _ => match (
+                        op.strip_prefix("account-tag(")
+                            .and_then(|o| o.strip_suffix(')')),
+                        op.strip_prefix("tag(").and_then(|o| o.strip_suffix(')')),
+                    ) {
+                        (Some(key), _) => tag_values(&account.nats.tags, key),
+                        (None, Some(key)) => tag_values(&user.nats.tags, key),
+                        // An unknown macro makes the subject invalid on purpose.
+                        (None, None) => vec![" ".to_string()],
+                    },
+                };
+                // A tag without values leaves an empty token, which fails the check below.
+                choices.push(if values.is_empty() {
+                    vec![String::new()]
+                } else {
+                    values
+                });
+            }
+            let mut subjects = vec![String::new()];
+            for (i, options) in choices.iter().enumerate() {
+                subjects = subjects
+                    .iter()
+                    .flat_map(|prefix| {
+                        options.iter().map(move |o| {
+                            if i == 0 {
+                                o.clone()
+                            } else {
+                                format!("{prefix}.{o}")
+                            }
+                        })
+                    })
+                    .collect();
+            }
+            for s in subjects {
+                if nats_proto::subject::is_valid_subject(s.as_bytes()) {
+                    out.push(s);
+                } else if strict {
+                    return Err(());
+                }
+            }
+        }
+        Ok(out)
+    };
+    let mut expanded = template.clone();
+    expanded.subscribe.allow = expand(&template.subscribe.allow, false)?;
+    expanded.subscribe.deny = expand(&template.subscribe.deny, true)?;
+    expanded.publish.allow = expand(&template.publish.allow, false)?;
+    expanded.publish.deny = expand(&template.publish.deny, true)?;
+    for (was, now) in [
+        (&template.subscribe, &mut expanded.subscribe),
+        (&template.publish, &mut expanded.publish),
+    ] {
+        if !was.allow.is_empty() && now.allow.is_empty() {
+            now.deny.push(">".into());
+        }
+    }
+    Ok(expanded)
 }
 
 /// The earlier of two optional instants.

@@ -421,16 +421,32 @@ fn jwt_permissions_and_limits_apply() {
     let op = Operator::new();
     let a = KeyPair::new_account();
     let scoped = KeyPair::new_account();
+    let templated = KeyPair::new_account();
+    let strict = KeyPair::new_account();
+    let scope = |key: &KeyPair, template: &str| {
+        format!(
+            r#"{{"kind":"user_scope","key":"{}","role":"r","template":{{{template}"subs":-1,"data":-1,"payload":-1}}}}"#,
+            key.public_key()
+        )
+    };
     let a_nats = account(
         &format!(
-            r#""default_permissions":{{"sub":{{"deny":["secret"]}}}},"signing_keys":[{{"kind":"user_scope","key":"{}","role":"r","template":{{"pub":{{"deny":["scoped.no"]}},"subs":-1,"data":-1,"payload":-1}}}}],"#,
-            scoped.public_key()
+            r#""default_permissions":{{"sub":{{"deny":["secret"]}}}},"signing_keys":[{},{},{}],"#,
+            scope(&scoped, r#""pub":{"deny":["scoped.no"]},"#),
+            scope(
+                &templated,
+                r#""pub":{"allow":["svc.{{name()}}.>","acc.{{account-name()}}","own.{{subject()}}"]},"sub":{"allow":["in.{{tag(dept)}}","out.{{tag(none)}}"]},"#
+            ),
+            scope(&strict, r#""pub":{"deny":["x.{{tag(none)}}"]},"#),
         ),
         2,
     );
     let conf = op.config(&[(&a, op.account(&a, &a_nats))], "");
     let u = KeyPair::new_user();
     let pk = u.public_key();
+    let templated_ops = format!(
+        "PUB svc.tpl.x 0\r\n\r\nPUB acc.acc 0\r\n\r\nPUB own.{pk} 0\r\n\r\nPUB svc.other.x 0\r\n\r\nSUB in.sales 1\r\nSUB in.ops 2\r\nSUB in.hr 3\r\nSUB out.x 4\r\n"
+    );
     let cases: Vec<(&str, String, &[u8], &str)> = vec![
         (
             "publish deny",
@@ -463,6 +479,34 @@ fn jwt_permissions_and_limits_apply() {
             ),
             b"PUB scoped.no 0\r\n\r\n",
             "-ERR 'Permissions Violation for Publish to \"scoped.no\"'\r\nPONG\r\n",
+        ),
+        (
+            "a scoped signing key's template filled in for the user",
+            encode(
+                &templated,
+                &pk,
+                "tpl",
+                &format!(
+                    r#"{{"issuer_account":"{}","tags":["dept:sales","dept:ops"],"type":"user","version":2}}"#,
+                    a.public_key()
+                ),
+            ),
+            templated_ops.as_bytes(),
+            "-ERR 'Permissions Violation for Publish to \"svc.other.x\"'\r\n-ERR 'Permissions Violation for Subscription to \"in.hr\"'\r\n-ERR 'Permissions Violation for Subscription to \"out.x\"'\r\nPONG\r\n",
+        ),
+        (
+            "a template whose deny list comes out invalid",
+            encode(
+                &strict,
+                &pk,
+                "u",
+                &format!(
+                    r#"{{"issuer_account":"{}","type":"user","version":2}}"#,
+                    a.public_key()
+                ),
+            ),
+            b"",
+            VIOLATION,
         ),
         (
             "a scoped signing key's user with permissions of its own",
