@@ -66,6 +66,8 @@ struct Client {
     max_subs: Option<usize>,
     /// The authentication deadline now is the user JWT's expiry.
     expiring: bool,
+    /// The payload limit, when an account or user JWT set it below the server's.
+    lowered_payload: Option<usize>,
     /// The connection's place under its account's connection limit (operator mode).
     _account_slot: Option<crate::account::AccountSlot>,
     /// Authentication has placed the client (its account is settled).
@@ -315,6 +317,7 @@ where
         cert,
         max_subs: (options.max_subscriptions > 0).then_some(options.max_subscriptions),
         expiring: false,
+        lowered_payload: None,
         _account_slot: None,
         logged_in: false,
         anonymous_first_op: auth_required && auth.admits_anonymous(),
@@ -391,10 +394,17 @@ impl Client {
                     // From now on cluster changes reach this client as async INFOs; one that
                     // happened since its INFO follows the PONG.
                     self.shared.async_info.store(true, Ordering::Relaxed);
-                    if self.server.client_urls_generation() != self.info_gen {
-                        let info = self
-                            .server
-                            .client_info(self.shared.cid, self.shared.peer, None);
+                    // As nats-server: also when an account or user JWT lowered the payload
+                    // limit, so the client learns it.
+                    if self.server.client_urls_generation() != self.info_gen
+                        || self.lowered_payload.is_some()
+                    {
+                        let info = self.server.client_info_with_payload(
+                            self.shared.cid,
+                            self.shared.peer,
+                            None,
+                            self.lowered_payload,
+                        );
                         self.send(&info);
                     }
                 }
@@ -623,6 +633,7 @@ impl Client {
         self.max_subs = crate::operator::min_limit(subs, server_subs);
         let max_payload = crate::operator::min_limit(payload, Some(options.max_payload))
             .unwrap_or(options.max_payload);
+        self.lowered_payload = (max_payload != options.max_payload).then_some(max_payload);
         self.codec.set_limits(Limits {
             max_control_line: options.max_control_line,
             max_payload,

@@ -322,6 +322,18 @@ impl Server {
 
     /// The INFO line for a client connection, with the `nonce` it is to sign, if any.
     pub fn client_info(&self, cid: u64, peer: SocketAddr, nonce: Option<&str>) -> Vec<u8> {
+        self.client_info_with_payload(cid, peer, nonce, None)
+    }
+
+    /// [`Server::client_info`] with the connection's own `max_payload` when an account or
+    /// a user JWT lowered it.
+    pub fn client_info_with_payload(
+        &self,
+        cid: u64,
+        peer: SocketAddr,
+        nonce: Option<&str>,
+        max_payload: Option<usize>,
+    ) -> Vec<u8> {
         let options = self.options();
         let (host, port) = match &options.client_advertise {
             Some(adv) => match adv.rsplit_once(':') {
@@ -342,7 +354,7 @@ impl Server {
             auth_required: self.auth().advertised(),
             tls_required: options.tls.is_some(),
             tls_verify: options.tls.as_ref().is_some_and(|t| t.verify),
-            max_payload: options.max_payload as i64,
+            max_payload: max_payload.unwrap_or(options.max_payload) as i64,
             client_id: cid,
             client_ip: peer.ip().to_string(),
             cluster: self.cluster.get().map(|c| c.name()).unwrap_or_default(),

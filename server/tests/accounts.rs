@@ -210,6 +210,35 @@ fn account_limits_cap_connections_subscriptions_and_payloads_as_nats_server_does
 }
 
 #[test]
+fn a_client_learns_its_accounts_lower_payload_limit_after_its_first_pong() {
+    let conf = "accounts { A { users: [{user: a, password: a}], limits: { max_payload: 8 } } }\n";
+    for binary in binaries("a_client_learns_its_accounts_lower_payload_limit") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let mut client = Raw::connect_with(
+            server.port,
+            r#"{"verbose":false,"protocol":1,"user":"a","pass":"a"}"#,
+        );
+        client.send(b"PING\r\n");
+        assert_eq!(
+            client.read_line(WAIT).as_deref(),
+            Some("PONG\r\n"),
+            "{binary}"
+        );
+        let info = client.read_line(WAIT).unwrap_or_default();
+        let json: serde_json::Value =
+            serde_json::from_str(info.trim_start_matches("INFO ").trim()).expect("INFO json");
+        assert_eq!(json["max_payload"], 8, "{binary}: {info}");
+        // Only after the first PONG.
+        client.send(b"PING\r\n");
+        assert_eq!(
+            client.read_line(WAIT).as_deref(),
+            Some("PONG\r\n"),
+            "{binary}"
+        );
+    }
+}
+
+#[test]
 fn the_global_account_is_apart_from_named_accounts() {
     let conf = format!("authorization {{ users: [ {{user: g, password: g}} ] }}\n{TWO_ACCOUNTS}");
     for binary in binaries("the_global_account_is_apart_from_named_accounts") {
