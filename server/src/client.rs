@@ -512,6 +512,12 @@ impl Client {
         if let Some(login) = &authenticated.jwt {
             self.apply_jwt_limits(login);
         }
+        if self.max_subs == Some(0) {
+            // As nats-server: a client that may hold no subscription at all is told so and
+            // closed at once.
+            self.send_err(text::MAXIMUM_SUBSCRIPTIONS_EXCEEDED);
+            return Err(CloseReason::MaxSubscriptionsExceeded);
+        }
         let descriptor = [
             (!c.version.is_empty()).then(|| format!("v{}", c.version)),
             (!c.lang.is_empty()).then(|| c.lang.clone()),

@@ -239,6 +239,25 @@ fn a_client_learns_its_accounts_lower_payload_limit_after_its_first_pong() {
 }
 
 #[test]
+fn a_subscription_limit_of_zero_closes_the_client_at_log_in() {
+    let conf =
+        "accounts { A { users: [{user: a, password: a}], limits: { max_subscriptions: 0 } } }\n";
+    for binary in binaries("a_subscription_limit_of_zero") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let mut client = Raw::connect_with(server.port, &login("a"));
+        client.send(b"PING\r\n");
+        let (got, closed) = client.read_until_closed();
+        // nats-server may answer the PING first (it closes from another goroutine).
+        assert!(
+            closed
+                && got.trim_start_matches("PONG\r\n")
+                    == "-ERR 'maximum subscriptions exceeded'\r\n",
+            "{binary}: {got:?} closed {closed}"
+        );
+    }
+}
+
+#[test]
 fn the_global_account_is_apart_from_named_accounts() {
     let conf = format!("authorization {{ users: [ {{user: g, password: g}} ] }}\n{TWO_ACCOUNTS}");
     for binary in binaries("the_global_account_is_apart_from_named_accounts") {

@@ -36,6 +36,9 @@ pub enum CloseReason {
     AuthenticationExpired,
     /// The account's connection limit (its JWT's `conn`) was reached.
     MaxAccountConnectionsExceeded,
+    /// A subscription limit of 0 (an account's or a user JWT's): the client may never
+    /// subscribe, and nats-server closes it at log-in.
+    MaxSubscriptionsExceeded,
     /// Too many unanswered PINGs.
     StaleConnection,
     /// Outbound buffer over `max_pending`.
@@ -71,6 +74,7 @@ impl fmt::Display for CloseReason {
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationExpired => "Authentication Expired",
             CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
+            CloseReason::MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",
             CloseReason::StaleConnection => "Stale Connection",
             CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
             CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
