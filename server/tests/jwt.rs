@@ -734,6 +734,20 @@ fn monitoring_shows_the_operator_and_jwt_logins() {
             "{binary}"
         );
         seen.push(varz["trusted_operators_claim"].clone());
+        // A closed connection keeps its JWT fields.
+        drop(raw);
+        let closed_has_jwt = poll_until(WAIT, || {
+            let closed = get_json(http, "/connz?auth=1&state=closed");
+            let c = &closed["connections"][0];
+            c["jwt"] == jwt.as_str()
+                && c["issuer_key"] == a.public_key()
+                && c["name_tag"] == "the-user"
+        });
+        assert!(
+            closed_has_jwt,
+            "{binary}: {}",
+            get_json(http, "/connz?auth=1&state=closed")
+        );
     }
     assert_eq!(seen[0][0]["sub"], op.key.public_key());
     if let [ours, reference] = seen.as_slice() {

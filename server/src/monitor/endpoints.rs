@@ -36,7 +36,7 @@ pub struct Row {
     pub user: String,
     /// The connection's account.
     pub account: String,
-    /// Operator mode: the user JWT of the login (open connections only).
+    /// Operator mode: the user JWT of the login.
     pub jwt: Option<std::sync::Arc<crate::stats::JwtMeta>>,
 }
 
@@ -365,7 +365,7 @@ pub fn connz(server: &Server, monitor: &Monitor, q: &Query) -> Result<Connz, Fai
             stop: Some(cc.stop),
             user: cc.user,
             account: cc.account,
-            jwt: None,
+            jwt: cc.jwt,
         });
     }
     if auth {

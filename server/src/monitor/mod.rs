@@ -105,6 +105,7 @@ impl Monitor {
             subs,
             user: client.stats.meta().user,
             account: row.account,
+            jwt: row.jwt,
             start: row.start,
             last: row.last,
             stop,

@@ -22,6 +22,8 @@ pub struct Closed {
     pub user: String,
     /// The connection's account.
     pub account: String,
+    /// Operator mode: the user JWT it logged in with.
+    pub jwt: Option<std::sync::Arc<crate::stats::JwtMeta>>,
     /// Start, last activity and stop in Unix nanoseconds, for sorting.
     pub start: i64,
     /// See `start`.
@@ -138,6 +140,7 @@ mod tests {
                 subs: Vec::new(),
                 user: String::new(),
                 account: String::new(),
+                jwt: None,
                 start: 0,
                 last: 0,
                 stop: 0,
