@@ -192,6 +192,7 @@ fn service_import(
         threshold: export
             .response_threshold
             .unwrap_or(DEFAULT_RESPONSE_THRESHOLD),
+        share: i.share,
     })
 }
 

@@ -33,6 +33,9 @@ pub trait Hub {
     fn stats(&self) -> &Stats;
     /// Removes a subscription from the index and its connection, telling the routes.
     fn unsubscribe(&self, sub: &Arc<Subscription>);
+    /// This server's name and its cluster's (empty when not clustered), for the requester
+    /// details a sharing service import passes on.
+    fn names(&self) -> (&str, String);
 }
 
 /// Match results cached per reader, valid while the sublist generation is unchanged.
@@ -265,11 +268,41 @@ impl Fanout {
             import.map_subject(msg.subject, &mut subject);
             // The first import names the requester's account; along a chain it stays.
             let header_size = if depth == 0 {
+                let meta;
+                let (server_name, cluster);
+                let rtt = u64::try_from(publisher.stats.rtt().as_nanos()).unwrap_or(u64::MAX);
+                let mut info = service::RequestInfo {
+                    acc: account.name_str(),
+                    rtt,
+                    ..service::RequestInfo::default()
+                };
+                if import.share {
+                    meta = publisher.stats.meta();
+                    (server_name, cluster) = server.names();
+                    info = service::RequestInfo {
+                        start: Some(crate::stats::rfc3339_nanos(crate::stats::unix_nanos(
+                            publisher.start,
+                        ))),
+                        host: Some(publisher.peer.ip().to_string()),
+                        id: Some(publisher.cid),
+                        user: &meta.user,
+                        name: &meta.name,
+                        lang: &meta.lang,
+                        ver: &meta.version,
+                        server: server_name,
+                        cluster: &cluster,
+                        jwt: meta.jwt.as_ref().map_or("", |j| j.jwt.as_str()),
+                        issuer_key: meta.jwt.as_ref().map_or("", |j| j.issuer_key.as_str()),
+                        name_tag: meta.jwt.as_ref().map_or("", |j| j.name_tag.as_str()),
+                        kind: "Client",
+                        client_type: "nats",
+                        ..info
+                    };
+                }
                 service::with_request_info(
                     msg.header_size.map(Size::get),
                     msg.payload,
-                    account.name_str(),
-                    publisher.stats.rtt(),
+                    &info,
                     &mut payload,
                 )
             } else {

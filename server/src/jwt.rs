@@ -364,6 +364,8 @@ pub struct Import {
     pub to: String,
     /// The local name of the subjects.
     pub local_subject: String,
+    /// A service import that shares who the requester is.
+    pub share: bool,
     /// `stream` or `service`.
     #[serde(rename = "type")]
     pub kind: String,

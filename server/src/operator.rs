@@ -335,6 +335,7 @@ fn account_config(
                 account: i.account.clone(),
                 subject,
                 local,
+                share: i.share,
             });
             continue;
         }

@@ -87,6 +87,8 @@ pub struct ServiceImportConfig {
     pub subject: String,
     /// The subject requests are published on in the importer (`to`; default `subject`).
     pub local: String,
+    /// `share: true`: the exporter learns who the requester is (`Nats-Request-Info`).
+    pub share: bool,
 }
 
 /// A stream import: `{stream: {account, subject}, prefix}` or `to`.

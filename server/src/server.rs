@@ -644,6 +644,11 @@ impl crate::deliver::Hub for Server {
     fn unsubscribe(&self, sub: &Arc<Subscription>) {
         self.remove_subscription(sub);
     }
+
+    fn names(&self) -> (&str, String) {
+        let cluster = self.cluster.get().map(|c| c.name()).unwrap_or_default();
+        (&self.name, cluster)
+    }
 }
 
 fn has_plain_passwords(options: &Options) -> bool {

@@ -67,6 +67,8 @@ pub struct ServiceImport {
     pub response_type: ResponseType,
     /// How long a response mapping waits (the export's `response_threshold`).
     pub threshold: Duration,
+    /// `share: true`: the service learns who the requester is, not just its account.
+    pub share: bool,
 }
 
 impl ServiceImport {
@@ -203,14 +205,66 @@ impl Responses {
     }
 }
 
+/// What a service learns of a requester in `Nats-Request-Info`: its account and RTT, and
+/// with a sharing import (`share: true`) who it is, as nats-server's `ClientInfo` JSON
+/// (same keys, same order, empty ones left out).
+#[derive(serde::Serialize, Default)]
+pub struct RequestInfo<'a> {
+    /// When the connection started (RFC 3339, UTC); sharing only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// The client's address; sharing only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The connection id; sharing only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// The requester's account.
+    pub acc: &'a str,
+    /// The authorized user.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub user: &'a str,
+    /// CONNECT `name`.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub name: &'a str,
+    /// CONNECT `lang`.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub lang: &'a str,
+    /// CONNECT `version`.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub ver: &'a str,
+    /// The connection's RTT in nanoseconds.
+    pub rtt: u64,
+    /// This server's name; sharing only.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub server: &'a str,
+    /// This server's cluster; sharing only.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub cluster: &'a str,
+    /// The user JWT; sharing only.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub jwt: &'a str,
+    /// The key that signed the user JWT; sharing only.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub issuer_key: &'a str,
+    /// The user JWT's name; sharing only.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub name_tag: &'a str,
+    /// `Client`; sharing only.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub kind: &'a str,
+    /// `nats`; sharing only.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub client_type: &'a str,
+}
+
 /// Writes `payload` (headers of `header_size` bytes, then the body) into `out` with the
-/// `Nats-Request-Info` header set to `{"acc":ACCOUNT,"rtt":NANOS}` (any copy of that header
-/// the publisher sent is dropped); returns the new header size.
+/// `Nats-Request-Info` header set to `info` (any copy of that header the publisher sent is
+/// dropped); returns the new header size.
 pub fn with_request_info(
     header_size: Option<usize>,
     payload: &[u8],
-    account: &str,
-    rtt: Duration,
+    info: &RequestInfo<'_>,
     out: &mut Vec<u8>,
 ) -> usize {
     const HEADER_LINE: &[u8] = b"NATS/1.0\r\n";
@@ -238,12 +292,11 @@ pub fn with_request_info(
         }
     }
     out.extend_from_slice(REQUEST_INFO_HEADER);
-    out.extend_from_slice(b": {\"acc\":");
-    let name = serde_json::to_string(account).unwrap_or_else(|_| String::from("\"\""));
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b",\"rtt\":");
-    out.extend_from_slice(rtt.as_nanos().to_string().as_bytes());
-    out.extend_from_slice(b"}\r\n\r\n");
+    out.extend_from_slice(b": ");
+    if serde_json::to_writer(&mut *out, info).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\r\n\r\n");
     let header_size = out.len();
     out.extend_from_slice(body);
     header_size
@@ -283,20 +336,19 @@ mod tests {
     #[test]
     fn requests_carry_the_requesters_account_and_no_forged_copy() {
         let mut out = Vec::new();
-        let h = with_request_info(None, b"hi", "B", Duration::from_nanos(469_481), &mut out);
+        let info = |rtt| RequestInfo {
+            acc: "B",
+            rtt,
+            ..RequestInfo::default()
+        };
+        let h = with_request_info(None, b"hi", &info(469_481), &mut out);
         assert_eq!(
             &out[..],
             b"NATS/1.0\r\nNats-Request-Info: {\"acc\":\"B\",\"rtt\":469481}\r\n\r\nhi"
         );
         assert_eq!(h, out.len() - 2);
         let forged = b"NATS/1.0\r\nX: 1\r\nNats-Request-Info: {\"acc\":\"SYS\"}\r\n\r\nbody";
-        let h = with_request_info(
-            Some(forged.len() - 4),
-            forged,
-            "B",
-            Duration::ZERO,
-            &mut out,
-        );
+        let h = with_request_info(Some(forged.len() - 4), forged, &info(0), &mut out);
         assert_eq!(
             &out[..],
             b"NATS/1.0\r\nX: 1\r\nNats-Request-Info: {\"acc\":\"B\",\"rtt\":0}\r\n\r\nbody"

@@ -1021,6 +1021,54 @@ fn accounts_may_be_listed_by_name_only() {
 }
 
 #[test]
+fn a_sharing_service_import_tells_the_service_who_the_requester_is() {
+    let conf = "server_name: srv1\naccounts {\n  A { users: [{user: a, password: a}], exports: [{service: \"svc.>\"}] }\n  B { users: [{user: b, password: b}], imports: [{service: {account: A, subject: \"svc.req\"}, share: true}] }\n}\n";
+    let mut seen = Vec::new();
+    for binary in binaries("a_sharing_service_import") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let mut service = Raw::synced(server.port, &login_with_headers("a"), b"SUB svc.> 1\r\n");
+        let mut requester = Raw::synced(
+            server.port,
+            r#"{"verbose":false,"user":"b","pass":"b","name":"my-app","lang":"rust","version":"1.2.3"}"#,
+            b"",
+        );
+        requester.send(b"PUB svc.req inbox 2\r\nhi\r\n");
+        let request = next_request(&mut service, binary);
+        let json = request
+            .headers
+            .lines()
+            .find_map(|l| l.strip_prefix("Nats-Request-Info: "))
+            .unwrap_or_else(|| panic!("{binary}: {:?}", request.headers));
+        let mut info: serde_json::Value = serde_json::from_str(json).expect("json");
+        // Times and ids differ from run to run; their form does not.
+        assert!(
+            info["start"].as_str().is_some_and(|s| s.ends_with('Z')),
+            "{binary}: {json}"
+        );
+        assert!(
+            info["rtt"].is_u64() && info["id"].is_u64(),
+            "{binary}: {json}"
+        );
+        let keys: Vec<String> = info.as_object().expect("object").keys().cloned().collect();
+        for k in ["start", "rtt", "id"] {
+            info[k] = serde_json::Value::Null;
+        }
+        seen.push((info, keys));
+    }
+    let (ours, ours_keys) = &seen[0];
+    assert_eq!(ours["acc"], "B");
+    assert_eq!(ours["user"], "b");
+    assert_eq!(ours["name"], "my-app");
+    assert_eq!(ours["server"], "srv1");
+    assert_eq!(ours["host"], "127.0.0.1");
+    assert_eq!(ours["kind"], "Client");
+    if let Some((reference, reference_keys)) = seen.get(1) {
+        assert_eq!(ours, reference, "the requester as nats-server describes it");
+        assert_eq!(ours_keys, reference_keys);
+    }
+}
+
+#[test]
 fn accountz_lists_service_imports_and_exports_as_nats_server_does() {
     let conf = format!("http: \"127.0.0.1:-1\"\n{SERVICES}");
     for binary in binaries("accountz_lists_service_imports_and_exports") {

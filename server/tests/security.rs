@@ -150,9 +150,9 @@ fn configuration_that_decides_who_connects_or_what_they_see_is_refused_until_imp
     // implemented yet come first: the rest of `accounts {}` works (see accounts.rs).
     let cases = [
         (
-            "accounts {\n  A {\n    imports: [ {service: {account: B, subject: q}, share: true} ]\n  }\n}\n",
+            "accounts {\n  A {\n    mappings: { a: b }\n  }\n}\n",
             3,
-            "service import share",
+            "account mappings",
         ),
         (
             "accounts {\n  A {\n    nkey: ABC\n  }\n}\n",

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::{
     refuse_account_jetstream, refuse_account_mappings, refuse_account_nkey, refuse_latency,
-    refuse_service_share, user_list, PermissionsBlock, UserEntry,
+    user_list, PermissionsBlock, UserEntry,
 };
 use crate::mapping::Mapping;
 use crate::options::{
@@ -115,10 +115,8 @@ struct ImportEntry {
     service: Option<ImportSource>,
     prefix: Option<String>,
     to: Option<String>,
-    // Never read: reading it fails.
-    #[allow(dead_code)]
-    #[serde(default, deserialize_with = "refuse_service_share")]
-    share: Option<()>,
+    #[serde(default)]
+    share: bool,
 }
 
 /// An account's `limits {}` as nats-server reads it: a negative value is no limit.
@@ -322,6 +320,7 @@ fn import(i: ImportEntry) -> Result<Import, String> {
             local: i.to.unwrap_or_else(|| source.subject.clone()),
             account: source.account,
             subject: source.subject,
+            share: i.share,
         })),
     }
 }

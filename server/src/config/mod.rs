@@ -357,7 +357,6 @@ refuse! {
     refuse_account_nkey => "account nkey",
     refuse_account_jetstream => "account jetstream",
     refuse_account_mappings => "account mappings",
-    refuse_service_share => "service import share",
     refuse_latency => "service latency tracking",
     refuse_trusted => "trusted",
     refuse_gateway => "gateway",

@@ -727,6 +727,7 @@ fn service_import(i: &crate::options::ServiceImportConfig) -> AccountImport {
         account: i.account.clone(),
         to: i.subject.clone(),
         kind: "service",
+        share: i.share,
         ..AccountImport::default()
     }
 }

@@ -7,24 +7,7 @@ use std::time::Duration;
 
 use serde::Serializer;
 
-pub use crate::stats::{now_nanos, unix_nanos};
-
-/// Go's `time.Time` JSON form (RFC 3339 with nanoseconds, trailing zeros trimmed), in UTC.
-pub fn rfc3339_nanos(nanos: i64) -> String {
-    let secs = nanos.div_euclid(1_000_000_000);
-    let frac = nanos.rem_euclid(1_000_000_000) as u32;
-    let Some(dt) = chrono::DateTime::from_timestamp(secs, frac) else {
-        return "0001-01-01T00:00:00Z".into();
-    };
-    let mut out = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
-    if frac != 0 {
-        let digits = format!("{frac:09}");
-        out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
-    }
-    out.push('Z');
-    out
-}
+pub use crate::stats::{now_nanos, rfc3339_nanos, unix_nanos};
 
 /// Go's `time.Duration.String()`: `0s`, `850ns`, `1.5µs`, `176µs`, `1.489648ms`, `2.5s`,
 /// `1m0s`, `1h2m3s`.
