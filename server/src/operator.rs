@@ -83,10 +83,31 @@ fn resolve(options: &Options, trusted: &[String], key: &str) -> Result<AccountCl
     }
     let token = options.resolver_preload.get(key).ok_or(Unusable::Missing)?;
     let claims = jwt::decode_account(token).map_err(|_| Unusable::Invalid)?;
-    if claims.subject != key || !trusted.contains(&claims.issuer) {
+    if claims.subject != key || !trusted.contains(&claims.issuer) || !within_limits(&claims) {
         return Err(Unusable::Invalid);
     }
     Ok(claims)
+}
+
+/// The operator's limits on the account's own claims, as nats-io/jwt validates them: no
+/// more imports or exports than allowed, and no wildcard exports unless allowed (`-1`: no
+/// limit). An account that breaks them does not validate, so its users cannot log in.
+fn within_limits(claims: &AccountClaims) -> bool {
+    let (nats, limits) = (&claims.nats, &claims.nats.limits);
+    let over = |limit: i64, n: usize| limit >= 0 && i64::try_from(n).map_or(true, |n| n > limit);
+    if over(limits.imports, nats.imports.len()) {
+        return false;
+    }
+    if limits.exports >= 0 {
+        let wildcard = nats
+            .exports
+            .iter()
+            .any(|e| nats_proto::subject::has_wildcard(e.subject.as_bytes()));
+        if over(limits.exports, nats.exports.len()) || (!limits.wildcards && wildcard) {
+            return false;
+        }
+    }
+    true
 }
 
 /// nats-server's `ParseServerVersion`: `major.minor.update`, empty meaning no requirement.

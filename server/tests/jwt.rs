@@ -140,6 +140,28 @@ fn user_jwts_log_in_or_are_refused_as_nats_server_decides() {
     let a_signer = KeyPair::new_account();
     let b = KeyPair::new_account();
     let untrusted = KeyPair::new_account();
+    // Accounts whose own claims break the operator's limits on them do not validate.
+    let (too_many, wild) = (KeyPair::new_account(), KeyPair::new_account());
+    let limits = |imports: i64, exports: i64, wildcards: bool| {
+        format!(
+            r#""limits":{{"subs":-1,"data":-1,"payload":-1,"imports":{imports},"exports":{exports},"wildcards":{wildcards},"conn":-1,"leaf":-1}}"#
+        )
+    };
+    let too_many_jwt = op.account(
+        &too_many,
+        &format!(
+            r#"{{"imports":[{{"name":"i","subject":"x","account":"{}","type":"stream"}}],{},"type":"account","version":2}}"#,
+            b.public_key(),
+            limits(0, -1, true)
+        ),
+    );
+    let wild_jwt = op.account(
+        &wild,
+        &format!(
+            r#"{{"exports":[{{"name":"e","subject":"w.>","type":"stream"}}],{},"type":"account","version":2}}"#,
+            limits(-1, 5, false)
+        ),
+    );
     let revoked = KeyPair::new_user();
     let u = KeyPair::new_user();
     let stranger = KeyPair::new_user();
@@ -171,6 +193,8 @@ fn user_jwts_log_in_or_are_refused_as_nats_server_decides() {
             (&a, a_jwt),
             (&b, op.account(&b, &account("", -1))),
             (&untrusted, untrusted_jwt),
+            (&too_many, too_many_jwt),
+            (&wild, wild_jwt),
         ],
         "",
     );
@@ -242,6 +266,18 @@ fn user_jwts_log_in_or_are_refused_as_nats_server_decides() {
         (
             "of an unknown account",
             encode(&KeyPair::new_account(), &pk, "u", &user("")),
+            Some(&u),
+            VIOLATION,
+        ),
+        (
+            "of an account with more imports than its limit",
+            encode(&too_many, &pk, "u", &user("")),
+            Some(&u),
+            VIOLATION,
+        ),
+        (
+            "of an account with wildcard exports it may not have",
+            encode(&wild, &pk, "u", &user("")),
             Some(&u),
             VIOLATION,
         ),
