@@ -21,6 +21,7 @@ use tracing::{debug, info, trace};
 use crate::account::Account;
 use crate::conn::outbound::Queued;
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
+use crate::import::Rename;
 use crate::service::{self, ResponseRoute, ResponseType, Responses};
 use crate::stats::Stats;
 use crate::sublist::{SubResult, Sublist};
@@ -114,8 +115,8 @@ struct Staged {
     payload_bytes: u64,
 }
 
-/// Imports of imports are followed this deep at most (cycles are refused when the
-/// configuration is read; this bounds the work of a long chain).
+/// Service imports of service imports (and the responses back) are followed this deep at
+/// most (cycles are refused when the configuration is read; this bounds a long chain).
 const MAX_IMPORT_DEPTH: usize = 8;
 
 /// A cached match result: which index (by address) and generation it was computed on.
@@ -203,6 +204,7 @@ impl Fanout {
     /// Forgets cached match results (the reader is going away).
     pub fn clear(&mut self) {
         self.l1.clear();
+        self.l1_imported.clear();
         self.scratch.targets.clear();
         self.scratch.used_targets = 0;
     }
@@ -589,8 +591,10 @@ impl Scratch {
         msg: Msg<'_>,
         origin: Origin<'_>,
     ) -> bool {
-        let Some(rename) = &sub.rename else {
-            return self.deliver_to(server, sub, msg, origin);
+        // A plain subscription, or a shadow whose import keeps the exporter's names.
+        let rename = match sub.rename.as_deref() {
+            None | Some(Rename::Keep) => return self.deliver_to(server, sub, msg, origin),
+            Some(rename) => rename,
         };
         // A shadow of an importer's subscription: the importer's name for the subject.
         let mut renamed = std::mem::take(&mut self.renamed);

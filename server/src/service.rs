@@ -19,7 +19,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use crate::account::Account;
-pub use crate::mapping::Mapping;
+use crate::mapping::Mapping;
 
 /// How long a response mapping waits for a response (or its next part) unless the export
 /// says otherwise: nats-server's default response threshold.
