@@ -4,6 +4,7 @@
 //!   `INFO`, `PING`, `PONG`, `+OK`, `-ERR`) in both directions.
 //! * [`route`]: the nats-server 2.x cluster protocol (`RS+`, `RS-`, `RMSG`, `HMSG`, `LS+`,
 //!   `LS-`, `LMSG`, `INFO`, `CONNECT`, `PING`, `PONG`, `-ERR`).
+//! * [`ws`]: the WebSocket frames that carry the client protocol for websocket clients.
 //!
 //! Decoders implement [`tokio_util::codec::Decoder`] and hand out subjects, replies, sids and
 //! payloads as [`bytes::Bytes`] slices of the read buffer, so decoding a message copies and
@@ -28,6 +29,7 @@ mod json;
 pub mod route;
 mod size;
 pub mod subject;
+pub mod ws;
 
 pub use error::{Close, ProtoError};
 pub use framing::Limits;

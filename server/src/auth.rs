@@ -236,8 +236,9 @@ struct UserEntry {
     permissions: Option<Arc<ClientPermissions>>,
     /// The user's account (None: the global account).
     account: Option<String>,
-    /// `allowed_connection_types` admits plain NATS clients (`STANDARD`, or no list).
-    standard_allowed: bool,
+    /// `allowed_connection_types` admits this listener's clients (`STANDARD` or
+    /// `WEBSOCKET`, or no list).
+    type_allowed: bool,
 }
 
 /// Who a client without credentials is, when the server requires authentication.
@@ -268,13 +269,42 @@ pub struct Auth {
     dn_users: Vec<(String, Dn)>,
     /// Operator mode: clients log in with user JWTs of these accounts only.
     trust: Option<crate::operator::Trust>,
+    /// The connection type these settings are for (`STANDARD`, `WEBSOCKET`), as
+    /// `allowed_connection_types` names it.
+    connection_type: &'static str,
 }
 
 impl Auth {
     /// Compiles the authentication settings of `options` (`authorization`, the users of
     /// `accounts`, `no_auth_user`).
     pub fn from_options(options: &Options) -> Auth {
-        let mut auth = Auth::new(&options.authorization);
+        Auth::from_options_for(options, "STANDARD")
+    }
+
+    /// The settings for websocket clients, when a websocket listener is configured: the
+    /// top-level ones, except that the block's own user, token or `no_auth_user` replace
+    /// the top-level single user, token and `no_auth_user` (nats-server's override), and its
+    /// `tls { verify_and_map }` decides certificate mapping.
+    pub fn for_websocket(options: &Options) -> Option<Auth> {
+        let ws = options.websocket.as_ref()?;
+        let mut o = options.clone();
+        if ws.overrides_auth() {
+            o.authorization.user = ws.user.clone();
+            o.authorization.password = ws.password.clone();
+            o.authorization.token = ws.token.clone();
+            o.authorization.no_auth_user = ws.no_auth_user.clone();
+        }
+        o.tls = ws.tls.clone();
+        Some(Auth::from_options_for(&o, "WEBSOCKET"))
+    }
+
+    /// The connection type these settings are for, as `allowed_connection_types` names it.
+    pub fn connection_type(&self) -> &'static str {
+        self.connection_type
+    }
+
+    fn from_options_for(options: &Options, connection_type: &'static str) -> Auth {
+        let mut auth = Auth::new_for(&options.authorization, connection_type);
         auth.anonymous = match &options.authorization.no_auth_user {
             Some(user) => Anonymous::User(user.clone()),
             None if only_system_account(options) => Anonymous::Global,
@@ -295,8 +325,12 @@ impl Auth {
         self.trust.as_ref()
     }
 
-    /// Compiles the `authorization` options.
+    /// Compiles the `authorization` options (for plain NATS clients).
     pub fn new(a: &Authorization) -> Auth {
+        Auth::new_for(a, "STANDARD")
+    }
+
+    fn new_for(a: &Authorization, connection_type: &'static str) -> Auth {
         let default = a
             .default_permissions
             .as_ref()
@@ -313,10 +347,10 @@ impl Auth {
                 password: u.password.clone(),
                 permissions,
                 account: u.account.clone(),
-                standard_allowed: u
+                type_allowed: u
                     .allowed_connection_types
                     .as_ref()
-                    .is_none_or(|types| types.iter().any(|t| t == "STANDARD")),
+                    .is_none_or(|types| types.iter().any(|t| t == connection_type)),
             }
         };
         Auth {
@@ -346,6 +380,7 @@ impl Auth {
                 .filter_map(|u| Some((u.username.clone(), Dn::parse(&u.username)?)))
                 .collect(),
             trust: None,
+            connection_type,
         }
     }
 
@@ -383,7 +418,7 @@ impl Auth {
         }
         let by_name = |name: &str| {
             let (name, user) = self.users.get_key_value(name)?;
-            user.standard_allowed.then_some(name.as_str())
+            user.type_allowed.then_some(name.as_str())
         };
         let sans = [
             (&cert.emails, "email"),
@@ -469,7 +504,7 @@ impl Auth {
             Anonymous::Global => Some(Authenticated::default()),
             Anonymous::User(name) => {
                 let user = self.users.get(name)?;
-                user.standard_allowed.then(|| user.authenticated(name))
+                user.type_allowed.then(|| user.authenticated(name))
             }
         }
     }
@@ -513,7 +548,7 @@ impl Auth {
         // As nats-server: an nkey, when nkey users exist, decides alone.
         if !self.nkeys.is_empty() && !c.nkey.is_empty() {
             let user = self.nkeys.get(&c.nkey)?;
-            if !user.standard_allowed || !signed_nonce(&c.nkey, &c.sig, nonce?) {
+            if !user.type_allowed || !signed_nonce(&c.nkey, &c.sig, nonce?) {
                 return None;
             }
             return Some(user.authenticated(&c.nkey));
@@ -533,7 +568,7 @@ impl Auth {
         }
         if !self.users.is_empty() {
             let user = self.users.get(&c.user)?;
-            if !user.standard_allowed {
+            if !user.type_allowed {
                 return None;
             }
             return password_matches(&user.password, &c.pass)

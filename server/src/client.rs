@@ -61,6 +61,8 @@ struct Client {
     /// The names of the client's certificate, read after the handshake when
     /// `verify_and_map` picks users by certificate.
     cert: Option<Box<crate::tls::CertIdentity>>,
+    /// A websocket client's user JWT from the configured cookie, used when CONNECT has none.
+    cookie_jwt: Option<String>,
     /// Most subscriptions of this connection (`None`: unlimited): `max_subscriptions`, or
     /// less under a user or account JWT's limit.
     max_subs: Option<usize>,
@@ -137,6 +139,43 @@ pub async fn serve_tls(
     }
 }
 
+/// What the websocket upgrade learnt about a client.
+pub struct WsClient {
+    /// The client's address as a proxy forwarded it (`X-Forwarded-For`).
+    pub client_ip: Option<std::net::IpAddr>,
+    /// The user JWT in the `jwt_cookie` cookie.
+    pub cookie_jwt: Option<String>,
+    /// The client certificate's names (`wss://` with `verify_and_map`).
+    pub cert: Option<Box<crate::tls::CertIdentity>>,
+}
+
+/// Runs one websocket client connection (upgraded already): its `INFO` and everything after
+/// go in frames; the client code is the same as for TCP.
+pub async fn serve_websocket<S>(
+    server: Arc<Server>,
+    mut ws: crate::websocket::WsStream<S>,
+    peer: SocketAddr,
+    client: WsClient,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let cid = server.next_id();
+    let shared = Arc::new(ClientShared::new_websocket(
+        server.shutdown_token(),
+        cid,
+        peer,
+        server.options().max_pending,
+        client.client_ip,
+    ));
+    let Some(mut admitted) = admit_shared(&server, &mut ws, shared.clone()).await else {
+        return;
+    };
+    ws.set_owner(shared);
+    admitted.cert = client.cert;
+    admitted.cookie_jwt = client.cookie_jwt;
+    run(server, admitted, ws).await;
+}
+
 /// A client connection that got its `INFO` and counts against `max_connections`, before its
 /// reader and writer start. A TLS server does the handshake at this point, so that `INFO` (and
 /// a `maximum connections exceeded` error) go out in plaintext, as nats-server sends them.
@@ -148,6 +187,8 @@ pub struct Admitted {
     nonce: Option<String>,
     /// The client certificate's names (`verify_and_map`), set after the TLS handshake.
     cert: Option<Box<crate::tls::CertIdentity>>,
+    /// A websocket client's JWT cookie.
+    cookie_jwt: Option<String>,
 }
 
 impl Admitted {
@@ -213,12 +254,31 @@ pub async fn admit<S>(
 where
     S: AsyncWrite + Unpin,
 {
+    admit_shared(
+        server,
+        stream,
+        server.new_connection(cid, Kind::Client, peer),
+    )
+    .await
+}
+
+/// [`admit`] for a connection whose shared half the caller made (a websocket client's).
+async fn admit_shared<S>(
+    server: &Arc<Server>,
+    stream: &mut S,
+    shared: Arc<ClientShared>,
+) -> Option<Admitted>
+where
+    S: AsyncWrite + Unpin,
+{
     let options = server.options();
-    let shared = server.new_connection(cid, Kind::Client, peer);
     let prefix = shared.prefix.clone();
     let info_gen = server.client_urls_generation();
-    let nonce = server.auth().needs_nonce().then(crate::auth::nonce);
-    let mut hello = server.client_info(cid, peer, nonce.as_deref());
+    let nonce = server
+        .auth_for(&shared)
+        .needs_nonce()
+        .then(crate::auth::nonce);
+    let mut hello = server.client_info(&shared, nonce.as_deref());
     let registered = server.register(shared.clone());
     if !registered {
         hello.extend_from_slice(
@@ -250,6 +310,7 @@ where
         info_gen,
         nonce,
         cert: None,
+        cookie_jwt: None,
     })
 }
 
@@ -264,6 +325,7 @@ where
         info_gen,
         nonce,
         cert,
+        cookie_jwt,
     } = admitted;
     let shared = registration.shared.clone();
     let options = server.options();
@@ -275,7 +337,9 @@ where
         let server = server.clone();
         let deadline = options.write_deadline;
         server.clone().spawn(async move {
-            match run_writer(&shared.out, wr, Deadline::Batch(deadline)).await {
+            // A websocket stream may hold control frames (pongs) that only a flush sends.
+            let idle_flush = shared.websocket;
+            match run_writer(&shared.out, wr, Deadline::Batch(deadline), idle_flush).await {
                 WriterEnd::Closed => {}
                 WriterEnd::Error => shared.close(CloseReason::WriteError, true),
                 WriterEnd::Deadline => {
@@ -290,7 +354,7 @@ where
         })
     };
 
-    let auth = server.auth();
+    let auth = server.auth_for(&shared);
     let auth_required = auth.required();
     let mut codec = ServerCodec::new(Limits {
         max_control_line: options.max_control_line,
@@ -315,6 +379,7 @@ where
         account: server.accounts.global().clone(),
         nonce,
         cert,
+        cookie_jwt,
         max_subs: (options.max_subscriptions > 0).then_some(options.max_subscriptions),
         expiring: false,
         lowered_payload: None,
@@ -331,7 +396,7 @@ where
                 options.ping_interval,
                 options.ping_max,
             ),
-            auth_deadline: auth_required.then(|| now + options.auth_timeout()),
+            auth_deadline: auth_required.then(|| now + server.auth_timeout_for(&shared)),
         },
         active: false,
         last_delivered: 0,
@@ -400,8 +465,7 @@ impl Client {
                         || self.lowered_payload.is_some()
                     {
                         let info = self.server.client_info_with_payload(
-                            self.shared.cid,
-                            self.shared.peer,
+                            &self.shared,
                             None,
                             self.lowered_payload,
                         );
@@ -432,7 +496,7 @@ impl Client {
         Ok(())
     }
 
-    async fn process_connect(&mut self, c: ConnectInfo) -> Result<(), CloseReason> {
+    async fn process_connect(&mut self, mut c: ConnectInfo) -> Result<(), CloseReason> {
         if crate::log::trace_enabled() {
             let mut shown = c.clone();
             if !shown.pass.is_empty() {
@@ -448,12 +512,23 @@ impl Client {
             );
         }
         self.timers.auth_deadline = None;
-        let auth = self.server.auth();
+        if c.jwt.is_empty() {
+            if let Some(jwt) = &self.cookie_jwt {
+                c.jwt = jwt.clone();
+            }
+        }
+        let auth = self.server.auth_for(&self.shared);
         let nonce = self.nonce.as_ref().map(String::as_bytes);
         let cert = self.cert.as_deref();
         let checked = if let Some(trust) = auth.trust() {
             let now = crate::operator::now();
-            match trust.check(&c, nonce, self.shared.peer.ip(), now) {
+            match trust.check(
+                &c,
+                nonce,
+                self.shared.peer.ip(),
+                now,
+                auth.connection_type(),
+            ) {
                 Ok(login) => Some(Authenticated::from(login)),
                 Err(why) => {
                     debug!("{}{why}", self.prefix);
@@ -650,7 +725,7 @@ impl Client {
     /// are let in: as nats-server, it is logged in as the `no_auth_user` first.
     fn log_in_anonymously(&mut self) -> Result<(), CloseReason> {
         self.anonymous_first_op = false;
-        let Some(authenticated) = self.server.auth().anonymous_login() else {
+        let Some(authenticated) = self.server.auth_for(&self.shared).anonymous_login() else {
             self.send_err(text::AUTHORIZATION_VIOLATION);
             error!("{}authentication error", self.prefix);
             return Err(CloseReason::AuthenticationFailure);

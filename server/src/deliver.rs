@@ -297,7 +297,11 @@ impl Fanout {
                         issuer_key: meta.jwt.as_ref().map_or("", |j| j.issuer_key.as_str()),
                         name_tag: meta.jwt.as_ref().map_or("", |j| j.name_tag.as_str()),
                         kind: "Client",
-                        client_type: "nats",
+                        client_type: if publisher.websocket {
+                            "websocket"
+                        } else {
+                            "nats"
+                        },
                         ..info
                     };
                 }

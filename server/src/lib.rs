@@ -56,3 +56,4 @@ pub mod service;
 pub mod stats;
 pub mod sublist;
 pub mod tls;
+pub mod websocket;

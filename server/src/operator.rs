@@ -510,6 +510,7 @@ impl Trust {
         nonce: Option<&[u8]>,
         peer: IpAddr,
         now: i64,
+        connection_type: &str,
     ) -> Result<JwtLogin, String> {
         if c.jwt.is_empty() {
             return Err("Authentication requires a user JWT".into());
@@ -522,7 +523,7 @@ impl Trust {
             && !u
                 .allowed_connection_types
                 .iter()
-                .any(|t| t.eq_ignore_ascii_case("STANDARD"))
+                .any(|t| t.eq_ignore_ascii_case(connection_type))
         {
             return Err("Connection type not allowed".into());
         }

@@ -251,6 +251,50 @@ pub struct ClusterOptions {
     pub permissions: Option<Permissions>,
 }
 
+/// The websocket listener (`websocket {}`): where it listens, its TLS, which origins it
+/// admits, and the authentication that overrides the top-level one for its clients.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebsocketOptions {
+    /// Listen host (default `0.0.0.0`).
+    pub host: String,
+    /// Listen port (-1: random).
+    pub port: i32,
+    /// `host[:port]` advertised to websocket clients of the cluster.
+    pub advertise: Option<String>,
+    /// Plain `ws://` allowed (without it, `tls {}` is required).
+    pub no_tls: bool,
+    /// `wss://`: the TLS of the listener.
+    pub tls: Option<TlsOptions>,
+    /// Negotiate permessage-deflate with clients that offer it.
+    pub compression: bool,
+    /// Refuse an `Origin` other than the request's `Host`.
+    pub same_origin: bool,
+    /// The origins admitted (`scheme://host[:port]`); empty: any.
+    pub allowed_origins: Vec<String>,
+    /// Longest the TLS and HTTP upgrade may take.
+    pub handshake_timeout: Option<Duration>,
+    /// The user a websocket client without credentials logs in as.
+    pub no_auth_user: Option<String>,
+    /// The single user of websocket clients (`authorization { user, password }`).
+    pub user: Option<String>,
+    /// Its password.
+    pub password: Option<String>,
+    /// The token of websocket clients.
+    pub token: Option<String>,
+    /// The CONNECT deadline of websocket clients (default: the top-level one).
+    pub auth_timeout: Option<Duration>,
+    /// The cookie a user JWT may come in (operator mode).
+    pub jwt_cookie: Option<String>,
+}
+
+impl WebsocketOptions {
+    /// Whether the block sets its own authentication, which then replaces the top-level
+    /// single user, token and `no_auth_user` for websocket clients (nats-server's override).
+    pub fn overrides_auth(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || self.no_auth_user.is_some()
+    }
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -317,6 +361,8 @@ pub struct Options {
     pub resolver_preload: std::collections::BTreeMap<String, String>,
     /// Clustering.
     pub cluster: ClusterOptions,
+    /// The websocket listener (`websocket {}`), if configured.
+    pub websocket: Option<WebsocketOptions>,
     /// Client TLS (`tls {}`, `--tls*`); also the certificate of HTTPS monitoring.
     pub tls: Option<TlsOptions>,
     /// Monitoring HTTPS port (`https`, `https_port`, `-ms`; 0: off, -1: random).
@@ -362,6 +408,7 @@ impl Default for Options {
             resolver: None,
             resolver_preload: std::collections::BTreeMap::new(),
             cluster: ClusterOptions::default(),
+            websocket: None,
             tls: None,
             https_port: 0,
             config_file: None,

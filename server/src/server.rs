@@ -36,7 +36,10 @@ pub struct Server {
     pub name: String,
     options: RwLock<Arc<Options>>,
     auth: RwLock<Arc<Auth>>,
-    /// The subject index of the global account.
+    /// The websocket clients' authentication settings, when a websocket listener exists.
+    ws_auth: RwLock<Option<Arc<Auth>>>,
+    /// The websocket listener's address, when configured.
+    websocket_addr: Option<SocketAddr>,
     /// The accounts, each with its own subject index.
     pub accounts: Accounts,
     clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
@@ -127,6 +130,11 @@ impl Server {
         let Identity { id, name } = identity;
         // Loaded before listening so a certificate problem stops the start like nats-server.
         let client_tls = crate::tls::loaded(options.tls.as_ref().map(crate::tls::ClientTls::new))?;
+        // nats-server starts its websocket listener before the client one.
+        let websocket = match &options.websocket {
+            Some(ws) => Some(Arc::new(crate::websocket::Listener::bind(ws).await?)),
+            None => None,
+        };
         let port = if options.port == -1 { 0 } else { options.port };
         let addr = format!("{}:{}", options.host, port);
         let listener = bind_nats(&addr, "port").await?;
@@ -142,6 +150,8 @@ impl Server {
             id,
             name,
             auth: RwLock::new(Arc::new(Auth::from_options(&options))),
+            ws_auth: RwLock::new(Auth::for_websocket(&options).map(Arc::new)),
+            websocket_addr: websocket.as_ref().map(|w| w.addr),
             options: RwLock::new(Arc::new(options)),
             accounts,
             clients: Mutex::new(HashMap::new()),
@@ -177,6 +187,9 @@ impl Server {
             server.spawn(sweep_responses(server.clone(), every));
         }
         server.spawn(accept_loop(server.clone(), listener, client_tls));
+        if let Some(websocket) = websocket {
+            server.spawn(websocket.accept_loop(server.clone()));
+        }
         Ok(server)
     }
 
@@ -250,6 +263,44 @@ impl Server {
         urls
     }
 
+    /// Where websocket clients reach this server (`host:port`), if it listens for them.
+    pub fn own_websocket_urls(&self) -> Vec<String> {
+        match (&self.options().websocket, self.websocket_addr) {
+            (Some(ws), Some(addr)) => crate::websocket::own_urls(ws, addr),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The websocket listener's address, if one is configured.
+    pub fn websocket_addr(&self) -> Option<SocketAddr> {
+        self.websocket_addr
+    }
+
+    /// The `connect_urls` of a websocket client: our websocket URLs, then every peer's
+    /// (only once clustered), as nats-server gives them.
+    pub fn websocket_connect_urls(&self) -> Vec<String> {
+        let Some(cluster) = self.cluster.get() else {
+            return Vec::new();
+        };
+        if !self.had_route.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let mut urls = self.own_websocket_urls();
+        if cluster.advertises() {
+            for url in cluster.peer_ws_urls() {
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
+        urls
+    }
+
+    /// Cancelled when the listeners stop accepting (lame duck mode, shutdown).
+    pub fn accept_stop_token(&self) -> CancellationToken {
+        self.stop_accepting.clone()
+    }
+
     /// The client `connect_urls`: our own, then every peer's (only once clustered).
     pub fn client_connect_urls(&self) -> Vec<String> {
         let Some(cluster) = self.cluster.get() else {
@@ -293,7 +344,7 @@ impl Server {
             .cloned()
             .collect();
         for c in clients {
-            c.out.send(&self.client_info(c.cid, c.peer, None));
+            c.out.send(&self.client_info(&c, None));
         }
     }
 
@@ -315,25 +366,52 @@ impl Server {
         self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The authentication settings for `conn`: a websocket client's are the websocket
+    /// block's (its own user, token and `no_auth_user` override the top-level ones).
+    pub fn auth_for(&self, conn: &ClientShared) -> Arc<Auth> {
+        if conn.websocket {
+            if let Some(auth) = self
+                .ws_auth
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            {
+                return auth;
+            }
+        }
+        self.auth()
+    }
+
+    /// How long `conn` may take to send its CONNECT: the websocket block's own timeout for
+    /// a websocket client, when it sets one.
+    pub fn auth_timeout_for(&self, conn: &ClientShared) -> std::time::Duration {
+        let options = self.options();
+        let ws = options.websocket.as_ref().and_then(|w| w.auth_timeout);
+        match ws {
+            Some(timeout) if conn.websocket => timeout,
+            _ => options.auth_timeout(),
+        }
+    }
+
     /// Cancelled when the server shuts down; connections hold child tokens.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.shutdown
     }
 
     /// The INFO line for a client connection, with the `nonce` it is to sign, if any.
-    pub fn client_info(&self, cid: u64, peer: SocketAddr, nonce: Option<&str>) -> Vec<u8> {
-        self.client_info_with_payload(cid, peer, nonce, None)
+    pub fn client_info(&self, conn: &ClientShared, nonce: Option<&str>) -> Vec<u8> {
+        self.client_info_with_payload(conn, nonce, None)
     }
 
     /// [`Server::client_info`] with the connection's own `max_payload` when an account or
     /// a user JWT lowered it.
     pub fn client_info_with_payload(
         &self,
-        cid: u64,
-        peer: SocketAddr,
+        conn: &ClientShared,
         nonce: Option<&str>,
         max_payload: Option<usize>,
     ) -> Vec<u8> {
+        let (cid, peer) = (conn.cid, conn.peer);
         let options = self.options();
         let (host, port) = match &options.client_advertise {
             Some(adv) => match adv.rsplit_once(':') {
@@ -351,20 +429,27 @@ impl Server {
             host,
             port,
             headers: !options.no_header_support,
-            auth_required: self.auth().advertised(),
+            auth_required: self.auth_for(conn).advertised(),
             tls_required: options.tls.is_some(),
             tls_verify: options.tls.as_ref().is_some_and(|t| t.verify),
             max_payload: max_payload.unwrap_or(options.max_payload) as i64,
             client_id: cid,
             client_ip: peer.ip().to_string(),
             cluster: self.cluster.get().map(|c| c.name()).unwrap_or_default(),
-            connect_urls: self.client_connect_urls(),
+            // A websocket client is told of the websocket URLs, as nats-server tells it.
+            connect_urls: match conn.websocket {
+                true => self.websocket_connect_urls(),
+                false => self.client_connect_urls(),
+            },
             nonce: nonce.unwrap_or_default().to_string(),
             ..ServerInfo::default()
         };
         let info = if self.lame_duck.load(Ordering::Relaxed) {
             // Point clients elsewhere: only the other servers' URLs.
-            let own = self.own_client_urls();
+            let own = match conn.websocket {
+                true => self.own_websocket_urls(),
+                false => self.own_client_urls(),
+            };
             ServerInfo {
                 ldm: true,
                 connect_urls: info
@@ -514,7 +599,7 @@ impl Server {
             .cloned()
             .collect();
         for c in &clients {
-            c.out.send(&self.client_info(c.cid, c.peer, None));
+            c.out.send(&self.client_info(c, None));
         }
         let options = self.options();
         tokio::select! {
@@ -605,7 +690,14 @@ impl Server {
             keep.tls = old.tls.clone();
         }
         // After the TLS settings are settled: `verify_and_map` stays what the acceptor does.
+        if keep.websocket != old.websocket {
+            // The listener, its TLS and its origins were set up at start-up.
+            warn!("Reload: changing the websocket configuration requires a restart");
+            keep.websocket = old.websocket.clone();
+        }
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Auth::from_options(&keep));
+        *self.ws_auth.write().unwrap_or_else(|e| e.into_inner()) =
+            Auth::for_websocket(&keep).map(Arc::new);
         *self.options.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keep);
         if let Some(observer) = &self.observer {
             observer.config_reloaded();

@@ -171,7 +171,6 @@ fn configuration_that_decides_who_connects_or_what_they_see_is_refused_until_imp
             1,
             "resolver with a directory (full or cache)",
         ),
-        ("websocket {\n  port: 8080\n}\n", 1, "websocket"),
         ("leafnodes {\n  port: 7422\n}\n", 1, "leafnodes"),
         ("gateway {\n  name: A\n  port: 7222\n}\n", 1, "gateway"),
         ("mqtt {\n  port: 1883\n}\n", 1, "mqtt"),

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod conf;
 mod operator;
 mod tls;
+mod websocket;
 
 use tls::{ClusterTlsBlock, TlsBlock};
 
@@ -362,7 +363,6 @@ refuse! {
     refuse_gateway => "gateway",
     refuse_leafnodes => "leafnodes",
     refuse_jetstream => "jetstream",
-    refuse_websocket => "websocket",
     refuse_mqtt => "mqtt",
     refuse_mappings => "mappings",
     refuse_allow_non_tls => "allow_non_tls",
@@ -539,8 +539,8 @@ struct FileConfig {
     leafnodes: Option<()>,
     #[serde(default, deserialize_with = "refuse_jetstream")]
     jetstream: Option<()>,
-    #[serde(alias = "ws", default, deserialize_with = "refuse_websocket")]
-    websocket: Option<()>,
+    #[serde(alias = "ws")]
+    websocket: Option<websocket::WebsocketBlock>,
     #[serde(default, deserialize_with = "refuse_mqtt")]
     mqtt: Option<()>,
     #[serde(
@@ -708,6 +708,10 @@ impl FileConfig {
         }
         crate::operator::configure(o)?;
         accounts::check(o)?;
+        if let Some(block) = self.websocket {
+            block.apply(o)?;
+        }
+        websocket::check(o)?;
         if let Some(cluster) = self.cluster {
             let c = &mut o.cluster;
             if let Some(listen) = &cluster.listen {

@@ -240,11 +240,14 @@ pub enum Deadline {
 }
 
 /// The writer task of one connection: drains the buffer into `sink` until the buffer is closed
-/// and flushed, or a write fails or misses its deadline.
+/// and flushed, or a write fails or misses its deadline. With `idle_flush`, a wake-up with
+/// nothing queued flushes `sink` (a websocket stream sends the control frames its read side
+/// queued that way).
 pub async fn run_writer<W: AsyncWrite + Unpin>(
     out: &Outbound,
     mut sink: W,
     deadline: Deadline,
+    idle_flush: bool,
 ) -> WriterEnd {
     let limit = match deadline {
         Deadline::Batch(d) | Deadline::Progress(d) => d,
@@ -260,6 +263,21 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             if closed {
                 let _ = tokio::time::timeout(limit, sink.shutdown()).await;
                 return WriterEnd::Closed;
+            }
+            if idle_flush {
+                let flushed = tokio::select! {
+                    biased;
+                    flushed = tokio::time::timeout(limit, sink.flush()) => flushed,
+                    _ = out.aborted.cancelled() => return WriterEnd::Closed,
+                };
+                match flushed {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return WriterEnd::Error,
+                    Err(_) => {
+                        out.close(true);
+                        return WriterEnd::Deadline;
+                    }
+                }
             }
             out.wake.notified().await;
             continue;
@@ -348,7 +366,7 @@ mod tests {
         let (ours, theirs) = tokio::io::duplex(16);
         let reading = peer(theirs);
         let start = Instant::now();
-        let end = run_writer(&out, ours, deadline).await;
+        let end = run_writer(&out, ours, deadline, false).await;
         let took = start.elapsed();
         reading.abort();
         (end, took)
@@ -398,7 +416,7 @@ mod tests {
         let (ours, _theirs) = tokio::io::duplex(16);
         let writer = {
             let out = out.clone();
-            tokio::spawn(async move { run_writer(&out, ours, Deadline::Batch(LIMIT)).await })
+            tokio::spawn(async move { run_writer(&out, ours, Deadline::Batch(LIMIT), false).await })
         };
         tokio::time::sleep(Duration::from_secs(3600)).await;
         assert!(

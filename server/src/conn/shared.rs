@@ -100,6 +100,8 @@ pub struct ClientShared {
     pub cid: u64,
     /// Client or route.
     pub kind: Kind,
+    /// A client that came through the websocket listener.
+    pub websocket: bool,
     /// Outbound buffer drained by the connection's writer.
     pub out: Outbound,
     /// Log prefix (`ip:port - cid:N - `).
@@ -143,6 +145,7 @@ impl ClientShared {
         ClientShared {
             cid,
             kind,
+            websocket: false,
             out: Outbound::new(max_pending),
             prefix,
             headers: AtomicBool::new(false),
@@ -155,6 +158,27 @@ impl ClientShared {
             start: std::time::SystemTime::now(),
             peer,
             stats: crate::stats::ConnStats::default(),
+        }
+    }
+
+    /// A websocket client's shared part: its log prefix says `wid:` and, behind a proxy
+    /// that forwarded the client's address, starts with that address (as nats-server's).
+    pub(crate) fn new_websocket(
+        parent: &CancellationToken,
+        cid: u64,
+        peer: SocketAddr,
+        max_pending: usize,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> ClientShared {
+        let prefix = match client_ip {
+            Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]/{peer} - wid:{cid} - "),
+            Some(ip) => format!("{ip}/{peer} - wid:{cid} - "),
+            None => format!("{peer} - wid:{cid} - "),
+        };
+        ClientShared {
+            websocket: true,
+            prefix,
+            ..ClientShared::new(parent, cid, Kind::Client, peer, max_pending)
         }
     }
 

@@ -12,7 +12,7 @@ use nats_proto::subject;
 use super::format::{between, go_rtt, now_nanos, rfc3339_nanos, unix_nanos, uptime as go_uptime};
 use super::json::{
     AccountExport, AccountImport, AccountInfo, Accountz, ClusterVarz, ConnInfo, Connz, Health,
-    RouteInfo, Routez, SubDetail, SublistStats, Subsz, Varz,
+    RouteInfo, Routez, SubDetail, SublistStats, Subsz, Varz, WebsocketVarz,
 };
 use super::{bad_request, pretty, sub_details, Failure, Monitor, Query, Reply};
 use crate::conn::ClientShared;
@@ -48,6 +48,27 @@ fn last_activity(c: &ClientShared, start: i64) -> i64 {
         .max(start)
 }
 
+/// `/varz` `websocket`, as nats-server fills it from the block (the real port for `-1`).
+fn websocket_varz(server: &Server, options: &crate::options::Options) -> WebsocketVarz {
+    let Some(ws) = &options.websocket else {
+        return WebsocketVarz::default();
+    };
+    WebsocketVarz {
+        host: ws.host.clone(),
+        port: server.websocket_addr().map_or(0, |a| a.port()),
+        advertise: ws.advertise.clone().unwrap_or_default(),
+        no_auth_user: ws.no_auth_user.clone().unwrap_or_default(),
+        jwt_cookie: ws.jwt_cookie.clone().unwrap_or_default(),
+        handshake_timeout: ws.handshake_timeout.map_or(0, nanos),
+        auth_timeout: ws.auth_timeout.map_or(0.0, |t| t.as_secs_f64()),
+        no_tls: ws.no_tls,
+        tls_map: ws.tls.as_ref().is_some_and(|t| t.map),
+        same_origin: ws.same_origin,
+        allowed_origins: ws.allowed_origins.clone(),
+        compression: ws.compression,
+    }
+}
+
 /// The `/connz` entry of a connection, as of `now` (Unix nanoseconds).
 pub fn conn_row(c: &ClientShared, now: i64) -> Row {
     let start = unix_nanos(c.start);
@@ -59,7 +80,7 @@ pub fn conn_row(c: &ClientShared, now: i64) -> Row {
         info: ConnInfo {
             cid: c.cid,
             kind: "Client",
-            conn_type: "nats",
+            conn_type: if c.websocket { "websocket" } else { "nats" },
             ip: c.peer.ip().to_string(),
             port: c.peer.port(),
             start: rfc3339_nanos(start),
@@ -152,6 +173,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         max_payload: options.max_payload,
         max_pending: options.max_pending,
         cluster: cluster_varz,
+        websocket: websocket_varz(server, &options),
         tls_timeout: options
             .tls
             .as_ref()

@@ -24,6 +24,41 @@ fn is_zero_usize(v: &usize) -> bool {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Empty {}
 
+/// `/varz` `websocket`: the listener's settings, empty when there is none.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WebsocketVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    #[serde(skip_serializing_if = "is_zero_u16")]
+    pub port: u16,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub advertise: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub no_auth_user: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub jwt_cookie: String,
+    /// Nanoseconds.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub handshake_timeout: u64,
+    /// Seconds.
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub auth_timeout: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_tls: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_map: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub same_origin: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub compression: bool,
+}
+
+fn is_zero_u16(v: &u16) -> bool {
+    *v == 0
+}
+
 /// `/varz` `cluster`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClusterVarz {
@@ -101,7 +136,7 @@ pub struct Varz {
     pub gateway: Empty,
     pub leaf: Empty,
     pub mqtt: Empty,
-    pub websocket: Empty,
+    pub websocket: WebsocketVarz,
     pub jetstream: Empty,
     /// Seconds.
     #[serde(serialize_with = "go_float")]

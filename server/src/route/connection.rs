@@ -76,7 +76,7 @@ where
     let writer = {
         let shared = shared.clone();
         server.spawn(async move {
-            match run_writer(&shared.out, wr, deadline).await {
+            match run_writer(&shared.out, wr, deadline, false).await {
                 WriterEnd::Closed => {}
                 WriterEnd::Error => shared.close(CloseReason::WriteError, true),
                 WriterEnd::Deadline => {
@@ -321,7 +321,11 @@ impl Route {
         }
         if Some(&info.server_id) == self.peer_id.as_ref() {
             // An update from the peer itself: in lame duck mode its URLs stop being ours to give.
-            if info.ldm && self.cluster.forget_peer_urls(&info.connect_urls) {
+            if info.ldm
+                && self
+                    .cluster
+                    .forget_peer_urls(&info.connect_urls, &info.ws_connect_urls)
+            {
                 self.server.client_urls_changed();
             }
             return Ok(());
@@ -434,12 +438,8 @@ impl Route {
             self.shared.out.send(&snapshot);
         }
         if replaced.is_none() && !cluster.no_advertise {
-            for url in &info.connect_urls {
-                match st.peer_urls.iter_mut().find(|(u, _)| u == url) {
-                    Some((_, n)) => *n += 1,
-                    None => st.peer_urls.push((url.clone(), 1)),
-                }
-            }
+            count_urls_in(&mut st.peer_urls, &info.connect_urls);
+            count_urls_in(&mut st.peer_ws_urls, &info.ws_connect_urls);
         }
         st.routes.insert(
             id,
@@ -624,14 +624,8 @@ impl Route {
         if ours {
             if let Some(r) = st.routes.remove(&id) {
                 if !cluster.no_advertise {
-                    for url in &r.info.connect_urls {
-                        if let Some(pos) = st.peer_urls.iter().position(|(u, _)| u == url) {
-                            st.peer_urls[pos].1 -= 1;
-                            if st.peer_urls[pos].1 == 0 {
-                                st.peer_urls.remove(pos);
-                            }
-                        }
-                    }
+                    count_urls_out(&mut st.peer_urls, &r.info.connect_urls);
+                    count_urls_out(&mut st.peer_ws_urls, &r.info.ws_connect_urls);
                 }
             }
         }
@@ -705,4 +699,26 @@ fn interest_key(i: &Interest) -> Bytes {
     let mut key = BytesMut::with_capacity(i.account.len() + i.subject.len() + 2 + queue);
     i.write_key(&mut key);
     key.freeze()
+}
+
+/// Counts a peer's URLs into a reference-counted list (a URL two peers give stays once).
+fn count_urls_in(list: &mut Vec<(String, u32)>, urls: &[String]) {
+    for url in urls {
+        match list.iter_mut().find(|(u, _)| u == url) {
+            Some((_, n)) => *n += 1,
+            None => list.push((url.clone(), 1)),
+        }
+    }
+}
+
+/// Counts a gone peer's URLs out of a list made by [`count_urls_in`].
+fn count_urls_out(list: &mut Vec<(String, u32)>, urls: &[String]) {
+    for url in urls {
+        if let Some(pos) = list.iter().position(|(u, _)| u == url) {
+            list[pos].1 -= 1;
+            if list[pos].1 == 0 {
+                list.remove(pos);
+            }
+        }
+    }
 }

@@ -84,6 +84,8 @@ struct State {
     interest: HashMap<InterestKey, u32>,
     /// Client URLs of peers, reference counted, in arrival order.
     peer_urls: Vec<(String, u32)>,
+    /// Websocket URLs of peers, the same way.
+    peer_ws_urls: Vec<(String, u32)>,
     /// Peers with an implicit dial in progress.
     dialing: HashSet<String>,
 }
@@ -162,6 +164,15 @@ impl Cluster {
             .collect()
     }
 
+    /// Peer websocket URLs, in arrival order.
+    pub fn peer_ws_urls(&self) -> Vec<String> {
+        self.lock()
+            .peer_ws_urls
+            .iter()
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
     /// Whether `addr` is this server's own cluster address (so a route to it is a route to
     /// ourselves).
     fn is_own_address(&self, addr: SocketAddr) -> bool {
@@ -228,6 +239,11 @@ impl Cluster {
             } else {
                 server.own_client_urls()
             },
+            ws_connect_urls: if self.no_advertise {
+                Vec::new()
+            } else {
+                server.own_websocket_urls()
+            },
             ..ServerInfo::default()
         }
     }
@@ -245,12 +261,14 @@ impl Cluster {
         }
     }
 
-    /// Removes a peer's client URLs (it entered lame duck mode) and reports whether any went.
-    fn forget_peer_urls(&self, urls: &[String]) -> bool {
+    /// Removes a peer's client and websocket URLs (it entered lame duck mode) and reports
+    /// whether any went.
+    fn forget_peer_urls(&self, urls: &[String], ws_urls: &[String]) -> bool {
         let mut st = self.lock();
-        let before = st.peer_urls.len();
+        let before = st.peer_urls.len() + st.peer_ws_urls.len();
         st.peer_urls.retain(|(u, _)| !urls.contains(u));
-        before != st.peer_urls.len()
+        st.peer_ws_urls.retain(|(u, _)| !ws_urls.contains(u));
+        before != st.peer_urls.len() + st.peer_ws_urls.len()
     }
 
     /// Whether the routes may hear of interest in `subject` and send us its messages
