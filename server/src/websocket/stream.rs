@@ -385,7 +385,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsStream<S> {
                     this.read_done = true;
                 }
                 Ok(None) => {
-                    if got {
+                    // What was handed on must be returned now: a `Pending` after filling
+                    // `buf` would lose it.
+                    if buf.filled().len() > start {
                         return Poll::Ready(Ok(()));
                     }
                     this.raw.reserve(READ_CHUNK);
@@ -505,6 +507,37 @@ mod tests {
         let mut want = text.clone();
         want.extend_from_slice(b"PING\r\nPONG\r\n");
         assert_eq!(got, want);
+        drop(writer.await);
+    }
+
+    /// The first fragment alone inflates to a few bytes and then the read has to wait for
+    /// the socket: those bytes must be handed on, not dropped with a `Pending`.
+    #[tokio::test(start_paused = true)]
+    async fn a_compressed_message_whose_fragments_arrive_apart_inflates_whole() {
+        let text: Vec<u8> = b"CONNECT {}\r\nPUB z 9000\r\n"
+            .iter()
+            .copied()
+            .chain(b"hello compression ".repeat(500))
+            .collect();
+        let body = client_deflate(&text);
+        let (a, b) = body.split_at(body.len() / 2);
+        let (first, second) = (client_frame(0x42, a), client_frame(0x80, b));
+        let (mut peer, ours) = tokio::io::duplex(1 << 16);
+        let writer = tokio::spawn(async move {
+            peer.write_all(&first).await.expect("write");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            peer.write_all(&second).await.expect("write");
+            peer.shutdown().await.expect("shutdown");
+            peer
+        });
+        let negotiated = Negotiated {
+            compress: true,
+            ..Negotiated::default()
+        };
+        let mut ws = WsStream::new(ours, negotiated);
+        let mut got = Vec::new();
+        ws.read_to_end(&mut got).await.expect("read");
+        assert!(got == text, "{} bytes of {}", got.len(), text.len());
         drop(writer.await);
     }
 
