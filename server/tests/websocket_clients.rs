@@ -13,11 +13,7 @@
 //!   ping/pong, the close echo, `-ERR` then close 1002 on a bad operation, the 400/405/403
 //!   refusals (and their log lines), and permessage-deflate negotiation.
 //!
-//! TEMPORARY: our server does not accept a `websocket {}` block yet, so [`ws_binaries`] runs
-//! the cases against the reference nats-server only, unless `WS_OURS=1` is set (then: ours
-//! and the reference, as `common::binaries`). When our websocket support lands, replace the
-//! body of `ws_binaries` with `common::binaries(test)` (or its callers with
-//! `common::binaries`).
+//! Every case runs against our server and the reference nats-server (`common::binaries`).
 //!
 //! Chromium (`/usr/bin/chromium`, Debian's package) missing: the browser cases print a
 //! SKIPPED line, or fail when `BROWSER_REQUIRED=1`. The reference server missing: the cases
@@ -44,25 +40,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{read_chunk, temp_dir, Raw, TestServer, REFERENCE, WAIT};
+use common::{read_chunk, temp_dir, Raw, TestServer, WAIT};
 use futures::StreamExt;
 
 // ----------------------------------------------------------------------------------------
 // Which binaries, and the websocket listener
-
-/// TEMPORARY SWITCH (see the top of the file): the binaries a websocket case runs against.
-/// Only the reference nats-server while ours refuses the `websocket {}` block; with
-/// `WS_OURS=1`, ours too. Flip to `common::binaries(test)` once ours supports websocket.
-fn ws_binaries(test: &str) -> Vec<&'static str> {
-    if std::env::var("WS_OURS").as_deref() == Ok("1") {
-        return common::binaries(test);
-    }
-    if common::reference_available(test) {
-        vec![REFERENCE]
-    } else {
-        Vec::new()
-    }
-}
 
 /// A plain (`ws://`) websocket block on an ephemeral port, with `extra` lines inside.
 fn ws_block(extra: &str) -> String {
@@ -629,7 +611,7 @@ fn browser_roundtrip(test: &str, extra: &str, extension: &str) {
     if !browser_available(test) {
         return;
     }
-    for binary in ws_binaries(test) {
+    for binary in common::binaries(test) {
         let (server, ws) = ws_server(binary, &ws_block(extra));
         let subject = "browser.demo";
         let big = letters(6000);
@@ -697,7 +679,7 @@ fn browser_publishes_across_a_route_to_a_tcp_subscriber() {
     if !browser_available(test) {
         return;
     }
-    for binary in ws_binaries(test) {
+    for binary in common::binaries(test) {
         let [route_a, route_b] = common::free_ports::<2>();
         let conf_a = format!(
             "cluster {{\n  name: ws\n  listen: 127.0.0.1:{route_a}\n}}\n{}",
@@ -879,7 +861,7 @@ async fn ws_and_tcp_clients_talk(binary: &str, conf: &str) {
 
 #[tokio::test]
 async fn async_nats_over_websocket() {
-    for binary in ws_binaries("async_nats_over_websocket") {
+    for binary in common::binaries("async_nats_over_websocket") {
         ws_and_tcp_clients_talk(binary, &ws_block("")).await;
     }
 }
@@ -890,7 +872,7 @@ async fn async_nats_over_websocket() {
 /// client that does).
 #[tokio::test]
 async fn async_nats_over_websocket_with_compression_enabled() {
-    for binary in ws_binaries("async_nats_over_websocket_with_compression_enabled") {
+    for binary in common::binaries("async_nats_over_websocket_with_compression_enabled") {
         ws_and_tcp_clients_talk(binary, &ws_block("  compression: true\n")).await;
     }
 }
@@ -953,7 +935,7 @@ impl Drop for Pki {
 
 #[tokio::test]
 async fn async_nats_over_secure_websocket() {
-    for binary in ws_binaries("async_nats_over_secure_websocket") {
+    for binary in common::binaries("async_nats_over_secure_websocket") {
         let pki = Pki::new();
         let conf = format!(
             "websocket {{\n  host: 127.0.0.1\n  port: -1\n  tls {{\n    cert_file: \"{}\"\n    key_file: \"{}\"\n  }}\n}}\n",
@@ -998,7 +980,7 @@ async fn async_nats_over_secure_websocket() {
 
 #[tokio::test]
 async fn async_nats_over_websocket_reconnects_after_a_restart() {
-    for binary in ws_binaries("async_nats_over_websocket_reconnects_after_a_restart") {
+    for binary in common::binaries("async_nats_over_websocket_reconnects_after_a_restart") {
         let port = common::free_port();
         let conf = format!("websocket {{\n  host: 127.0.0.1\n  port: {port}\n  no_tls: true\n}}\n");
         let first = TestServer::binary_with_config(binary, &conf, &[]);
@@ -1196,7 +1178,7 @@ fn status_line(head: &str) -> &str {
 
 #[test]
 fn raw_upgrade_info_frame_and_control_frames() {
-    for binary in ws_binaries("raw_upgrade_info_frame_and_control_frames") {
+    for binary in common::binaries("raw_upgrade_info_frame_and_control_frames") {
         let (_server, port) = ws_server(binary, &ws_block(""));
         // Without compression on the server, an offered permessage-deflate is not taken.
         let (head, mut ws) = RawWs::upgrade(
@@ -1253,7 +1235,7 @@ fn raw_upgrade_info_frame_and_control_frames() {
 
 #[test]
 fn raw_upgrade_refusals() {
-    for binary in ws_binaries("raw_upgrade_refusals") {
+    for binary in common::binaries("raw_upgrade_refusals") {
         let conf = ws_block("  allowed_origins: [\"http://good.example\"]\n");
         let (server, port) = ws_server(binary, &conf);
         let refused = [
@@ -1293,7 +1275,7 @@ fn raw_upgrade_refusals() {
 
 #[test]
 fn raw_upgrade_negotiates_permessage_deflate() {
-    for binary in ws_binaries("raw_upgrade_negotiates_permessage_deflate") {
+    for binary in common::binaries("raw_upgrade_negotiates_permessage_deflate") {
         let (_server, port) = ws_server(binary, &ws_block("  compression: true\n"));
         let (head, mut ws) = RawWs::upgrade(
             port,
