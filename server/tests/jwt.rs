@@ -6,6 +6,8 @@
 #[path = "common/cluster.rs"]
 mod cluster_util;
 mod common;
+#[path = "common/ws.rs"]
+mod ws;
 
 use std::time::Duration;
 
@@ -896,5 +898,57 @@ fn jwt_accounts_work_across_a_cluster_mixed_with_nats_server() {
     if cluster_util::real_server_available("jwt_accounts_work_across_a_cluster_mixed") {
         jwt_accounts_across([Real, Ours, Ours]);
         jwt_accounts_across([Ours, Real, Real]);
+    }
+}
+
+/// A websocket client in operator mode: its user JWT may come in the `jwt_cookie` cookie
+/// instead of CONNECT, and `allowed_connection_types` tells websocket from plain clients.
+#[test]
+fn websocket_clients_log_in_with_a_jwt_cookie_and_their_connection_type() {
+    let op = Operator::new();
+    let a = KeyPair::new_account();
+    let conf = op.config(
+        &[(&a, op.account(&a, &account("", -1)))],
+        "websocket { host: 127.0.0.1, port: -1, no_tls: true, jwt_cookie: my_jwt }\n",
+    );
+    let bearer = |types: &str| {
+        let u = KeyPair::new_user();
+        encode(
+            &a,
+            &u.public_key(),
+            "u",
+            &user(&format!(
+                r#""bearer_token":true,"allowed_connection_types":{types},"#
+            )),
+        )
+    };
+    let ws_only = bearer(r#"["WEBSOCKET"]"#);
+    let tcp_only = bearer(r#"["STANDARD"]"#);
+    // Over websocket: the cookie's JWT logs in when CONNECT has none.
+    let over_ws = |port: u16, cookie: &str| {
+        let mut c = ws::WsRaw::open(port, &format!("Cookie: other=1; my_jwt={cookie}\r\n"));
+        c.frame(WAIT).expect("INFO");
+        c.send(b"CONNECT {\"verbose\":false}\r\nPING\r\n");
+        c.read_until("PONG\r\n", WAIT)
+    };
+    for binary in binaries("websocket_jwt_cookie") {
+        let server = TestServer::binary_with_config(binary, &conf, &[]);
+        let port = server.logged_port("Listening for websocket clients on ");
+        assert_eq!(over_ws(port, &ws_only), "PONG\r\n", "{binary}");
+        assert_eq!(
+            over_ws(port, &tcp_only),
+            "-ERR 'Authorization Violation'\r\n",
+            "{binary}"
+        );
+        assert_eq!(
+            attempt(server.port, &ws_only, None, b""),
+            VIOLATION,
+            "{binary}"
+        );
+        assert_eq!(
+            attempt(server.port, &tcp_only, None, b""),
+            "PONG\r\n",
+            "{binary}"
+        );
     }
 }
