@@ -465,7 +465,7 @@ fn closed_connections_keep_their_close_reason() {
     for (name, reason) in [
         ("gone", "Client Closed"),
         ("rude", "Protocol Violation"),
-        ("big", "Maximum Payload Exceeded"),
+        ("big", "Maximum Message Payload Exceeded"),
         ("slow", "Slow Consumer (Pending Bytes)"),
     ] {
         let c = conn_named(&closed, name);
@@ -488,7 +488,7 @@ fn closed_connections_keep_their_close_reason() {
         reasons,
         vec![
             "Client Closed",
-            "Maximum Payload Exceeded",
+            "Maximum Message Payload Exceeded",
             "Protocol Violation",
             "Slow Consumer (Pending Bytes)"
         ]

@@ -549,3 +549,44 @@ fn websocket_messages_cross_routes_and_clients_learn_the_websocket_urls() {
         assert!(delivered, "{kinds:?}");
     }
 }
+
+#[test]
+fn a_frame_of_any_announced_length_streams_and_max_payload_still_holds() {
+    let conf = format!("max_payload: 1024\n{PLAIN}");
+    for binary in binaries("websocket_big_frames") {
+        let (server, port) = ws_server(binary, &conf);
+        // A frame announcing 2^40 bytes: its payload is read as it comes, nothing is
+        // reserved for it, and the protocol inside it works.
+        let mut c = WsRaw::open(port, "");
+        c.frame(WAIT).expect("INFO");
+        let key = [9, 8, 7, 6];
+        let mut head = vec![0x82, 0x80 | 127];
+        head.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        head.extend_from_slice(&key);
+        let ops = b"CONNECT {\"verbose\":false}\r\nPING\r\n";
+        let body: Vec<u8> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i & 3])
+            .collect();
+        c.send_raw(&head);
+        c.send_raw(&body);
+        assert_eq!(c.read_until("PONG\r\n", WAIT), "PONG\r\n", "{binary}");
+        assert!(common::poll_until(Duration::from_secs(2), || server
+            .rss_kib()
+            .is_some_and(|kib| kib < 512 * 1024)));
+
+        // A PUB over max_payload: nats-server's -ERR, then close 1009.
+        let mut c = WsRaw::open(port, "");
+        c.frame(WAIT).expect("INFO");
+        c.send(b"CONNECT {\"verbose\":false}\r\nPUB big 2000\r\n");
+        let frames = c.frames_until_closed();
+        assert_eq!(frames.len(), 2, "{binary}: {frames:?}");
+        assert_eq!(frames[0].payload, b"-ERR 'Maximum Payload Violation'\r\n");
+        assert_eq!(
+            (frames[1].close_status(), frames[1].close_text().as_str()),
+            (1009, "Maximum Message Payload Exceeded"),
+            "{binary}"
+        );
+    }
+}
