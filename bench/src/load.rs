@@ -4,7 +4,9 @@
 //!
 //! Connections are plain TCP or, with a [`Tls`] configuration (see [`TlsFiles`]), TLS the
 //! way NATS 2.9 does it: the server's `INFO` line in plaintext, then the handshake, then
-//! everything else encrypted.
+//! everything else encrypted. Subscribers can also be websocket clients (see
+//! [`run_websocket`]): an HTTP upgrade, then NATS protocol bytes in masked binary frames out
+//! and the server's frames decoded back into a byte stream in.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
@@ -205,6 +207,16 @@ fn issue() -> Result<(CertificateDer<'static>, String, String), rcgen::Error> {
 enum Conn {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Ws(Box<WsConn>),
+}
+
+/// How a connection reaches the server.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// The NATS client port, plain or (with `Some`) TLS.
+    Nats(Option<&'a Tls>),
+    /// The websocket port, plain (`no_tls`), uncompressed.
+    Websocket,
 }
 
 impl Conn {
@@ -232,10 +244,19 @@ impl Conn {
         Ok(Conn::Tls(Box::new(StreamOwned::new(conn, sock))))
     }
 
+    /// Connects to `port` the way `via` says (see [`Conn::open`] and [`WsConn::open`]).
+    fn dial(port: u16, via: Via<'_>, read_timeout: Duration) -> std::io::Result<Conn> {
+        match via {
+            Via::Nats(tls) => Conn::open(port, tls, read_timeout),
+            Via::Websocket => Ok(Conn::Ws(Box::new(WsConn::open(port, read_timeout)?))),
+        }
+    }
+
     fn socket(&self) -> &TcpStream {
         match self {
             Conn::Plain(s) => s,
             Conn::Tls(s) => s.get_ref(),
+            Conn::Ws(s) => &s.sock,
         }
     }
 
@@ -247,7 +268,7 @@ impl Conn {
     /// The negotiated TLS cipher suite, `None` on a plain connection.
     fn cipher_suite(&self) -> Option<String> {
         match self {
-            Conn::Plain(_) => None,
+            Conn::Plain(_) | Conn::Ws(_) => None,
             Conn::Tls(s) => s
                 .conn
                 .negotiated_cipher_suite()
@@ -261,6 +282,7 @@ impl Read for Conn {
         match self {
             Conn::Plain(s) => s.read(buf),
             Conn::Tls(s) => s.read(buf),
+            Conn::Ws(s) => s.read(buf),
         }
     }
 }
@@ -270,6 +292,7 @@ impl Write for Conn {
         match self {
             Conn::Plain(s) => s.write(buf),
             Conn::Tls(s) => s.write(buf),
+            Conn::Ws(s) => s.write(buf),
         }
     }
 
@@ -277,7 +300,240 @@ impl Write for Conn {
         match self {
             Conn::Plain(s) => s.flush(),
             Conn::Tls(s) => s.flush(),
+            Conn::Ws(s) => s.sock.flush(),
         }
+    }
+}
+
+/// A websocket client connection after the upgrade. Reads return the payload bytes of the
+/// server's data frames as one continuous stream (frame boundaries fall anywhere, mid-`MSG`
+/// included); control frames are consumed (a ping is answered, a close ends the stream).
+/// Each write is sent as one masked binary frame.
+struct WsConn {
+    sock: TcpStream,
+    /// Bytes read from the socket and not yet decoded: `raw[start..end]` (`raw` is
+    /// [`WS_READ_CHUNK`] long).
+    raw: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Payload bytes of the current data frame not yet handed out.
+    left: u64,
+    /// State of the masking-key generator (xorshift; the server only needs a key, not a
+    /// secret one).
+    key: u32,
+}
+
+/// The fixed upgrade key, RFC 6455's own sample.
+const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+/// Largest upgrade response accepted.
+const WS_MAX_RESPONSE: usize = 16 * 1024;
+/// Bytes asked of the socket per read while decoding.
+const WS_READ_CHUNK: usize = 256 * 1024;
+
+impl WsConn {
+    /// Connects to the websocket port `port` on loopback and upgrades (no compression
+    /// offered). Bytes the server sent after the `101` response (its `INFO` frame) are kept
+    /// for the first read.
+    fn open(port: u16, read_timeout: Duration) -> std::io::Result<WsConn> {
+        let mut sock = TcpStream::connect(("127.0.0.1", port))?;
+        sock.set_nodelay(true)?;
+        sock.set_read_timeout(Some(read_timeout))?;
+        sock.write_all(
+            format!(
+                "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .as_bytes(),
+        )?;
+        let mut response = Vec::with_capacity(1024);
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + read_timeout.max(Duration::from_secs(1));
+        let end = loop {
+            if let Some(i) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if response.len() > WS_MAX_RESPONSE || Instant::now() >= deadline {
+                return Err(std::io::Error::other(
+                    "no complete websocket upgrade response",
+                ));
+            }
+            let n = sock.read(&mut buf)?;
+            if n == 0 {
+                return Err(std::io::Error::other("closed during websocket upgrade"));
+            }
+            response.extend_from_slice(&buf[..n]);
+        };
+        if !response.starts_with(b"HTTP/1.1 101") {
+            let status = response.split(|b| *b == b'\r').next().unwrap_or_default();
+            return Err(std::io::Error::other(format!(
+                "websocket upgrade refused: {}",
+                String::from_utf8_lossy(status)
+            )));
+        }
+        let after = &response[end..];
+        let mut raw = vec![0u8; WS_READ_CHUNK.max(after.len())];
+        raw[..after.len()].copy_from_slice(after);
+        Ok(WsConn {
+            sock,
+            raw,
+            start: 0,
+            end: after.len(),
+            left: 0,
+            key: 0x9e37_79b9 ^ u32::from(port),
+        })
+    }
+
+    fn next_key(&mut self) -> [u8; 4] {
+        self.key ^= self.key << 13;
+        self.key ^= self.key >> 17;
+        self.key ^= self.key << 5;
+        self.key.to_be_bytes()
+    }
+
+    /// Sends one masked frame with `opcode` (FIN set).
+    fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
+        let mut frame = Vec::with_capacity(payload.len() + 14);
+        frame.push(0x80 | opcode);
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= usize::from(u16::MAX) => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let key = self.next_key();
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        self.sock.write_all(&frame)
+    }
+
+    /// Reads more raw bytes from the socket after the undecoded ones (moved to the front:
+    /// only called with less than a header or control frame left, at most 135 bytes);
+    /// `Ok(false)` at end of stream.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        self.raw.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.end == self.raw.len() {
+            return Err(std::io::Error::other("websocket read buffer full"));
+        }
+        let n = self.sock.read(&mut self.raw[self.end..])?;
+        self.end += n;
+        Ok(n > 0)
+    }
+
+    /// Decodes the frame header at `raw[start..]`: `Some((header length, opcode, payload
+    /// length))`, `None` if it is not all there yet.
+    fn header(&self) -> std::io::Result<Option<(usize, u8, u64)>> {
+        let h = &self.raw[self.start..self.end];
+        let (Some(&b0), Some(&b1)) = (h.first(), h.get(1)) else {
+            return Ok(None);
+        };
+        if b1 & 0x80 != 0 {
+            return Err(std::io::Error::other(
+                "server sent a masked websocket frame",
+            ));
+        }
+        if b0 & 0x70 != 0 {
+            return Err(std::io::Error::other(
+                "compressed or reserved-bit websocket frame (compression was not offered)",
+            ));
+        }
+        let (len, header) = match b1 & 0x7f {
+            126 => match h.get(2..4) {
+                Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+                None => return Ok(None),
+            },
+            127 => match h.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+                Some(b) => (u64::from_be_bytes(b), 10),
+                None => return Ok(None),
+            },
+            n => (u64::from(n), 2),
+        };
+        Ok(Some((header, b0 & 0x0f, len)))
+    }
+}
+
+impl Read for WsConn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Each pass hands out bytes, consumes a frame header or control frame, or reads the
+        // socket (bounded by its read timeout); a run of empty or control frames this long
+        // is not a server worth measuring.
+        for _ in 0..100_000 {
+            if self.left > 0 {
+                let buffered = self.end - self.start;
+                let want = usize::try_from(self.left)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len());
+                if buffered == 0 {
+                    // Nothing buffered: read the frame's payload straight into `buf`.
+                    let n = self.sock.read(&mut buf[..want])?;
+                    self.left -= n as u64;
+                    return Ok(n);
+                }
+                let n = want.min(buffered);
+                buf[..n].copy_from_slice(&self.raw[self.start..self.start + n]);
+                self.start += n;
+                self.left -= n as u64;
+                return Ok(n);
+            }
+            let Some((header, opcode, len)) = self.header()? else {
+                if !self.fill()? {
+                    return Ok(0);
+                }
+                continue;
+            };
+            match opcode {
+                // Continuation, text, binary: the payload is part of the stream.
+                0x0..=0x2 => {
+                    self.start += header;
+                    self.left = len;
+                }
+                // Close, ping, pong: whole (at most 125 bytes) before acting on them.
+                0x8..=0xa => {
+                    if len > 125 {
+                        return Err(std::io::Error::other("oversized websocket control frame"));
+                    }
+                    let total = header + len as usize;
+                    if self.end - self.start < total {
+                        if !self.fill()? {
+                            return Ok(0);
+                        }
+                        continue;
+                    }
+                    let payload = self.raw[self.start + header..self.start + total].to_vec();
+                    self.start += total;
+                    match opcode {
+                        0x8 => return Ok(0),
+                        0x9 => self.send_frame(0xa, &payload)?,
+                        _ => {}
+                    }
+                }
+                other => {
+                    return Err(std::io::Error::other(format!(
+                        "unknown websocket opcode {other:#x}"
+                    )))
+                }
+            }
+        }
+        Err(std::io::Error::other("websocket stream made no progress"))
+    }
+}
+
+impl Write for WsConn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.send_frame(0x2, buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sock.flush()
     }
 }
 
@@ -320,12 +576,18 @@ pub fn accounts_config(n: usize) -> String {
     conf
 }
 
-/// Connects and logs in as `user` (password = name), or anonymously.
-fn connect_as(port: u16, tls: Option<&Tls>, user: Option<&str>) -> std::io::Result<Conn> {
+/// A server configuration adding a plaintext, uncompressed websocket listener on
+/// `127.0.0.1:port` (for `-c`; the client port comes from `-a`/`-p`).
+pub fn websocket_config(port: u16) -> String {
+    format!("websocket {{\n  host: 127.0.0.1\n  port: {port}\n  no_tls: true\n}}\n")
+}
+
+/// Connects (`via`) and logs in as `user` (password = name), or anonymously.
+fn connect_as(port: u16, via: Via<'_>, user: Option<&str>) -> std::io::Result<Conn> {
     match user {
-        None => connect(port, tls),
+        None => connect_via(port, via),
         Some(user) => {
-            let mut s = Conn::open(port, tls, Duration::from_secs(30))?;
+            let mut s = Conn::dial(port, via, Duration::from_secs(30))?;
             s.write_all(
                 format!(
                     "CONNECT {{\"verbose\":false,\"pedantic\":false,\"user\":\"{user}\",\"pass\":\"{user}\"}}\r\n"
@@ -339,7 +601,11 @@ fn connect_as(port: u16, tls: Option<&Tls>, user: Option<&str>) -> std::io::Resu
 const SUBJECT: &str = "bench.subject";
 
 fn connect(port: u16, tls: Option<&Tls>) -> std::io::Result<Conn> {
-    let mut s = Conn::open(port, tls, Duration::from_secs(30))?;
+    connect_via(port, Via::Nats(tls))
+}
+
+fn connect_via(port: u16, via: Via<'_>) -> std::io::Result<Conn> {
+    let mut s = Conn::dial(port, via, Duration::from_secs(30))?;
     s.write_all(CONNECT)?;
     Ok(s)
 }
@@ -366,11 +632,21 @@ fn sync(s: &mut Conn) -> std::io::Result<()> {
 /// Waits until `port` accepts connections and answers PING (bounded). With `tls`, for a
 /// server requiring TLS: the handshake must succeed too.
 pub fn wait_ready(port: u16, timeout: Duration, tls: Option<&Tls>) -> bool {
+    wait_ready_via(port, timeout, Via::Nats(tls))
+}
+
+/// Waits until the websocket port `port` upgrades a connection and answers PING over it
+/// (bounded).
+pub fn wait_ready_websocket(port: u16, timeout: Duration) -> bool {
+    wait_ready_via(port, timeout, Via::Websocket)
+}
+
+fn wait_ready_via(port: u16, timeout: Duration, via: Via<'_>) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         // A short read timeout: a server that accepts but never answers must not hold this
         // loop past its deadline.
-        if let Ok(mut s) = Conn::open(port, tls, Duration::from_secs(1)) {
+        if let Ok(mut s) = Conn::dial(port, via, Duration::from_secs(1)) {
             if sync(&mut s).is_ok() {
                 return true;
             }
@@ -402,6 +678,35 @@ pub fn run_between(
     scenario: Scenario,
     tls: Option<&Tls>,
 ) -> std::io::Result<Outcome> {
+    let routed = pub_port != sub_port;
+    run_via(
+        (pub_port, Via::Nats(tls)),
+        (sub_port, Via::Nats(tls)),
+        routed,
+        scenario,
+    )
+}
+
+/// Runs `scenario` on one server with the publishers plain NATS clients on `pub_port` and
+/// the subscribers websocket clients (uncompressed) on its websocket port `ws_port`.
+pub fn run_websocket(pub_port: u16, ws_port: u16, scenario: Scenario) -> std::io::Result<Outcome> {
+    run_via(
+        (pub_port, Via::Nats(None)),
+        (ws_port, Via::Websocket),
+        false,
+        scenario,
+    )
+}
+
+/// Runs `scenario` with the publishers connecting to `publish` and the subscribers to
+/// `subscribe` (port and transport); `routed`: two routed servers, so the subscribers'
+/// interest is awaited on the publishers' side first.
+fn run_via(
+    publish: (u16, Via<'_>),
+    subscribe: (u16, Via<'_>),
+    routed: bool,
+    scenario: Scenario,
+) -> std::io::Result<Outcome> {
     let mut frame = format!("PUB {SUBJECT} {}\r\n", scenario.payload).into_bytes();
     frame.extend_from_slice(&vec![b'x'; scenario.payload]);
     frame.extend_from_slice(b"\r\n");
@@ -414,7 +719,7 @@ pub fn run_between(
     let importer = |i: usize| format!("importer{}", i % scenario.accounts.max(1));
     for i in 0..scenario.subscribers {
         let login = (scenario.accounts > 0).then(|| importer(i));
-        let mut s = connect_as(sub_port, tls, login.as_deref())?;
+        let mut s = connect_as(subscribe.0, subscribe.1, login.as_deref())?;
         let queue = if scenario.queue { "workers " } else { "" };
         s.write_all(format!("SUB {SUBJECT} {queue}1\r\n").as_bytes())?;
         sync(&mut s)?;
@@ -423,11 +728,11 @@ pub fn run_between(
     let mut publishers = Vec::new();
     for _ in 0..scenario.publishers.max(1) {
         let login = (scenario.accounts > 0).then_some("exporter");
-        let mut p = connect_as(pub_port, tls, login)?;
+        let mut p = connect_as(publish.0, publish.1, login)?;
         sync(&mut p)?;
         publishers.push(p);
     }
-    if pub_port != sub_port {
+    if routed {
         for s in subs.iter_mut() {
             wait_for_route_interest(s, &mut publishers[0])?;
         }
@@ -696,4 +1001,125 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 /// Current resident set size (`VmRSS`) in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmRSS:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// An unmasked server frame.
+    fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![first];
+        match payload.len() {
+            n if n < 126 => f.push(n as u8),
+            n if n <= 0xffff => {
+                f.push(126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Reads one masked client frame: `(first byte, unmasked payload)`.
+    fn client_frame(sock: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+        let mut h = [0u8; 2];
+        sock.read_exact(&mut h)?;
+        assert_ne!(h[1] & 0x80, 0, "client frames must be masked");
+        let len = match h[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                sock.read_exact(&mut b)?;
+                u16::from_be_bytes(b) as usize
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                sock.read_exact(&mut b)?;
+                u64::from_be_bytes(b) as usize
+            }
+            n => n as usize,
+        };
+        let mut key = [0u8; 4];
+        sock.read_exact(&mut key)?;
+        let mut payload = vec![0u8; len];
+        sock.read_exact(&mut payload)?;
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= key[i % 4];
+        }
+        Ok((h[0], payload))
+    }
+
+    #[test]
+    fn websocket_stream_across_frames() -> std::io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let info = b"INFO {}\r\n".to_vec();
+        let mut msgs = Vec::new();
+        for i in 0..2000 {
+            msgs.extend_from_slice(format!("MSG a 1 {}\r\n", i % 300).as_bytes());
+            msgs.extend(std::iter::repeat_n(b'x', i % 300));
+            msgs.extend_from_slice(b"\r\n");
+        }
+        let expected: Vec<u8> = info.iter().chain(msgs.iter()).copied().collect();
+        let server = {
+            let msgs = msgs.clone();
+            std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+                let (mut sock, _) = listener.accept()?;
+                sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+                let mut req = Vec::new();
+                let mut byte = [0u8; 1];
+                while !req.ends_with(b"\r\n\r\n") && req.len() < 4096 {
+                    sock.read_exact(&mut byte)?;
+                    req.push(byte[0]);
+                }
+                // The 101 and the first frame in one write, INFO fragmented around a ping.
+                let mut out = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_vec();
+                out.extend(server_frame(0x02, &info[..4]));
+                out.extend(server_frame(0x89, b"hi"));
+                out.extend(server_frame(0x80, &info[4..]));
+                sock.write_all(&out)?;
+                // MSGs cut at odd places: sizes cycle through short, 16-bit and 64-bit
+                // lengths, written in pieces that split headers too.
+                let mut stream = Vec::new();
+                let (mut at, mut k) = (0, 0);
+                let sizes = [1, 7, 125, 126, 300, 65_535, 70_000];
+                while at < msgs.len() {
+                    let n = sizes[k % sizes.len()].min(msgs.len() - at);
+                    stream.extend(server_frame(0x82, &msgs[at..at + n]));
+                    stream.extend(server_frame(0x82, b""));
+                    at += n;
+                    k += 1;
+                }
+                for piece in stream.chunks(997) {
+                    sock.write_all(piece)?;
+                }
+                let pong = client_frame(&mut sock)?;
+                assert_eq!(pong, (0x8a, b"hi".to_vec()));
+                let ping = client_frame(&mut sock)?;
+                sock.write_all(&server_frame(0x88, &[3, 232]))?;
+                Ok(ping.1)
+            })
+        };
+        let mut ws = WsConn::open(port, Duration::from_secs(10))?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1000];
+        while got.len() < expected.len() {
+            let n = ws.read(&mut buf)?;
+            assert_ne!(n, 0, "stream ended early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, expected);
+        ws.write_all(b"PING\r\n")?;
+        assert_eq!(ws.read(&mut buf)?, 0, "a close frame ends the stream");
+        let ping = server
+            .join()
+            .map_err(|_| std::io::Error::other("server panicked"))??;
+        assert_eq!(ping, b"PING\r\n");
+        Ok(())
+    }
 }

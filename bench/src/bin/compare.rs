@@ -9,7 +9,8 @@
 //! `--self-check` runs nats-server against itself instead, to measure run-to-run noise;
 //! `--only <text>` keeps the scenarios whose name contains the text (`--only TLS`: the TLS
 //! scenarios, run against servers started with `--tls` and a certificate generated for the
-//! run).
+//! run; `--only ws`: the websocket scenarios, run against servers started with `-c` and a
+//! config holding a `websocket {}` block).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -110,6 +111,9 @@ enum Layout {
     Tls,
     /// One server with the scenario's accounts (see `load::accounts_config`).
     Accounts,
+    /// One server with a plaintext websocket listener (see `load::websocket_config`):
+    /// publishers on the client port, subscribers websocket clients.
+    Websocket,
 }
 
 /// One run of `scenario` on fresh servers; `tls` holds the certificate for [`Layout::Tls`].
@@ -120,6 +124,9 @@ fn measure(
     tls: Option<&TlsFiles>,
 ) -> Option<Sample> {
     let (pa, pb) = (free_port(), free_port());
+    // Only used by `Layout::Websocket`: the websocket port, chosen here and put in the
+    // config, so both servers listen where the subscribers will connect.
+    let ws = free_port();
     let servers = match layout {
         Layout::Single => vec![start(binary, pa, &[], None)?],
         Layout::Accounts => {
@@ -128,6 +135,18 @@ fn measure(
             let conf = dir.join("accounts.conf");
             std::fs::write(&conf, load::accounts_config(scenario.accounts)).ok()?;
             vec![start(binary, pa, &["-c", &conf.to_string_lossy()], None)?]
+        }
+        Layout::Websocket => {
+            let dir =
+                std::env::temp_dir().join(format!("compare-websocket-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).ok()?;
+            let conf = dir.join("websocket.conf");
+            std::fs::write(&conf, load::websocket_config(ws)).ok()?;
+            let server = start(binary, pa, &["-c", &conf.to_string_lossy()], None)?;
+            // The client port answering does not mean the websocket listener is up yet.
+            let server =
+                load::wait_ready_websocket(ws, Duration::from_secs(10)).then_some(server)?;
+            vec![server]
         }
         Layout::Tls => {
             let files = tls?;
@@ -172,6 +191,7 @@ fn measure(
         Layout::Single | Layout::Accounts => load::run(pa, scenario, None),
         Layout::Routed => load::run_between(pb, pa, scenario, None),
         Layout::Tls => load::run(pa, scenario, Some(&tls?.tls)),
+        Layout::Websocket => load::run_websocket(pa, ws, scenario),
     }
     .inspect_err(|e| eprintln!("{}: {binary}: {e}", scenario.name))
     .ok()?;
@@ -275,6 +295,16 @@ fn main() {
         (
             Scenario::new("TLS pub only 1 KB", 1024, 1, 0, m / 2),
             Layout::Tls,
+        ),
+        // Websocket twins of "1->1 128 B" and "TLS 1->1 1 KB" (same sizes and counts): the
+        // publisher a plain client, the subscriber an uncompressed websocket client.
+        (
+            Scenario::new("1->1 128 B over ws", 128, 1, 1, m),
+            Layout::Websocket,
+        ),
+        (
+            Scenario::new("1->1 1 KB over ws", 1024, 1, 1, m / 2),
+            Layout::Websocket,
         ),
     ];
     let scenarios: Vec<(Scenario, Layout)> = scenarios

@@ -29,8 +29,10 @@ const COMPRESS_THRESHOLD: usize = 64;
 /// What ends every compressed message on the wire (RFC 7692 7.2.2), followed by an empty
 /// final block so that the inflater reports the message's end.
 const INFLATE_TAIL: [u8; 9] = [0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff];
+/// The most of one write that is framed at once (one message, compressed or not).
+const MAX_FRAMED: usize = 64 * 1024;
 /// A write buffer grown past this is not kept once drained.
-const KEEP_MAX: usize = 1024 * 1024;
+const KEEP_MAX: usize = 256 * 1024;
 
 /// What the upgrade settled for this connection.
 #[derive(Debug, Clone, Copy, Default)]
@@ -413,8 +415,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        // The backlog goes out before more is framed, so it stays one write's worth.
+        // The backlog goes out before more is framed, and at most `MAX_FRAMED` is taken at
+        // a time: the framed copy stays small whatever the batch (memory tracks what is
+        // pending, not twice that).
         ready!(this.poll_drain(cx))?;
+        let data = &data[..data.len().min(MAX_FRAMED)];
         this.frame(data)?;
         if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
             return Poll::Ready(Err(e));
