@@ -391,22 +391,8 @@ impl WsConn {
 
     /// Sends one masked frame with `opcode` (FIN set).
     fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
-        let mut frame = Vec::with_capacity(payload.len() + 14);
-        frame.push(0x80 | opcode);
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n <= usize::from(u16::MAX) => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
         let key = self.next_key();
-        frame.extend_from_slice(&key);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        let frame = nats_proto::ws::client_frame(0x80 | opcode, payload, key);
         self.sock.write_all(&frame)
     }
 

@@ -387,27 +387,33 @@ pub fn control_frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A whole frame as a client sends it: first byte `b0` (FIN, RSV1 and opcode bits), the
+/// payload masked with `key`. For clients and for the tests that play one.
+pub fn client_frame(b0: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + MAX_HEADER + 4);
+    out.push(b0);
+    match payload.len() {
+        n if n <= 125 => out.push(MASKED | n as u8),
+        n if n < 65536 => {
+            out.push(MASKED | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(MASKED | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A masked client frame.
     fn frame(b0: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-        let mut out = vec![b0];
-        match payload.len() {
-            n if n <= 125 => out.push(0x80 | n as u8),
-            n if n < 65536 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
-        out
+        client_frame(b0, payload, key)
     }
 
     /// Decodes all of `input` fed in pieces of `step` bytes with `room` per data event,

@@ -279,21 +279,7 @@ impl Server {
     /// The `connect_urls` of a websocket client: our websocket URLs, then every peer's
     /// (only once clustered), as nats-server gives them.
     pub fn websocket_connect_urls(&self) -> Vec<String> {
-        let Some(cluster) = self.cluster.get() else {
-            return Vec::new();
-        };
-        if !self.had_route.load(Ordering::Relaxed) {
-            return Vec::new();
-        }
-        let mut urls = self.own_websocket_urls();
-        if cluster.advertises() {
-            for url in cluster.peer_ws_urls() {
-                if !urls.contains(&url) {
-                    urls.push(url);
-                }
-            }
-        }
-        urls
+        self.clustered_urls(|| self.own_websocket_urls(), Cluster::peer_ws_urls)
     }
 
     /// Cancelled when the listeners stop accepting (lame duck mode, shutdown).
@@ -303,15 +289,25 @@ impl Server {
 
     /// The client `connect_urls`: our own, then every peer's (only once clustered).
     pub fn client_connect_urls(&self) -> Vec<String> {
+        self.clustered_urls(|| self.own_client_urls(), Cluster::peer_urls)
+    }
+
+    /// `own` URLs then the peers' (each once), when clustered and a route has been up;
+    /// otherwise none (a lone server gives clients no `connect_urls`).
+    fn clustered_urls(
+        &self,
+        own: impl FnOnce() -> Vec<String>,
+        peers: fn(&Cluster) -> Vec<String>,
+    ) -> Vec<String> {
         let Some(cluster) = self.cluster.get() else {
             return Vec::new();
         };
         if !self.had_route.load(Ordering::Relaxed) {
             return Vec::new();
         }
-        let mut urls = self.own_client_urls();
+        let mut urls = own();
         if cluster.advertises() {
-            for url in cluster.peer_urls() {
+            for url in peers(cluster) {
                 if !urls.contains(&url) {
                     urls.push(url);
                 }

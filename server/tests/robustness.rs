@@ -271,13 +271,17 @@ fn a_connection_whose_task_panics_is_cleaned_up_everywhere() {
     assert!(routes_gone, "{}", get_json(http, "/routez"));
     assert_eq!(get_json(http, "/subsz")["num_subscriptions"], 1);
 
-    // Everyone else is served as before.
+    // Everyone else is served as before. On a loaded machine this point can come after the
+    // server's first RTT PING to the bystander, which is not what is being checked.
     bystander.send(b"PUB other 2\r\nok\r\n");
-    assert_eq!(
-        bystander.read_line(WAIT).as_deref(),
-        Some("MSG other 1 2\r\n")
-    );
-    assert_eq!(bystander.read_line(WAIT).as_deref(), Some("ok\r\n"));
+    let mut next = || {
+        (0..3)
+            .map(|_| bystander.read_line(WAIT))
+            .find(|l| l.as_deref() != Some("PING\r\n"))
+            .flatten()
+    };
+    assert_eq!(next().as_deref(), Some("MSG other 1 2\r\n"));
+    assert_eq!(next().as_deref(), Some("ok\r\n"));
 }
 
 #[test]

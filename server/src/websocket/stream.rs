@@ -451,22 +451,7 @@ mod tests {
 
     /// A masked client frame.
     fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-        let key = [0xA1, 0xB2, 0xC3, 0xD4];
-        let mut out = vec![b0];
-        match payload.len() {
-            n if n <= 125 => out.push(0x80 | n as u8),
-            n if n < 65536 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
-        out
+        ws::client_frame(b0, payload, [0xA1, 0xB2, 0xC3, 0xD4])
     }
 
     /// `data` compressed as a client compresses a message (raw deflate, sync flush, the

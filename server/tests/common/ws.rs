@@ -189,21 +189,7 @@ impl WsRaw {
 
 /// A client frame masked with `key`.
 pub fn masked(b0: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let mut out = vec![b0];
-    match payload.len() {
-        n if n <= 125 => out.push(0x80 | n as u8),
-        n if n < 65536 => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
-    out
+    nats_proto::ws::client_frame(b0, payload, key)
 }
 
 /// `data` compressed as a browser compresses a message (raw deflate, sync flush, the
