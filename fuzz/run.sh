@@ -30,7 +30,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-all_targets=(client_decoder route_decoder info_connect_json conf_parser)
+all_targets=(client_decoder route_decoder info_connect_json conf_parser ws_decoder)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 
 fuzz_opts=()
