@@ -234,6 +234,12 @@ impl ConnectInfo {
         json::from_go_object(bytes).map_err(ProtoError::Json)
     }
 
+    /// Decodes a later CONNECT body over `earlier`: members it leaves out keep their earlier
+    /// values, as nats-server's decoder fills the connection's existing options.
+    pub fn from_json_over(bytes: &[u8], earlier: &ConnectInfo) -> Result<ConnectInfo, ProtoError> {
+        json::merge_go_object(earlier, bytes).map_err(ProtoError::Json)
+    }
+
     /// The JSON body (Go field order).
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);

@@ -122,6 +122,35 @@ pub(crate) fn from_go_object<T: DeserializeOwned + Default>(bytes: &[u8]) -> Res
     }
 }
 
+/// Decodes a JSON object over `earlier`, as Go's decoder fills a struct that already holds
+/// values: members present replace, members absent keep their earlier value.
+pub(crate) fn merge_go_object<T: Serialize + DeserializeOwned + Default>(
+    earlier: &T,
+    bytes: &[u8],
+) -> Result<T, String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let update = match value {
+        serde_json::Value::Null => serde_json::Map::new(),
+        serde_json::Value::Object(map) => map,
+        other => {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go value",
+                kind(&other)
+            ))
+        }
+    };
+    let mut merged = match serde_json::to_value(earlier).map_err(|e| e.to_string())? {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in update {
+        if !v.is_null() {
+            merged.insert(k.to_ascii_lowercase(), v);
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| e.to_string())
+}
+
 fn kind(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Array(_) => "array",

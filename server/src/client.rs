@@ -512,6 +512,8 @@ impl Client {
             );
         }
         self.timers.auth_deadline = None;
+        // A later CONNECT is read over this one, as Go's decoder fills the same struct.
+        self.codec.set_earlier_connect(&c);
         if c.jwt.is_empty() {
             if let Some(jwt) = &self.cookie_jwt {
                 c.jwt = jwt.clone();
@@ -779,7 +781,8 @@ impl Client {
         let msg = Msg {
             subject,
             reply: p.reply(),
-            header_size: p.header_size(),
+            // An empty header block is no header: nats-server delivers `HPUB s 0 n` as a MSG.
+            header_size: p.header_size().filter(|h| h.get() > 0),
             total_size: p.total_size(),
             payload: p.payload(),
         };

@@ -335,3 +335,32 @@ fn a_blocked_writer_past_the_write_deadline_is_a_slow_consumer() {
     // The publisher is unaffected.
     publisher.ping();
 }
+
+/// Two details clients notice, compared with nats-server: a second `CONNECT` keeps the
+/// options it leaves out (Go decodes it over the first), and `HPUB` with an empty header
+/// block is delivered as a plain `MSG`.
+#[test]
+fn a_second_connect_keeps_what_it_omits_and_an_empty_header_block_is_no_header() {
+    let cases: [(&[u8], &str); 3] = [
+        (
+            b"CONNECT {\"verbose\":false}\r\nCONNECT {\"name\":\"x\"}\r\nPING\r\n",
+            "PONG\r\n",
+        ),
+        (
+            b"CONNECT {\"verbose\":false,\"headers\":true}\r\nCONNECT {\"name\":\"y\"}\r\nSUB foo 1\r\nHPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\n",
+            "HMSG foo 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPONG\r\n",
+        ),
+        (
+            b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB foo 1\r\nHPUB foo 0 2\r\nhi\r\nPING\r\n",
+            "MSG foo 1 2\r\nhi\r\nPONG\r\n",
+        ),
+    ];
+    for binary in common::binaries("second_connect_and_empty_headers") {
+        let server = TestServer::binary_start(binary, &[]);
+        for (send, expect) in cases {
+            let mut c = Raw::connect(server.port);
+            c.send(send);
+            c.expect(expect);
+        }
+    }
+}

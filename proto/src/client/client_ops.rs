@@ -104,6 +104,8 @@ enum Shape {
 struct ClientOps {
     headers: bool,
     auth_pending: bool,
+    /// The CONNECT already handled: a later one is decoded over it.
+    earlier_connect: Option<Box<ConnectInfo>>,
 }
 
 impl Grammar for ClientOps {
@@ -220,7 +222,10 @@ impl Grammar for ClientOps {
                 }))
             }
             Kind::Connect => Ok(Line::Done(Shape::Connect(Box::new(
-                ConnectInfo::from_json(line)?,
+                match &self.earlier_connect {
+                    Some(earlier) => ConnectInfo::from_json_over(line, earlier)?,
+                    None => ConnectInfo::from_json(line)?,
+                },
             )))),
             Kind::Info => {
                 serde_json::from_slice::<serde::de::IgnoredAny>(line)
@@ -291,6 +296,7 @@ impl ServerCodec {
                 ClientOps {
                     headers: false,
                     auth_pending: false,
+                    earlier_connect: None,
                 },
                 limits,
             ),
@@ -300,6 +306,12 @@ impl ServerCodec {
     /// Allows or refuses `HPUB` (set from the client's `CONNECT`).
     pub fn set_headers(&mut self, headers: bool) {
         self.framer.grammar.headers = headers;
+    }
+
+    /// Remembers a handled CONNECT: a later one keeps the options it leaves out, as in
+    /// nats-server.
+    pub fn set_earlier_connect(&mut self, connect: &ConnectInfo) {
+        self.framer.grammar.earlier_connect = Some(Box::new(connect.clone()));
     }
 
     /// While set, the next op must be `CONNECT`.
