@@ -485,7 +485,28 @@ impl Scratch {
             }
             // One hop: a message from a route never goes back out to routes.
             let may_route = matches!(origin, Origin::Client { .. });
-            let start = rand::rng().random_range(0..n);
+            let start = if may_route {
+                rand::rng().random_range(0..n)
+            } else {
+                // Only local members may take it: start at one of them picked evenly (a
+                // start on a route entry would hand its share to the member after it).
+                let locals = group
+                    .members
+                    .iter()
+                    .filter(|m| m.client.kind != Kind::Router)
+                    .count();
+                if locals == 0 {
+                    continue;
+                }
+                let k = rand::rng().random_range(0..locals);
+                group
+                    .members
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.client.kind != Kind::Router)
+                    .nth(k)
+                    .map_or(0, |(i, _)| i)
+            };
             for i in 0..n {
                 let member = &group.members[(start + i) % n];
                 if member.client.kind == Kind::Router {

@@ -602,3 +602,53 @@ fn cluster_authorization_and_handshake_refusals() {
     // The authorised route is untouched.
     wait_routes(a.port, 1);
 }
+
+/// Messages a route hands to a queue group are spread evenly over the local members, even
+/// when the group also has a member behind that route (which a routed message may not go
+/// back to): 3,000 messages to three local members, each gets its third.
+#[test]
+fn routed_queue_messages_are_spread_evenly_over_local_members() {
+    let (node, mut peer) = server_with_fake_peer("fair");
+    // The peer's member comes first in the group, as when it subscribed first.
+    peer.send("RS+ $G work q 1\r\n");
+    peer.sync();
+    let port = node.client_port;
+    let mut members: Vec<Client> = (0..3).map(|_| Client::connect(port)).collect();
+    for m in &mut members {
+        m.qsub("work", "q");
+        m.sub("marker");
+        m.flush();
+    }
+    const N: usize = 3000;
+    let mut batch = String::new();
+    for i in 0..N {
+        batch.push_str(&format!(
+            "RMSG $G work | q {}\r\n{i}\r\n",
+            i.to_string().len()
+        ));
+    }
+    peer.send(&batch);
+    peer.send("RMSG $G marker 3\r\nend\r\n");
+    peer.sync();
+    let mut counts = Vec::new();
+    for m in &mut members {
+        let mut n = 0;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = m.next_msg(left).expect("the marker arrives");
+            if msg.subject == "marker" {
+                break;
+            }
+            n += 1;
+        }
+        counts.push(n);
+    }
+    assert_eq!(counts.iter().sum::<usize>(), N, "{counts:?}");
+    // An even share is 1,000 (standard deviation about 26); the bias this guards against
+    // gave one member 1,500.
+    assert!(
+        counts.iter().all(|&n| (850..=1150).contains(&n)),
+        "uneven: {counts:?}"
+    );
+}
