@@ -364,3 +364,23 @@ fn a_second_connect_keeps_what_it_omits_and_an_empty_header_block_is_no_header()
         }
     }
 }
+
+/// Values nats-server starts with, and what they mean there: a negative `max_connections` is
+/// no limit, 0 the default, and a `ping_max` past 32 bits is as good as unlimited.
+#[test]
+fn out_of_range_limits_start_and_mean_what_they_mean_in_nats_server() {
+    for conf in [
+        "max_connections: -5\nping_max: 9999999999\n",
+        "max_connections: 0\n",
+    ] {
+        for binary in common::binaries("out_of_range_limits") {
+            let server = TestServer::binary_with_config(binary, conf, &[]);
+            let mut clients: Vec<Raw> = (0..3)
+                .map(|_| Raw::connect_with(server.port, QUIET))
+                .collect();
+            for c in &mut clients {
+                assert_eq!(c.ping(), "PONG\r\n", "{binary}: {conf}");
+            }
+        }
+    }
+}

@@ -630,8 +630,11 @@ impl FileConfig {
                 o.warnings.push(unsupported_warning(key));
             }
         }
-        if let Some(v) = self.max_connections {
-            o.max_connections = size(v, "max_connections")?;
+        // As nats-server: 0 is the default, a negative limit is no limit.
+        match self.max_connections {
+            Some(0) | None => {}
+            Some(v) if v < 0 => o.max_connections = usize::MAX,
+            Some(v) => o.max_connections = size(v, "max_connections")?,
         }
         if let Some(v) = self.max_subscriptions {
             o.max_subscriptions = size(v, "max_subscriptions")?;
@@ -650,7 +653,9 @@ impl FileConfig {
             o.ping_interval = v.0;
         }
         if let Some(v) = self.ping_max {
-            o.ping_max = u32::try_from(v).map_err(|_| format!("invalid ping_max {v}"))?;
+            // nats-server takes any integer: past u32 it is as good as unlimited, and zero or
+            // less closes a client at the first unanswered PING.
+            o.ping_max = u32::try_from(v.max(0)).unwrap_or(u32::MAX);
         }
         if let Some(v) = self.write_deadline.filter(|v| !v.0.is_zero()) {
             o.write_deadline = v.0;
