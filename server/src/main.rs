@@ -33,11 +33,20 @@ fn main() -> ExitCode {
                 eprintln!("nats-server: {e}");
                 return ExitCode::FAILURE;
             }
+            // nats-server's configuration check fails on its warnings too.
+            if !options.config_warnings.is_empty() {
+                // nats-server ends each warning with a newline, and then the line.
+                eprintln!("nats-server: {}\n", options.config_warnings.join("\n"));
+                return ExitCode::FAILURE;
+            }
             eprintln!("nats-server: configuration file {file} is valid");
             return ExitCode::SUCCESS;
         }
         Action::Run(options) => options,
     };
+    for warning in &options.config_warnings {
+        eprintln!("{warning}");
+    }
     gnatsd::log::configure(options.debug, options.trace, options.logtime);
     if let Err(e) = gnatsd::log::set_file(options.log_file.as_deref()) {
         eprintln!("nats-server: error opening log file: {e}");

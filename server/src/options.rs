@@ -372,6 +372,9 @@ pub struct Options {
     /// Keys of the configuration that were accepted without effect, logged as warnings at
     /// start-up.
     pub warnings: Vec<String>,
+    /// nats-server's own configuration warnings (`file:line:col: invalid use of field …`),
+    /// printed as they are before the server starts, and errors under `-t`, as there.
+    pub config_warnings: Vec<String>,
 }
 
 impl Default for Options {
@@ -413,6 +416,7 @@ impl Default for Options {
             https_port: 0,
             config_file: None,
             warnings: Vec::new(),
+            config_warnings: Vec::new(),
         }
     }
 }

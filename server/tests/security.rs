@@ -663,3 +663,48 @@ fn cluster_permissions_hold_in_a_cluster_with_nats_server() {
         );
     }
 }
+
+/// A duration given as a bare number of seconds: nats-server takes it with a warning at the
+/// key, printed before it starts, and `-t` fails on it; ours prints the same bytes.
+#[test]
+fn a_duration_in_seconds_is_taken_with_nats_servers_warning() {
+    let conf = "ping_interval: 20\n  write_deadline: 3\n";
+    let mut outputs = Vec::new();
+    for binary in binaries("duration_in_seconds_warning") {
+        let file = TempFile::new("seconds", "seconds.conf", conf);
+        let (code, out) = run_to_exit(binary, &["-c", &file.arg(), "-t"]);
+        assert_eq!(code, Some(1), "{binary}: {out}");
+        // The file name differs between runs: compare what follows it.
+        outputs.push(out.replace(&file.arg(), "FILE"));
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        assert!(
+            server.wait_log(
+                "invalid use of field \"ping_interval\": ping_interval should be converted to a duration",
+                WAIT
+            ),
+            "{binary}: {:?}",
+            server.log_lines()
+        );
+    }
+    assert!(outputs[0].contains(
+        "nats-server: FILE:1:0: invalid use of field \"ping_interval\": ping_interval should be converted to a duration\nFILE:2:3: invalid use of field \"write_deadline\""
+    ), "{:?}", outputs[0]);
+    // nats-server lists its warnings in map order, which changes from run to run.
+    let lines = |out: &str| {
+        let mut lines: Vec<String> = out
+            .trim_start_matches("nats-server: ")
+            .lines()
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    if outputs.len() == 2 {
+        assert!(outputs[1].starts_with("nats-server: "), "{:?}", outputs[1]);
+        assert_eq!(
+            lines(&outputs[0]),
+            lines(&outputs[1]),
+            "ours, then nats-server's"
+        );
+    }
+}

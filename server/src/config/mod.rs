@@ -30,12 +30,43 @@ pub fn load(path: &Path) -> Result<Options, String> {
         toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?
     } else {
         let doc = conf::parse_file(path).map_err(|e| e.to_string())?;
-        conf::from_document(&doc).map_err(|e| e.to_string())?
+        let file: FileConfig = conf::from_document(&doc).map_err(|e| e.to_string())?;
+        let mut options = Options::default();
+        file.apply(&mut options)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        options.config_warnings = seconds_warnings(&doc);
+        return Ok(options);
     };
     let mut options = Options::default();
     file.apply(&mut options)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(options)
+}
+
+/// nats-server's warning for a duration key given as a bare number of seconds (still taken,
+/// as seconds), positioned at the key.
+fn seconds_warnings(doc: &conf::Document) -> Vec<String> {
+    doc.map()
+        .iter()
+        .filter(|e| matches!(e.key.as_str(), "ping_interval" | "write_deadline"))
+        .filter(|e| e.value.as_int().is_some())
+        .map(|e| {
+            // nats-server counts columns from the last newline: on the first line, where
+            // there is none, they come out one less (`1:0` for a key at the very start).
+            let (line, col) = (e.key_pos.line, e.key_pos.col);
+            let col = if line == 1 {
+                col.saturating_sub(1)
+            } else {
+                col
+            };
+            format!(
+                "{}:{line}:{col}: invalid use of field {:?}: {} should be converted to a duration",
+                e.key_file.display(),
+                e.key,
+                e.key
+            )
+        })
+        .collect()
 }
 
 /// A port, or `host:port`.
