@@ -38,7 +38,6 @@ fuzz_target!(|data: &[u8]| {
                 Ok(None) => break,
                 Err(_) => return,
             }
-            let _ = decoder.between_messages();
         }
     }
 });

@@ -239,11 +239,6 @@ impl FrameDecoder {
         }))
     }
 
-    /// Whether the decoder is between messages (a fragmented message is not half read).
-    pub fn between_messages(&self) -> bool {
-        !self.in_payload && !self.in_message
-    }
-
     fn payload(&mut self, src: &mut BytesMut, room: usize) -> Option<WsEvent> {
         if self.remaining == 0 {
             return None;

@@ -1,8 +1,8 @@
 //! Listening sockets bound the way Go's `net.Listen` binds them on Linux, for every listener
-//! of the server (clients, routes, monitoring): `SO_REUSEADDR`, and the system's maximum
-//! accept backlog (`/proc/sys/net/core/somaxconn`) instead of a fixed 128, so a burst of
-//! simultaneous connects is queued by the kernel rather than dropped and retried a second
-//! later.
+//! of the server (clients, routes, monitoring, websocket): `SO_REUSEADDR`, and the system's
+//! maximum accept backlog (`/proc/sys/net/core/somaxconn`) instead of a fixed 128, so a burst
+//! of simultaneous connects is queued by the kernel rather than dropped and retried a second
+//! later; and the addresses a listener is reached at.
 
 use std::io;
 use std::net::SocketAddr;
@@ -86,6 +86,36 @@ pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
             "could not resolve to any address",
         )
     }))
+}
+
+/// Where peers reach a listener bound to `addr` (`host:port`), as nats-server tells clients:
+/// the advertised address (its port defaulting to the listener's), or the listen address, or
+/// every interface address but loopback and IPv6 link-local when listening on all of them.
+pub fn reachable_urls(advertise: Option<&str>, addr: SocketAddr) -> Vec<String> {
+    if let Some(adv) = advertise {
+        return vec![if adv.contains(':') {
+            adv.to_string()
+        } else {
+            format!("{adv}:{}", addr.port())
+        }];
+    }
+    let port = addr.port();
+    if !addr.ip().is_unspecified() {
+        return vec![addr.to_string()];
+    }
+    let mut urls: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback())
+        .map(|i| i.ip())
+        .filter(|ip| match ip {
+            std::net::IpAddr::V4(_) => true,
+            std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) != 0xfe80,
+        })
+        .map(|ip| SocketAddr::new(ip, port).to_string())
+        .collect();
+    urls.dedup();
+    urls
 }
 
 fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {

@@ -236,37 +236,13 @@ impl Server {
     /// address, or every non-loopback interface address when listening on all interfaces.
     pub fn own_client_urls(&self) -> Vec<String> {
         let options = self.options();
-        if let Some(adv) = &options.client_advertise {
-            return vec![if adv.contains(':') {
-                adv.clone()
-            } else {
-                format!("{adv}:{}", self.client_addr.port())
-            }];
-        }
-        let port = self.client_addr.port();
-        let ip = self.client_addr.ip();
-        if !ip.is_unspecified() {
-            return vec![SocketAddr::new(ip, port).to_string()];
-        }
-        let mut urls: Vec<String> = if_addrs::get_if_addrs()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|i| !i.is_loopback())
-            .map(|i| i.ip())
-            .filter(|ip| match ip {
-                std::net::IpAddr::V4(_) => true,
-                std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) != 0xfe80,
-            })
-            .map(|ip| SocketAddr::new(ip, port).to_string())
-            .collect();
-        urls.dedup();
-        urls
+        crate::listen::reachable_urls(options.client_advertise.as_deref(), self.client_addr)
     }
 
     /// Where websocket clients reach this server (`host:port`), if it listens for them.
     pub fn own_websocket_urls(&self) -> Vec<String> {
         match (&self.options().websocket, self.websocket_addr) {
-            (Some(ws), Some(addr)) => crate::websocket::own_urls(ws, addr),
+            (Some(ws), Some(addr)) => crate::listen::reachable_urls(ws.advertise.as_deref(), addr),
             _ => Vec::new(),
         }
     }

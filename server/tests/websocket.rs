@@ -590,3 +590,47 @@ fn a_frame_of_any_announced_length_streams_and_max_payload_still_holds() {
         );
     }
 }
+
+#[test]
+fn a_silent_peer_is_dropped_at_the_handshake_timeout() {
+    let conf = "websocket { host: 127.0.0.1, port: -1, no_tls: true, handshake_timeout: \"1s\" }\n";
+    for binary in binaries("websocket_handshake_timeout") {
+        let (_server, port) = ws_server(binary, conf);
+        let mut silent = Raw::dial(port, Duration::from_millis(100));
+        let start = std::time::Instant::now();
+        let (_, closed) = silent.read_for(Duration::from_secs(5));
+        let took = start.elapsed();
+        assert!(closed, "{binary}: a peer that sends no upgrade is kept");
+        assert!(
+            took >= Duration::from_millis(800),
+            "{binary}: closed after {took:?}"
+        );
+    }
+}
+
+#[test]
+fn a_proxied_client_is_logged_with_its_address_and_may_send_unmasked_frames() {
+    for binary in binaries("websocket_proxy_and_no_masking") {
+        let (server, port) = ws_server(binary, PLAIN);
+        let mut c = WsRaw::open(
+            port,
+            "X-Forwarded-For: 10.1.2.3\r\nNats-No-Masking: true\r\n",
+        );
+        assert!(
+            c.response.contains("\r\nNats-No-Masking: true\r\n"),
+            "{binary}: {}",
+            c.response
+        );
+        c.frame(WAIT).expect("INFO");
+        let ops = b"CONNECT {\"verbose\":false}\r\nPING\r\n";
+        let mut frame = vec![0x82, ops.len() as u8];
+        frame.extend_from_slice(ops);
+        c.send_raw(&frame);
+        assert_eq!(c.read_until("PONG\r\n", WAIT), "PONG\r\n", "{binary}");
+        assert!(
+            server.wait_log("10.1.2.3/127.0.0.1:", WAIT),
+            "{binary}: {:?}",
+            server.log_lines()
+        );
+    }
+}

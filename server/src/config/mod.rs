@@ -78,6 +78,16 @@ enum Listen {
 }
 
 impl Listen {
+    /// Sets `port`, and `host` when the value names one.
+    fn set(&self, host: &mut String, port: &mut i32) -> Result<(), String> {
+        let (h, p) = self.split()?;
+        if let Some(h) = h {
+            *host = h;
+        }
+        *port = p;
+        Ok(())
+    }
+
     fn split(&self) -> Result<(Option<String>, i32), String> {
         match self {
             Listen::Port(p) => Ok((None, port(*p)?)),
@@ -606,11 +616,7 @@ struct FileConfig {
 impl FileConfig {
     fn apply(self, o: &mut Options) -> Result<(), String> {
         if let Some(listen) = &self.listen {
-            let (host, port) = listen.split()?;
-            if let Some(host) = host {
-                o.host = host;
-            }
-            o.port = port;
+            listen.set(&mut o.host, &mut o.port)?;
         }
         if let Some(v) = self.host {
             o.host = v;
@@ -621,21 +627,13 @@ impl FileConfig {
         o.client_advertise = self.client_advertise.or(o.client_advertise.take());
         o.server_name = self.server_name.or(o.server_name.take());
         if let Some(http) = &self.http {
-            let (host, port) = http.split()?;
-            if let Some(host) = host {
-                o.http_host = host;
-            }
-            o.http_port = port;
+            http.set(&mut o.http_host, &mut o.http_port)?;
         }
         if let Some(v) = self.http_port {
             o.http_port = port(v)?;
         }
         if let Some(https) = &self.https {
-            let (host, port) = https.split()?;
-            if let Some(host) = host {
-                o.http_host = host;
-            }
-            o.https_port = port;
+            https.set(&mut o.http_host, &mut o.https_port)?;
         }
         if let Some(v) = self.https_port {
             o.https_port = port(v)?;

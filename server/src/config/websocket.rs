@@ -84,11 +84,7 @@ impl WebsocketBlock {
             ..WebsocketOptions::default()
         };
         if let Some(listen) = &self.listen {
-            let (host, port) = listen.split()?;
-            if let Some(host) = host {
-                ws.host = host;
-            }
-            ws.port = port;
+            listen.set(&mut ws.host, &mut ws.port)?;
         }
         if let Some(p) = self.port {
             ws.port = super::port(p)?;

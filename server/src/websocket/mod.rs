@@ -257,30 +257,6 @@ async fn refuse<S: AsyncWrite + Unpin>(
     .await;
 }
 
-/// The `ws://`/`wss://` URLs of this server's websocket listener for clients: the advertised
-/// address, the listen address, or every non-loopback interface when listening on all.
-pub fn own_urls(options: &WebsocketOptions, addr: SocketAddr) -> Vec<String> {
-    if let Some(adv) = &options.advertise {
-        return vec![if adv.contains(':') {
-            adv.clone()
-        } else {
-            format!("{adv}:{}", addr.port())
-        }];
-    }
-    let port = addr.port();
-    if !addr.ip().is_unspecified() {
-        return vec![addr.to_string()];
-    }
-    let mut urls: Vec<String> = if_addrs::get_if_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|i| !i.is_loopback())
-        .map(|i| SocketAddr::new(i.ip(), port).to_string())
-        .collect();
-    urls.dedup();
-    urls
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,8 +133,8 @@ pub struct WsStream<S> {
 }
 
 impl<S> WsStream<S> {
-    /// The stream of a client whose upgrade settled `negotiated`; `raw` holds what was read
-    /// past the upgrade request (nothing, for a well-behaved client).
+    /// The stream of a client whose upgrade settled `negotiated` (a request with bytes after
+    /// it was refused, so nothing has been read past the upgrade).
     pub fn new(inner: S, negotiated: Negotiated) -> WsStream<S> {
         WsStream {
             inner,
