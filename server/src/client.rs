@@ -68,8 +68,6 @@ struct Client {
     max_subs: Option<usize>,
     /// The authentication deadline now is the user JWT's expiry.
     expiring: bool,
-    /// The payload limit, when an account or user JWT set it below the server's.
-    lowered_payload: Option<usize>,
     /// The connection's place under its account's connection limit (operator mode).
     _account_slot: Option<crate::account::AccountSlot>,
     /// Authentication has placed the client (its account is settled).
@@ -382,7 +380,6 @@ where
         cookie_jwt,
         max_subs: (options.max_subscriptions > 0).then_some(options.max_subscriptions),
         expiring: false,
-        lowered_payload: None,
         _account_slot: None,
         logged_in: false,
         anonymous_first_op: auth_required && auth.admits_anonymous(),
@@ -462,13 +459,9 @@ impl Client {
                     // As nats-server: also when an account or user JWT lowered the payload
                     // limit, so the client learns it.
                     if self.server.client_urls_generation() != self.info_gen
-                        || self.lowered_payload.is_some()
+                        || self.shared.lowered_payload.load(Ordering::Relaxed) != 0
                     {
-                        let info = self.server.client_info_with_payload(
-                            &self.shared,
-                            None,
-                            self.lowered_payload,
-                        );
+                        let info = self.server.client_info(&self.shared, None);
                         self.send(&info);
                     }
                 }
@@ -716,7 +709,14 @@ impl Client {
         self.max_subs = crate::operator::min_limit(subs, server_subs);
         let max_payload = crate::operator::min_limit(payload, Some(options.max_payload))
             .unwrap_or(options.max_payload);
-        self.lowered_payload = (max_payload != options.max_payload).then_some(max_payload);
+        let lowered = if max_payload != options.max_payload {
+            max_payload
+        } else {
+            0
+        };
+        self.shared
+            .lowered_payload
+            .store(lowered, Ordering::Relaxed);
         self.codec.set_limits(Limits {
             max_control_line: options.max_control_line,
             max_payload,

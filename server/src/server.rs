@@ -370,19 +370,19 @@ impl Server {
         &self.shutdown
     }
 
-    /// The INFO line for a client connection, with the `nonce` it is to sign, if any.
+    /// The INFO line for a client connection, with the `nonce` it is to sign, if any, and the
+    /// connection's own `max_payload` when an account or a user JWT lowered it.
     pub fn client_info(&self, conn: &ClientShared, nonce: Option<&str>) -> Vec<u8> {
-        self.client_info_with_payload(conn, nonce, None)
+        self.client_info_flagged(conn, nonce, false)
     }
 
-    /// [`Server::client_info`] with the connection's own `max_payload` when an account or
-    /// a user JWT lowered it.
-    pub fn client_info_with_payload(
-        &self,
-        conn: &ClientShared,
-        nonce: Option<&str>,
-        max_payload: Option<usize>,
-    ) -> Vec<u8> {
+    /// [`Server::client_info`], with `ldm` set for the one INFO that announces lame duck mode
+    /// (nats-server sets it on that INFO only: later topology INFOs go without it).
+    fn client_info_flagged(&self, conn: &ClientShared, nonce: Option<&str>, ldm: bool) -> Vec<u8> {
+        let max_payload = match conn.lowered_payload.load(Ordering::Relaxed) {
+            0 => None,
+            lowered => Some(lowered),
+        };
         let (cid, peer) = (conn.cid, conn.peer);
         let options = self.options();
         let (host, port) = match &options.client_advertise {
@@ -417,13 +417,13 @@ impl Server {
             ..ServerInfo::default()
         };
         let info = if self.lame_duck.load(Ordering::Relaxed) {
-            // Point clients elsewhere: only the other servers' URLs.
+            // Point clients elsewhere: only the other servers' URLs, in every INFO from now on.
             let own = match conn.websocket {
                 true => self.own_websocket_urls(),
                 false => self.own_client_urls(),
             };
             ServerInfo {
-                ldm: true,
+                ldm,
                 connect_urls: info
                     .connect_urls
                     .into_iter()
@@ -570,8 +570,12 @@ impl Server {
             .values()
             .cloned()
             .collect();
-        for c in &clients {
-            c.out.send(&self.client_info(c, None));
+        // Only clients that take async INFOs hear of it, as of any other topology change.
+        for c in clients
+            .iter()
+            .filter(|c| c.async_info.load(Ordering::Relaxed))
+        {
+            c.out.send(&self.client_info_flagged(c, None, true));
         }
         let options = self.options();
         tokio::select! {

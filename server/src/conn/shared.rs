@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -110,6 +110,9 @@ pub struct ClientShared {
     pub(crate) headers: AtomicBool,
     /// A protocol-1 client whose first PING was answered: it gets async INFO updates.
     pub(crate) async_info: AtomicBool,
+    /// The payload limit an account or user JWT set below the server's (0: the server's),
+    /// which every INFO to this client states, async ones included, as nats-server's do.
+    pub(crate) lowered_payload: AtomicUsize,
     /// Reply subjects this client may publish to (`allow_responses`), with uses left and expiry.
     responses: Mutex<Option<ResponsePermits>>,
     /// Set once `responses` is configured, so deliveries to everyone else skip its lock.
@@ -150,6 +153,7 @@ impl ClientShared {
             prefix,
             headers: AtomicBool::new(false),
             async_info: AtomicBool::new(false),
+            lowered_payload: AtomicUsize::new(0),
             responses: Mutex::new(None),
             grants_responses: AtomicBool::new(false),
             subs: Mutex::new(HashMap::new()),
