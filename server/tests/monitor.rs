@@ -7,6 +7,8 @@
 //! Requests are plain HTTP/1.0 over a `TcpStream`; every wait polls with a deadline.
 
 mod common;
+#[path = "common/ws.rs"]
+mod ws;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -927,6 +929,79 @@ fn key_sets_match_nats_server() {
             .unwrap_or_default()
     };
     assert_eq!(subsz_detail(http), subsz_detail(real.http));
+}
+
+/// With accounts (an export, an import) and a websocket listener in the configuration, a TCP
+/// client in one account and a websocket client in the other: `/varz` (with its websocket
+/// section), `/connz` (with the account and the websocket connection), `/accountz` and an
+/// account's detail answer with nats-server's keys. (Each account imports something: an
+/// account with no imports of its own still lists nats-server's system service imports,
+/// `$SYS.REQ.ACCOUNT.PING.CONNZ` and the like, which we do not serve.)
+#[test]
+fn key_sets_with_accounts_and_websocket_match_nats_server() {
+    if !common::reference_available("key_sets_with_accounts_and_websocket_match_nats_server") {
+        return;
+    }
+    let conf = "accounts {\n  A { users: [{user: a, password: a}], exports: [{stream: \"t.>\"}, {service: \"svc\"}], imports: [{stream: {account: C, subject: \"c.>\"}}] }\n  C { exports: [{stream: \"c.>\"}] }\n  B { users: [{user: b, password: b}], imports: [{stream: {account: A, subject: \"t.>\"}}, {service: {account: A, subject: svc}}] }\n}\nwebsocket { host: 127.0.0.1, port: -1, no_tls: true }\n";
+    let mut running = Vec::new();
+    for binary in [common::OURS, common::REFERENCE] {
+        let server = TestServer::binary_with_config(binary, conf, &["-m", "-1"]);
+        let http = http_port_of(&server);
+        let ws_port = server.logged_port("Listening for websocket clients on ");
+        let mut tcp = Raw::connect_with(
+            server.port,
+            r#"{"verbose":false,"name":"tcp","user":"a","pass":"a"}"#,
+        );
+        tcp.send(b"SUB t.x 1\r\nSUB svc q 2\r\n");
+        tcp.ping();
+        let mut browser = ws::WsRaw::open(ws_port, "");
+        browser.frame(WAIT).expect("INFO");
+        browser.send(b"CONNECT {\"verbose\":false,\"name\":\"ws\",\"user\":\"b\",\"pass\":\"b\"}\r\nSUB t.> 1\r\nPING\r\n");
+        browser.read_until("PONG\r\n", WAIT);
+        running.push((server, http, tcp, browser));
+    }
+    let (ours, real) = (running[0].1, running[1].1);
+    for (path, indents) in [
+        ("/varz", &[2, 4][..]),
+        ("/connz?auth=1&subs=detail", &[2, 6]),
+        ("/accountz", &[2]),
+        ("/accountz?acc=A", &[2, 4]),
+        ("/accountz?acc=B", &[2, 4]),
+    ] {
+        for &indent in indents {
+            compare_top(ours, real, path, indent);
+        }
+    }
+    let section_keys = |http: u16, section: &str| -> BTreeSet<String> {
+        get_json(http, "/varz")[section]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    for section in ["websocket", "cluster", "gateway", "leaf", "mqtt"] {
+        assert_eq!(
+            section_keys(ours, section),
+            section_keys(real, section),
+            "/varz {section}"
+        );
+    }
+    // Every connection's keys, the websocket one included.
+    let conn_keys = |http: u16| -> Vec<(String, BTreeSet<String>)> {
+        let v = get_json(http, "/connz?auth=1&subs=detail");
+        let mut all: Vec<_> = array_at(&v, "connections")
+            .iter()
+            .map(|c| {
+                let keys = c.as_object().map(|o| o.keys().cloned().collect());
+                (
+                    c["name"].as_str().unwrap_or_default().to_string(),
+                    keys.unwrap_or_default(),
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(conn_keys(ours), conn_keys(real));
 }
 
 #[test]
