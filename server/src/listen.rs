@@ -23,23 +23,78 @@ pub fn backlog() -> u32 {
         .unwrap_or(DEFAULT_BACKLOG)
 }
 
-/// [`bind`], and on failure the fatal log line nats-server prints, `fatal` built from the
-/// error (the caller's wording, as each listener words it differently).
-pub async fn bind_or_log<A, F>(addr: A, fatal: F) -> io::Result<TcpListener>
+/// A bound listener and the address it is known by in logs and INFOs: the requested host with
+/// the port actually bound (a listener asked for `0.0.0.0` is a dual-stack `[::]` socket, but
+/// shown as `0.0.0.0`, as nats-server shows it).
+pub struct Bound {
+    /// The listening socket.
+    pub listener: TcpListener,
+    /// The requested address with the real port.
+    pub addr: SocketAddr,
+}
+
+/// [`bind`] `host:port` (`port` -1: a random one), and on failure the fatal log line
+/// nats-server prints: `fatal` gets Go's error text (`listen tcp 0.0.0.0:4222: bind: address
+/// already in use`, `listen tcp: address 70000: invalid port`) and words the line as that
+/// listener does.
+pub async fn bind_or_log<F>(host: &str, port: i32, fatal: F) -> io::Result<Bound>
 where
-    A: ToSocketAddrs,
-    F: FnOnce(&io::Error) -> String,
+    F: FnOnce(&str) -> String,
 {
-    bind(addr).await.inspect_err(|e| {
-        error!(target: "fatal", "{}", fatal(e));
+    let port = if port == -1 { 0 } else { port };
+    let hp = join_host_port(host, port);
+    let bound = match u16::try_from(port) {
+        Ok(port) => bind((host.trim_start_matches('[').trim_end_matches(']'), port))
+            .await
+            .map_err(|e| (format!("listen tcp {hp}: {}", go_error_text(&e)), e)),
+        Err(_) => {
+            let text = format!("listen tcp: address {port}: invalid port");
+            Err((
+                text.clone(),
+                io::Error::new(io::ErrorKind::InvalidInput, text),
+            ))
+        }
+    };
+    bound.map_err(|(text, e)| {
+        error!(target: "fatal", "{}", fatal(&text));
+        e
     })
 }
 
-/// Binds a NATS listener (`what`: `port` for clients, `router port` for routes), logging
-/// nats-server's fatal line when that fails.
-pub async fn bind_nats(addr: &str, what: &str) -> io::Result<TcpListener> {
-    bind_or_log(addr, |e| {
-        format!("Error listening on {what}: {addr}, {:?}", e.to_string())
+/// `host:port`, with brackets around an IPv6 host (Go's `net.JoinHostPort`).
+pub fn join_host_port(host: &str, port: impl std::fmt::Display) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// An OS error as Go's `net` package words it: `bind: address already in use`.
+fn go_error_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let text = io::Error::from_raw_os_error(code).to_string();
+            let text = text
+                .strip_suffix(&format!(" (os error {code})"))
+                .unwrap_or(&text);
+            let mut chars = text.chars();
+            let lower: String = match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => String::new(),
+            };
+            format!("bind: {lower}")
+        }
+        None => e.to_string(),
+    }
+}
+
+/// Binds a NATS listener (`what`: `port` for clients), logging nats-server's fatal line
+/// `Error listening on port: 0.0.0.0:4222, "<Go error>"` when that fails.
+pub async fn bind_nats(host: &str, port: i32, what: &str) -> io::Result<Bound> {
+    let hp = join_host_port(host, port);
+    bind_or_log(host, port, |e| {
+        format!("Error listening on {what}: {hp}, {e:?}")
     })
     .await
 }
@@ -60,6 +115,9 @@ pub async fn next_connection(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                // An IPv4 peer of a dual-stack listener is `::ffff:a.b.c.d`; logs, /connz and
+                // INFO show it as `a.b.c.d`, as nats-server does.
+                let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                 return Some((stream, peer));
             }
             Err(e) => {
@@ -71,12 +129,17 @@ pub async fn next_connection(
 }
 
 /// Binds a listener on the first address `addr` resolves to that can be bound (like
-/// `TcpListener::bind`), with the backlog of [`backlog`].
-pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+/// `TcpListener::bind`), with the backlog of [`backlog`]; a wildcard address listens on IPv4
+/// and IPv6 alike, as Go's `net.Listen` does.
+pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<Bound> {
     let mut last = None;
     for addr in lookup_host(addr).await? {
         match bind_addr(addr) {
-            Ok(listener) => return Ok(listener),
+            Ok(listener) => {
+                let port = listener.local_addr()?.port();
+                let addr = SocketAddr::new(addr.ip(), port);
+                return Ok(Bound { listener, addr });
+            }
             Err(e) => last = Some(e),
         }
     }
@@ -119,6 +182,16 @@ pub fn reachable_urls(advertise: Option<&str>, addr: SocketAddr) -> Vec<String> 
 }
 
 fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
+    if addr.ip().is_unspecified() {
+        // Go listens on every IPv4 and IPv6 address for `0.0.0.0` or `::` where the system has
+        // IPv6; without it, the IPv4 wildcard alone.
+        let any = SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), addr.port());
+        match dual_stack(any) {
+            Ok(listener) => return Ok(listener),
+            Err(e) if addr.is_ipv6() || e.kind() == io::ErrorKind::AddrInUse => return Err(e),
+            Err(_) => {}
+        }
+    }
     let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
@@ -126,4 +199,17 @@ fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(backlog())
+}
+
+/// An IPv6 wildcard listener that takes IPv4 connections too (`IPV6_V6ONLY` off, whatever
+/// the system default), with the same options as every other listener.
+fn dual_stack(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog()).unwrap_or(i32::MAX))?;
+    TcpListener::from_std(socket.into())
 }

@@ -135,10 +135,8 @@ impl Server {
             Some(ws) => Some(Arc::new(crate::websocket::Listener::bind(ws).await?)),
             None => None,
         };
-        let port = if options.port == -1 { 0 } else { options.port };
-        let addr = format!("{}:{}", options.host, port);
-        let listener = bind_nats(&addr, "port").await?;
-        let client_addr = listener.local_addr()?;
+        let bound = bind_nats(&options.host, options.port, "port").await?;
+        let (listener, client_addr) = (bound.listener, bound.addr);
         info!("Listening for client connections on {client_addr}");
         if client_tls.is_some() {
             info!("TLS required for client connections");

@@ -551,3 +551,141 @@ fn every_listener_queues_as_many_connects_as_the_system_allows() {
         assert_eq!(backlog, Some(somaxconn), "{what} listener: {text}");
     }
 }
+
+/// Whether this machine has an IPv6 loopback to test dual-stack listeners with.
+fn ipv6_loopback(test: &str) -> bool {
+    let ok = std::net::TcpListener::bind("[::1]:0").is_ok();
+    if !ok {
+        eprintln!("SKIPPED: {test}: no IPv6 loopback (::1) on this machine");
+    }
+    ok
+}
+
+/// Connects to `[::1]:port` and returns the first bytes the server sends.
+fn greeting_over_ipv6(port: u16) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("::1", port))
+        .unwrap_or_else(|e| panic!("connect [::1]:{port}: {e}"));
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).expect("greeting");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Listeners on the wildcard address (`0.0.0.0`, the default) take IPv6 clients too, as Go's
+/// listeners do, while the log lines keep saying `0.0.0.0`: clients, routes, monitoring and
+/// websocket, on ours and on nats-server. An IPv4 client is shown as `127.0.0.1`, not as an
+/// IPv4-mapped IPv6 address.
+#[test]
+fn wildcard_listeners_take_ipv6_and_ipv4_clients() {
+    if !ipv6_loopback("wildcard_listeners_take_ipv6_and_ipv4_clients") {
+        return;
+    }
+    let conf =
+        "cluster { listen: \"0.0.0.0:-1\", name: dual }\nwebsocket { port: -1, no_tls: true }\n";
+    for binary in common::binaries("wildcard_listeners_take_ipv6_and_ipv4_clients") {
+        let server = TestServer::binary_with_config(binary, conf, &["-a", "0.0.0.0", "-m", "-1"]);
+        for prefix in [
+            "Listening for client connections on 0.0.0.0:",
+            "Listening for route connections on 0.0.0.0:",
+            "Starting http monitor on 0.0.0.0:",
+            "Listening for websocket clients on ws://0.0.0.0:",
+        ] {
+            assert!(server.wait_log(prefix, WAIT), "{binary}: {prefix}");
+        }
+        let stream = std::net::TcpStream::connect(("::1", server.port)).expect("connect [::1]");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let mut v6 = Raw {
+            stream,
+            info: String::new(),
+        };
+        let info = v6.read_line(WAIT).expect("INFO over IPv6");
+        assert!(info.contains("\"client_ip\":\"::1\""), "{binary}: {info}");
+        v6.send(b"CONNECT {\"verbose\":false,\"name\":\"six\"}\r\n");
+        v6.ping();
+        let mut v4 = Raw::connect_with(server.port, "{\"verbose\":false,\"name\":\"four\"}");
+        assert!(
+            v4.info.contains("\"client_ip\":\"127.0.0.1\""),
+            "{binary}: {}",
+            v4.info
+        );
+        v4.ping();
+        let http = server.logged_port("Starting http monitor on ");
+        let connz = common::get_json(http, "/connz");
+        let mut ips: Vec<(String, String)> = connz["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or_default().into(),
+                    c["ip"].as_str().unwrap_or_default().into(),
+                )
+            })
+            .collect();
+        ips.sort();
+        assert_eq!(
+            ips,
+            [
+                ("four".into(), "127.0.0.1".into()),
+                ("six".into(), "::1".into())
+            ],
+            "{binary}"
+        );
+        // The route, monitoring and websocket listeners answer on ::1 as well.
+        let route = server.logged_port("Listening for route connections on ");
+        assert_eq!(greeting_over_ipv6(route), "INFO ", "{binary}: route port");
+        let ws = server.logged_port("Listening for websocket clients on ");
+        let mut s = std::net::TcpStream::connect(("::1", ws)).expect("connect ws [::1]");
+        use std::io::{Read, Write};
+        s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").expect("upgrade");
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).expect("upgrade answer");
+        assert_eq!(&head, b"HTTP/1.1 101", "{binary}: websocket over IPv6");
+        let mut monitor = std::net::TcpStream::connect(("::1", http)).expect("connect http [::1]");
+        monitor
+            .write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
+            .expect("GET");
+        monitor.set_read_timeout(Some(WAIT)).expect("timeout");
+        let mut answer = String::new();
+        let _ = monitor.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+            "{binary}: {answer}"
+        );
+    }
+}
+
+/// A port no socket can have passes `-t` and stops the start when its listener binds, with
+/// nats-server's fatal line for that listener; a port in use likewise. Ours and nats-server.
+#[test]
+fn impossible_and_taken_ports_fail_at_listen_in_nats_server_words() {
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").expect("hold a port");
+    let busy = taken.local_addr().expect("addr").port();
+    let cases = [
+        ("port: 70000\n".to_string(), "[FTL] Error listening on port: 0.0.0.0:70000, \"listen tcp: address 70000: invalid port\"".to_string()),
+        ("port: -5\n".into(), "[FTL] Error listening on port: 0.0.0.0:-5, \"listen tcp: address -5: invalid port\"".into()),
+        ("port: -1\ncluster { port: 70000 }\n".into(), "[FTL] Error listening on router port: 70000 - listen tcp: address 70000: invalid port".into()),
+        ("port: -1\nhttp_port: 70000\n".into(), "[FTL] Can't start monitoring: can't listen to the monitor port: listen tcp: address 70000: invalid port".into()),
+        ("port: -1\nwebsocket { port: 70000, no_tls: true }\n".into(), "[FTL] Unable to listen for websocket connections: listen tcp: address 70000: invalid port".into()),
+        (format!("port: {busy}\n"), format!("[FTL] Error listening on port: 0.0.0.0:{busy}, \"listen tcp 0.0.0.0:{busy}: bind: address already in use\"")),
+        (format!("port: -1\nhttp_port: {busy}\n"), format!("[FTL] Can't start monitoring: can't listen to the monitor port: listen tcp 0.0.0.0:{busy}: bind: address already in use")),
+    ];
+    for binary in common::binaries("impossible_and_taken_ports_fail_at_listen") {
+        for (conf, fatal) in &cases {
+            let file = common::TempFile::new("ports", "ports.conf", conf);
+            let (code, out) = common::run_to_exit(binary, &["-c", &file.arg(), "-t"]);
+            assert_eq!(code, Some(0), "{binary} -t {conf}: {out}");
+            let (code, out) = common::run_to_exit(binary, &["-c", &file.arg()]);
+            assert_eq!(code, Some(1), "{binary} {conf}: {out}");
+            assert!(
+                out.contains(fatal.as_str()),
+                "{binary} {conf}: wanted {fatal:?} in {out}"
+            );
+        }
+    }
+    drop(taken);
+}

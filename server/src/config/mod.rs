@@ -105,12 +105,11 @@ impl Listen {
     }
 }
 
+/// A port as nats-server reads one: any number is taken (`-1`: random, `0`: the default), and
+/// one no socket can have (`70000`, `-5`) fails when the listener binds, with Go's
+/// `invalid port`, so `-t` passes on it as on nats-server. Past 32 bits it is refused here.
 fn port(p: i64) -> Result<i32, String> {
-    if (-1..=65535).contains(&p) {
-        Ok(p as i32)
-    } else {
-        Err(format!("invalid port {p}"))
-    }
+    i32::try_from(p).map_err(|_| format!("invalid port {p}"))
 }
 
 /// Go's largest duration (`time.Duration` is int64 nanoseconds, about 292 years). Nothing

@@ -34,30 +34,19 @@ pub async fn bind_https(options: &Options) -> io::Result<Option<HttpsListener>> 
         io::Error::other(e)
     })?;
     let host = crate::monitor::http_host(options);
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let join = |port: u16| {
-        if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        }
-    };
-    let port = u16::try_from(port.max(0)).unwrap_or(0);
-    let listener = crate::listen::bind_or_log((host.as_str(), port), |e| {
-        format!(
-            "can't listen to the monitor port: listen tcp {}: {e}",
-            join(port)
-        )
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let bound = crate::listen::bind_or_log(host, port, |e| {
+        format!("Can't start monitoring: can't listen to the monitor port: {e}")
     })
     .await?;
     info!(
         "Starting https monitor on {}",
-        join(listener.local_addr()?.port())
+        crate::listen::join_host_port(host, bound.addr.port())
     );
-    Ok(Some(HttpsListener { listener, acceptor }))
+    Ok(Some(HttpsListener {
+        listener: bound.listener,
+        acceptor,
+    }))
 }
 
 /// Serves HTTPS monitoring until shutdown: each connection does the TLS handshake (no client

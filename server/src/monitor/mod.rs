@@ -33,7 +33,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, error, info};
 
 use crate::conn::ClientShared;
-use crate::listen::next_connection;
+use crate::listen::{join_host_port, next_connection};
 use crate::options::Options;
 use crate::server::{Observer, Server};
 
@@ -158,15 +158,6 @@ pub fn sub_details(client: &ClientShared, with_account: bool) -> Vec<json::SubDe
     out
 }
 
-/// `host:port` as Go's `net.JoinHostPort` writes it (brackets around IPv6 hosts).
-fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// The monitoring host in force: `http_host`, else the client listen host.
 pub fn http_host(options: &Options) -> String {
     if options.http_host.is_empty() {
@@ -184,21 +175,16 @@ async fn bind_http(options: &Options) -> std::io::Result<Option<TcpListener>> {
         return Ok(None);
     }
     let host = http_host(options);
-    let port = u16::try_from(options.http_port.max(0)).unwrap_or(0);
     let bind_host = host.trim_start_matches('[').trim_end_matches(']');
-    let listener = crate::listen::bind_or_log((bind_host, port), |e| {
-        format!(
-            "can't listen to the monitor port: listen tcp {}: {e}",
-            join_host_port(bind_host, port)
-        )
+    let bound = crate::listen::bind_or_log(bind_host, options.http_port, |e| {
+        format!("Can't start monitoring: can't listen to the monitor port: {e}")
     })
     .await?;
-    let bound = listener.local_addr()?;
     info!(
         "Starting http monitor on {}",
-        join_host_port(bind_host, bound.port())
+        join_host_port(bind_host, bound.addr.port())
     );
-    Ok(Some(listener))
+    Ok(Some(bound.listener))
 }
 
 /// The monitoring listeners, bound before the client listener (as nats-server does), and the

@@ -36,7 +36,7 @@ use crate::auth::ClientPermissions;
 use crate::conn::outbound::{run_writer, Deadline, WriterEnd};
 use crate::conn::{ClientShared, CloseReason, Kind, Subscription};
 use crate::deliver::{Fanout, Msg, Origin};
-use crate::listen::{bind_nats, next_connection};
+use crate::listen::{bind_or_log, next_connection};
 use crate::server::{Server, GO_VERSION, VERSION};
 
 mod connection;
@@ -373,9 +373,12 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<Option<Arc<Cluster>>
         &c.host
     };
     let tls = crate::tls::loaded(c.tls.as_ref().map(crate::tls::RouteTls::new))?;
-    let addr = format!("{host}:{port}");
-    let listener = bind_nats(&addr, "router port").await?;
-    let listen = listener.local_addr()?;
+    // nats-server words this one differently from the client listener's.
+    let bound = bind_or_log(host, port, |e| {
+        format!("Error listening on router port: {port} - {e}")
+    })
+    .await?;
+    let (listener, listen) = (bound.listener, bound.addr);
     let configured = c
         .routes
         .iter()

@@ -115,13 +115,11 @@ impl Listener {
     /// use stops the start.
     pub async fn bind(options: &WebsocketOptions) -> std::io::Result<Listener> {
         let tls = crate::tls::loaded(options.tls.as_ref().map(crate::tls::ClientTls::new))?;
-        let port = if options.port == -1 { 0 } else { options.port };
-        let hp = format!("{}:{}", options.host, port);
-        let tcp = bind_or_log(&hp, |e| {
-            format!("Unable to listen for websocket connections: listen tcp {hp}: {e}")
+        let bound = bind_or_log(&options.host, options.port, |e| {
+            format!("Unable to listen for websocket connections: {e}")
         })
         .await?;
-        let addr = tcp.local_addr()?;
+        let (tcp, addr) = (bound.listener, bound.addr);
         let scheme = if tls.is_some() { "wss" } else { "ws" };
         info!(
             "Listening for websocket clients on {scheme}://{}:{}",
