@@ -439,6 +439,39 @@ authorization {
     cli.expect("MSG inbox.1 9 2\r\nok\r\n");
 }
 
+/// `allow_responses { max: -1, expires: "-1s" }`: as in nats-server, a negative count is no
+/// limit and a negative expiry none, so a responder may answer one request many times.
+#[test]
+fn negative_allow_responses_limits_mean_none() {
+    let conf = r#"
+authorization {
+  users = [
+    { user: svc, password: p, permissions: { subscribe: "requests", publish: { deny: ">" }, allow_responses: { max: -1, expires: "-1s" } } }
+    { user: cli, password: p }
+  ]
+}
+"#;
+    for binary in common::binaries("negative_allow_responses_limits_mean_none") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let mut svc = Raw::connect(server.port);
+        svc.send(
+            b"CONNECT {\"user\":\"svc\",\"pass\":\"p\",\"verbose\":false}\r\nSUB requests 1\r\n",
+        );
+        svc.ping();
+        let mut cli = Raw::connect(server.port);
+        cli.send(b"CONNECT {\"user\":\"cli\",\"pass\":\"p\",\"verbose\":false}\r\nSUB inbox.1 9\r\nPUB requests inbox.1 1\r\n?\r\n");
+        cli.ping();
+        svc.expect("MSG requests 1 inbox.1 1\r\n?\r\n");
+        svc.send(b"PUB inbox.1 1\r\na\r\nPUB inbox.1 1\r\nb\r\nPUB inbox.1 1\r\nc\r\nPUB other 1\r\nx\r\n");
+        assert_eq!(
+            svc.ping(),
+            "-ERR 'Permissions Violation for Publish to \"other\"'\r\nPONG\r\n",
+            "{binary}"
+        );
+        cli.expect("MSG inbox.1 9 1\r\na\r\nMSG inbox.1 9 1\r\nb\r\nMSG inbox.1 9 1\r\nc\r\n");
+    }
+}
+
 #[test]
 fn signal_flag_reloads_and_stops_a_running_server() {
     let mut server = TestServer::with_config("debug: false\n", &[]);
