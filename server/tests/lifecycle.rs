@@ -223,19 +223,75 @@ fn config_check_and_errors_name_file_line_and_column() {
         err,
         format!("nats-server: {bad}:3:1: unknown field \"bogus_key\"\n")
     );
-    for (name, conf, line) in [
-        ("broken.conf", "port: 4222 host: x\n", 1),
-        ("typed.conf", "port: 4222\nmax_payload: \"big\"\n", 2),
-    ] {
-        let (code, err, path) = run_with_conf(&dir, name, conf, &[]);
-        assert_eq!(code, Some(1), "{name}");
-        assert!(
-            err.starts_with(&format!("nats-server: {path}:{line}:")),
-            "{name}: {err}"
-        );
-    }
+    let (code, err, path) = run_with_conf(
+        &dir,
+        "typed.conf",
+        "port: 4222\nmax_payload: \"big\"\n",
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with(&format!("nats-server: {path}:2:")), "{err}");
+    // A syntax error in nats-server's words, our location after them.
+    let (code, err, path) = run_with_conf(&dir, "broken.conf", "port: 4222 host: x\n", &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.starts_with("nats-server: Parse error on line 1: 'Expected a top-level value")
+            && err.trim_end().ends_with(&format!("({path}:1:11)")),
+        "{err}"
+    );
     let out = gnatsd(&["-t"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// Syntax errors read as nats-server prints them (`nats-server: Parse error on line N: '...'`,
+/// which tools match on; ours adds the location after it), and a value error's column on the
+/// first line is counted from 0 as nats-server counts it.
+#[test]
+fn config_errors_in_nats_server_words() {
+    if !common::reference_available("config_errors_in_nats_server_words") {
+        return;
+    }
+    for conf in [
+        "port: 4222\nfoo {\n",
+        "port: 4222\nauthorization { user: \"abc }\n",
+        "port = = 4\n",
+        "a { b: 1 \n c: [1,2,}\n",
+        "m { a: 1, b: 2 c: 3 }\n",
+        "foo: 1\n",
+        "  debug: 5\n",
+        "port: 1\nbar: 1\n",
+    ] {
+        let file = common::TempFile::new("words", "t.conf", conf);
+        let path = file.arg();
+        let real = common::run_to_exit(common::REFERENCE, &["-c", &path, "-t"]);
+        let ours = common::run_to_exit(common::OURS, &["-c", &path, "-t"]);
+        assert_eq!(
+            (real.0, ours.0),
+            (Some(1), Some(1)),
+            "{conf:?}: {real:?} {ours:?}"
+        );
+        let real_line = real.1.lines().next().unwrap_or_default().to_string();
+        let ours_line = ours.1.lines().next().unwrap_or_default().to_string();
+        if real_line.contains("Parse error on line") {
+            let location = ours_line
+                .strip_prefix(real_line.as_str())
+                .unwrap_or_default();
+            assert!(
+                location.starts_with(&format!(" ({path}:")) && location.ends_with(')'),
+                "{conf:?}: nats-server {real_line:?}, ours {ours_line:?}"
+            );
+        } else if real_line.contains("unknown field") {
+            assert_eq!(ours_line, real_line, "{conf:?}");
+        } else {
+            // A type error: the same location, our own words for the type.
+            let at = |l: &str| l.split(": ").nth(1).unwrap_or_default().to_string();
+            assert_eq!(
+                at(&ours_line),
+                at(&real_line),
+                "{conf:?}: {real_line:?} {ours_line:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -286,7 +286,8 @@ impl<'de> SeqAccess<'de> for SeqDeserializer<'de> {
 struct MapDeserializer<'de> {
     entries: Vec<&'de Entry>,
     next: usize,
-    value: Option<&'de Spanned>,
+    /// The entry whose key was handed out last, for its value.
+    value: Option<&'de Entry>,
 }
 
 impl<'de> MapDeserializer<'de> {
@@ -332,7 +333,7 @@ impl<'de> MapAccess<'de> for MapDeserializer<'de> {
             return Ok(None);
         };
         self.next += 1;
-        self.value = Some(&entry.value);
+        self.value = Some(entry);
         seed.deserialize(KeyDeserializer::new(entry))
             .map(Some)
             .map_err(|mut e| {
@@ -347,7 +348,12 @@ impl<'de> MapAccess<'de> for MapDeserializer<'de> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         match self.value.take() {
-            Some(v) => deserialize_at(seed, v),
+            // A scalar of the wrong type or value is reported at its key, as nats-server
+            // reports it; a block or list at the innermost value inside it.
+            Some(entry) if !matches!(entry.value.value, Value::Map(_) | Value::Array(_)) => seed
+                .deserialize(ValueDeserializer::new(&entry.value))
+                .map_err(|e| e.or_at(&entry.key_file, entry.key_pos)),
+            Some(entry) => deserialize_at(seed, &entry.value),
             None => Err(de::Error::custom("map value requested before its key")),
         }
     }

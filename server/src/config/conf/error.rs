@@ -1,6 +1,7 @@
 //! The single error type of the configuration layer. It always knows the file and, when it
 //! comes from the text, the 1-based line and column, so the server can print
-//! `file:line:col: message` like nats-server.
+//! `file:line:col: message` like nats-server (and syntax errors in nats-server's words,
+//! `Parse error on line N: '...'`, followed by the location).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -60,8 +61,22 @@ impl ConfigError {
         match self.kind {
             ErrorKind::Syntax => format!("Parse error on line {}: '{}'", self.line, self.message),
             ErrorKind::Io | ErrorKind::Parse => self.message.clone(),
-            ErrorKind::Value => self.to_string(),
+            ErrorKind::Value => format!("{}: {}", self.location(), self.message),
         }
+    }
+}
+
+impl ConfigError {
+    /// `file:line:col` with the column counted as nats-server counts it: characters since the
+    /// previous newline, which makes the first line's columns 0-based (`1:0`) and the others'
+    /// 1-based.
+    fn location(&self) -> String {
+        let col = if self.line == 1 {
+            self.col.saturating_sub(1)
+        } else {
+            self.col
+        };
+        format!("{}:{}:{col}", self.file.display(), self.line)
     }
 }
 
@@ -69,16 +84,12 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
             // No position: the message already names the file (e.g. `open x: ...`).
-            f.write_str(&self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file.display(),
-                self.line,
-                self.col,
-                self.message
-            )
+            return f.write_str(&self.message);
+        }
+        match self.kind {
+            // nats-server's words first, which tools match on; our location after them.
+            ErrorKind::Syntax => write!(f, "{} ({})", self.nats_text(), self.location()),
+            _ => write!(f, "{}: {}", self.location(), self.message),
         }
     }
 }

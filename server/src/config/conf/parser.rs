@@ -326,7 +326,7 @@ impl<'a, 'e> Parser<'a, 'e> {
                 None => return self.fail_here("Unexpected EOF processing map."),
                 c => {
                     return self.fail_here(format!(
-                        "Expected a map value terminator ',' or a map terminator '}}', but \
+                        "Expected a map value terminator \",\" or a map terminator \"}}\", but \
                          got '{}' instead.",
                         lex::show(c)
                     ))
@@ -359,8 +359,8 @@ impl<'a, 'e> Parser<'a, 'e> {
                 None => return self.fail_here("Unexpected EOF processing array."),
                 c => {
                     return self.fail_here(format!(
-                        "Expected an array value terminator ',' or an array terminator \
-                         ']', but got '{}' instead.",
+                        "Expected an array value terminator \",\" or an array terminator \
+                         \"]\", but got '{}' instead.",
                         lex::show(c)
                     ))
                 }
@@ -395,7 +395,7 @@ impl<'a, 'e> Parser<'a, 'e> {
             Level::Block => {
                 self.lex(lex::whitespace)?;
                 match self.peek() {
-                    Some(',') => return self.fail_here("Unexpected map value terminator ','."),
+                    Some(',') => return self.fail_here("Unexpected map value terminator \",\"."),
                     Some('}') => {
                         return self.fail_here(format!(
                             "Expected a value for key '{}', but got '}}' instead.",

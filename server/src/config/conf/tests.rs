@@ -312,8 +312,8 @@ fn bad_escape_is_an_error_with_position() {
     let e = parse_err("a: \"foo\\q\"");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:9: Invalid escape character 'q'. Only the following escape characters \
-         are allowed: \\xXX, \\t, \\n, \\r, \\\", \\\\."
+        "Parse error on line 1: 'Invalid escape character 'q'. Only the following escape characters \
+         are allowed: \\xXX, \\t, \\n, \\r, \\\", \\\\.' (test.conf:1:8)"
     );
     assert_eq!(e.kind, ErrorKind::Syntax);
     assert_eq!(
@@ -479,7 +479,7 @@ fn integer_out_of_range() {
     let e = parse_err("a: 9223372036854775808\n");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:4: integer '9223372036854775808' is out of the range"
+        "test.conf:1:3: integer '9223372036854775808' is out of the range"
     );
     assert_eq!(e.kind, ErrorKind::Parse);
     assert_eq!(
@@ -495,12 +495,12 @@ fn number_errors() {
     let e = parse_err("a: .5\n");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:4: Floats must start with a digit"
+        "Parse error on line 1: 'Floats must start with a digit' (test.conf:1:3)"
     );
     let e = parse_err("a: -x\n");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:5: Expected a digit but got 'x'."
+        "Parse error on line 1: 'Expected a digit but got 'x'.' (test.conf:1:4)"
     );
     let e = parse_err("a: -.5\n");
     assert_eq!(e.message, "Floats must start with a digit, not '.'.");
@@ -561,18 +561,18 @@ fn array_errors() {
     let e = parse_err("a: [,1]");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:5: Unexpected array value terminator ','."
+        "Parse error on line 1: 'Unexpected array value terminator ','.' (test.conf:1:4)"
     );
     let e = parse_err("a: [1 2]");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:7: Expected an array value terminator ',' or an array terminator ']', \
-         but got '2' instead."
+        "Parse error on line 1: 'Expected an array value terminator \",\" or an array terminator \"]\", \
+         but got '2' instead.' (test.conf:1:6)"
     );
     let e = parse_err("a: [1,\n2");
     assert_eq!(
         e.to_string(),
-        "test.conf:2:2: Unexpected EOF processing array."
+        "Parse error on line 2: 'Unexpected EOF processing array.' (test.conf:2:2)"
     );
     let e = parse_err("a: [1,,2]");
     assert_eq!(e.message, "Unexpected array value terminator ','.");
@@ -608,20 +608,20 @@ fn map_errors() {
     let e = parse_err("m { a: 1 b: 2 }");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:10: Expected a map value terminator ',' or a map terminator '}', \
-         but got 'b' instead."
+        "Parse error on line 1: 'Expected a map value terminator \",\" or a map terminator \"}\", \
+         but got 'b' instead.' (test.conf:1:9)"
     );
     let e = parse_err("cluster {\n  port: 1\n");
     assert_eq!(
         e.to_string(),
-        "test.conf:3:1: Unexpected EOF processing map."
+        "Parse error on line 3: 'Unexpected EOF processing map.' (test.conf:3:1)"
     );
     let e = parse_err("m { ] }");
     assert_eq!(e.message, "Unexpected array end ']' processing map.");
     let e = parse_err("m { : 1 }");
     assert_eq!(e.message, "Unexpected key separator ':'.");
     let e = parse_err("m { a: , }");
-    assert_eq!(e.message, "Unexpected map value terminator ','.");
+    assert_eq!(e.message, "Unexpected map value terminator \",\".");
     let e = parse_err("m { a }");
     assert_eq!(
         e.message,
@@ -660,8 +660,8 @@ fn two_pairs_on_one_line() {
     let e = parse_err("port: 4222 host: x");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:12: Expected a top-level value to end with a new line, comment or EOF, \
-         but got 'h' instead."
+        "Parse error on line 1: 'Expected a top-level value to end with a new line, comment or EOF, \
+         but got 'h' instead.' (test.conf:1:11)"
     );
     assert_eq!(
         e.nats_text(),
@@ -673,13 +673,19 @@ fn two_pairs_on_one_line() {
 #[test]
 fn unterminated_strings() {
     let e = parse_err("a: 1\nb: \"abc\nc: 2\n");
-    assert_eq!(e.to_string(), "test.conf:4:1: Unexpected EOF.");
+    assert_eq!(
+        e.to_string(),
+        "Parse error on line 4: 'Unexpected EOF.' (test.conf:4:1)"
+    );
     let e = parse_err("a: 'abc");
-    assert_eq!(e.to_string(), "test.conf:1:8: Unexpected EOF.");
+    assert_eq!(
+        e.to_string(),
+        "Parse error on line 1: 'Unexpected EOF.' (test.conf:1:7)"
+    );
     let e = parse_err("a: (\nfoo\n");
     assert_eq!(
         e.to_string(),
-        "test.conf:3:1: Unexpected EOF processing block."
+        "Parse error on line 3: 'Unexpected EOF processing block.' (test.conf:3:1)"
     );
     let e = parse_err("\"key");
     assert_eq!(e.message, "Unexpected EOF.");
@@ -690,10 +696,13 @@ fn other_syntax_errors() {
     let e = parse_err("a:\n1\n");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:3: Expected value but found new line"
+        "Parse error on line 1: 'Expected value but found new line' (test.conf:1:2)"
     );
     let e = parse_err(": 1");
-    assert_eq!(e.to_string(), "test.conf:1:1: Unexpected key separator ':'");
+    assert_eq!(
+        e.to_string(),
+        "Parse error on line 1: 'Unexpected key separator ':'' (test.conf:1:0)"
+    );
     let e = parse_err("a: 1 ]");
     assert_eq!(e.col, 6);
 }
@@ -753,7 +762,7 @@ fn missing_variable_exact_text() {
     let e = parse_err("a: $nope");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:4: variable reference for 'nope' on line 1 can not be found"
+        "test.conf:1:3: variable reference for 'nope' on line 1 can not be found"
     );
     assert_eq!(
         e.nats_text(),
@@ -922,7 +931,7 @@ fn include_errors() {
     let e = parse_err("include [x]");
     assert_eq!(
         e.to_string(),
-        "test.conf:1:9: Expected include value but found start of an array"
+        "Parse error on line 1: 'Expected include value but found start of an array' (test.conf:1:8)"
     );
     let e = parse_err("include 5.conf");
     assert_eq!(
@@ -1186,31 +1195,32 @@ fn serde_unknown_field_points_at_key() {
 }
 
 #[test]
-fn serde_type_errors_point_at_value() {
+fn serde_type_errors_point_at_the_key_of_a_scalar() {
+    // As nats-server reports them: at the key; inside a list, at the element.
     let e = opts("port: \"4222\"\n").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "test.conf:1:7: invalid type: string \"4222\", expected u16"
+        "test.conf:1:0: invalid type: string \"4222\", expected u16"
     );
     let e = opts("debug: false\nport: 70000\n").unwrap_err();
-    assert_eq!((e.line, e.col), (2, 7));
+    assert_eq!((e.line, e.col), (2, 1));
     assert!(e.message.contains("70000"), "{e}");
     let e = opts("port: 1.5").unwrap_err();
     assert!(e.message.contains("invalid type: floating point"), "{e}");
     let e = opts("host: 4222").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "test.conf:1:7: invalid type: integer `4222`, expected a string"
+        "test.conf:1:0: invalid type: integer `4222`, expected a string"
     );
     let e = opts("cluster {\n  routes: [a, 5]\n}\n").unwrap_err();
     assert_eq!((e.line, e.col), (2, 15));
     let e = opts("cluster: 5").unwrap_err();
-    assert_eq!((e.line, e.col), (1, 10));
+    assert_eq!((e.line, e.col), (1, 1));
     let e = opts("mode: bogus").unwrap_err();
-    assert_eq!((e.line, e.col), (1, 7));
+    assert_eq!((e.line, e.col), (1, 1));
     assert!(e.message.contains("unknown variant"), "{e}");
     let e = opts("\nping_interval: 5x").unwrap_err();
-    assert_eq!(e.to_string(), "test.conf:2:16: invalid duration \"5x\"");
+    assert_eq!(e.to_string(), "test.conf:2:1: invalid duration \"5x\"");
 }
 
 #[test]
@@ -1228,7 +1238,7 @@ fn serde_missing_field_points_at_map() {
     let e = from_document::<Outer>(&parse("x: 1\ninner {\n other: 1\n}\n")).unwrap_err();
     assert_eq!(e.to_string(), "test.conf:2:7: missing field `name`");
     let e = from_document::<Outer>(&parse("x: 1\n")).unwrap_err();
-    assert_eq!(e.to_string(), "test.conf:1:1: missing field `inner`");
+    assert_eq!(e.to_string(), "test.conf:1:0: missing field `inner`");
 }
 
 #[test]
@@ -1237,7 +1247,7 @@ fn serde_variables_only_used_as_variables_are_not_unknown() {
     assert_eq!(o.port, Some(4222));
     // Unused: reported like nats-server does.
     let e = opts("UNUSED: 1\nport: 2\n").unwrap_err();
-    assert_eq!(e.to_string(), "test.conf:1:1: unknown field \"UNUSED\"");
+    assert_eq!(e.to_string(), "test.conf:1:0: unknown field \"UNUSED\"");
     // A referenced key that is also an option is still the option.
     let o = opts("debug: true\nport: 1\ncluster { no_advertise: $debug }\n").unwrap();
     assert_eq!(o.debug, Some(true));
@@ -1519,7 +1529,7 @@ fn deepest_allowed_nesting_deserializes() {
     let e = parse_err(&format!("a: {}", "[".repeat(101)));
     assert_eq!(
         e.to_string(),
-        "test.conf:1:104: Maps and arrays are nested too deeply (the limit is 100)."
+        "Parse error on line 1: 'Maps and arrays are nested too deeply (the limit is 100).' (test.conf:1:103)"
     );
 }
 

@@ -119,18 +119,18 @@ fn value_errors() {
 fn error_columns_count_characters_and_carriage_returns() {
     assert_eq!(
         outcome("é: [1, ü 2]"),
-        "1:10: Expected an array value terminator ',' or an array terminator ']', but got \
+        "1:10: Expected an array value terminator \",\" or an array terminator \"]\", but got \
          '2' instead."
     );
     assert_eq!(
         outcome("x {\n  é: \"ü\" y\n}"),
-        "2:10: Expected a map value terminator ',' or a map terminator '}', but got 'y' \
+        "2:10: Expected a map value terminator \",\" or a map terminator \"}\", but got 'y' \
          instead."
     );
     // `\r` is an ordinary character for columns; only `\n` starts a line.
     assert_eq!(
         outcome("a: 1\r\nb: [1 x]"),
-        "2:7: Expected an array value terminator ',' or an array terminator ']', but got \
+        "2:7: Expected an array value terminator \",\" or an array terminator \"]\", but got \
          'x' instead."
     );
     assert_eq!(
