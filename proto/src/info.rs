@@ -2,7 +2,8 @@
 //!
 //! Field order is the order of nats-server's Go structs and empty optional fields are left out
 //! exactly where Go's `omitempty` leaves them out, so our `INFO` lines match the real server's
-//! byte for byte. Decoding accepts what Go accepts (see [`crate::json`]).
+//! byte for byte. Decoding accepts what Go accepts (see [`crate::json`]); each type's serde
+//! name is its Go struct's name, which Go's decoding errors (and so our logs) show.
 
 use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,7 @@ pub struct SubjectPermission {
 /// both; route-only fields such as `ip`, `nonce` or `lnoc` stay out of client INFOs by being
 /// empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "Info")]
 pub struct ServerInfo {
     /// The server's unique id (an `N…` nkey in nats-server).
     pub server_id: String,
@@ -153,7 +154,7 @@ impl ServerInfo {
 /// The body of a client's `CONNECT`. Absent fields take nats-server's defaults: `verbose`,
 /// `pedantic` and `echo` are true, everything else empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "ClientOpts")]
 pub struct ConnectInfo {
     /// Deliver this connection's own publishes to its own subscriptions.
     pub echo: bool,
@@ -187,8 +188,9 @@ pub struct ConnectInfo {
     pub lang: String,
     /// Client version.
     pub version: String,
-    /// 0 (original) or 1 (understands async INFO).
-    pub protocol: i32,
+    /// 0 (original) or 1 (understands async INFO). A Go `int`: any 64-bit value decodes, and
+    /// one out of range is refused after decoding, with `-ERR`.
+    pub protocol: i64,
     /// Account to bind to (rejected outside operator mode).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub account: String,
@@ -201,6 +203,14 @@ pub struct ConnectInfo {
     /// The client wants 503 status messages for requests nobody listens to.
     #[serde(skip_serializing_if = "is_false")]
     pub no_responders: bool,
+    /// Import permissions, which only leafnodes send (nats-server's `ClientOpts` has them for
+    /// those). Decoded so that a malformed one is refused as nats-server refuses it; a
+    /// client's permissions come from the configuration, never from here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import: Option<SubjectPermission>,
+    /// Export permissions, like `import`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<SubjectPermission>,
 }
 
 impl Default for ConnectInfo {
@@ -224,6 +234,8 @@ impl Default for ConnectInfo {
             new_account: false,
             headers: false,
             no_responders: false,
+            import: None,
+            export: None,
         }
     }
 }
@@ -250,7 +262,7 @@ impl ConnectInfo {
 
 /// The body of the `CONNECT` a server sends when it dials a route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "connectInfo")]
 pub struct RouteConnectInfo {
     /// Always true between servers.
     #[serde(default = "yes")]

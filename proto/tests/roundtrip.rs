@@ -51,7 +51,7 @@ fn client_op() -> impl Strategy<Value = ClientOp> {
         }),
         (token(), option::of(0u32..1_000_000_000))
             .prop_map(|(sid, max)| ClientOp::Unsub { sid, max }),
-        (any::<bool>(), any::<bool>(), "[a-z ]{0,10}", 0i32..2).prop_map(
+        (any::<bool>(), any::<bool>(), "[a-z ]{0,10}", 0i64..2).prop_map(
             |(verbose, headers, name, protocol)| {
                 ClientOp::Connect(Box::new(ConnectInfo {
                     verbose,

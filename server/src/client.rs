@@ -77,7 +77,7 @@ struct Client {
     anonymous_first_op: bool,
     pub_cache: HashMap<Bytes, bool>,
     fanout: Fanout,
-    protocol: i32,
+    protocol: i64,
     /// The client-URL generation of the last INFO this client got.
     info_gen: u64,
     timers: Timers,

@@ -384,3 +384,116 @@ fn out_of_range_limits_start_and_mean_what_they_mean_in_nats_server() {
         }
     }
 }
+
+/// `CONNECT` JSON is decoded as nats-server's Go `encoding/json` decodes it (issue 17 item 9):
+/// invalid UTF-8 and unpaired surrogate escapes in strings become U+FFFD (one per invalid
+/// byte), members no field wants are skipped by syntax alone (a `1e999`, nesting up to Go's
+/// 10000 levels), a repeated key is decoded each time and the last wins whatever its case, `ſ`
+/// and `K` fold to `s` and `k`, integers are Go `int`s; and what Go refuses is refused the same
+/// way. Each case is raw bytes and a PING, against both servers, with the client name as
+/// `/connz` shows it.
+#[test]
+fn connect_json_is_decoded_as_go_decodes_it() {
+    fn connect(json: &[u8]) -> Vec<u8> {
+        [&b"CONNECT "[..], json, b"\r\nPING\r\n"].concat()
+    }
+    fn nested(key: &str, depth: usize) -> Vec<u8> {
+        let mut json = format!("{{\"verbose\":false,\"{key}\":").into_bytes();
+        json.extend(std::iter::repeat_n(b'[', depth - 1));
+        json.extend(std::iter::repeat_n(b']', depth - 1));
+        json.push(b'}');
+        connect(&json)
+    }
+    const PONG: &str = "PONG\r\n";
+    // What to send, what comes back (PONG, or what precedes the close), and the name /connz shows.
+    let cases: Vec<(Vec<u8>, &str, Option<&str>)> = vec![
+        (
+            connect(b"{\"verbose\":false,\"name\":\"caf\xe9\"}"),
+            PONG,
+            Some("caf\u{fffd}"),
+        ),
+        (
+            connect(b"{\"verbose\":false,\"name\":\"a\xe2\x82b\"}"),
+            PONG,
+            Some("a\u{fffd}\u{fffd}b"),
+        ),
+        (
+            connect(br#"{"verbose":false,"name":"a\ud800b"}"#),
+            PONG,
+            Some("a\u{fffd}b"),
+        ),
+        (
+            connect(br#"{"verbose":false,"name":"\ud800\ud800\udc00"}"#),
+            PONG,
+            Some("\u{fffd}\u{10000}"),
+        ),
+        (
+            connect(br#"{"verbose":false,"name":"\udc00"}"#),
+            PONG,
+            Some("\u{fffd}"),
+        ),
+        (
+            connect(b"{\"verbose\":false,\"n\xffme\":1,\"x\":\"\xff\",\"foo\":1e999}"),
+            PONG,
+            None,
+        ),
+        (nested("foo", 200), PONG, None),
+        (nested("foo", 10_000), PONG, None),
+        (
+            connect(br#"{"verbose":true,"Verbose":false,"name":"a","NAME":"b"}"#),
+            PONG,
+            Some("b"),
+        ),
+        (
+            connect(br#"{"verbose":false,"verbose":null,"protocol":-0}"#),
+            PONG,
+            None,
+        ),
+        (connect("{\"verbo\u{17f}e\":false}".as_bytes()), PONG, None),
+        (
+            connect(b"{\"verbose\":false}\r\nCONNECT {\"name\":\"\xe9\"}"),
+            PONG,
+            Some("\u{fffd}"),
+        ),
+        // Refused, silently (nats-server only logs the decoding error) or as after decoding.
+        (nested("foo", 10_001), "", None),
+        (connect(br#"{"verbose":false,"protocol":1e999}"#), "", None),
+        (connect(br#"{"verbose":"x","verbose":false}"#), "", None),
+        (connect("{\"n\u{212a}ey\":5}".as_bytes()), "", None),
+        (connect(br#"{"import":5}"#), "", None),
+        (connect(br#"{"import":{"allow":5}}"#), "", None),
+        (connect(br#"{"verbose":false} x"#), "", None),
+        (
+            connect(br#"{"verbose":false,"protocol":1099511627776}"#),
+            "-ERR 'invalid client protocol'\r\n",
+            None,
+        ),
+    ];
+    // Room for 10000 levels of nesting on one CONNECT line.
+    let conf = "max_control_line: 65536\nhttp: \"127.0.0.1:-1\"\n";
+    for binary in common::binaries("connect_json_is_decoded_as_go_decodes_it") {
+        let server = TestServer::binary_with_config(binary, conf, &[]);
+        let http = server.logged_port("Starting http monitor on ");
+        for (send, answer, name) in &cases {
+            let shown = String::from_utf8_lossy(&send[..send.len().min(80)]);
+            let mut c = Raw::connect(server.port);
+            c.send(send);
+            if *answer != PONG {
+                let (got, closed) = c.read_until_closed();
+                assert_eq!((got.as_str(), closed), (*answer, true), "{binary}: {shown}");
+                continue;
+            }
+            let got = c.read_exact_for(PONG.len(), common::WAIT);
+            assert_eq!(String::from_utf8_lossy(&got), PONG, "{binary}: {shown}");
+            if let Some(name) = name {
+                let info: serde_json::Value =
+                    serde_json::from_str(c.info.trim_start_matches("INFO ")).expect("INFO json");
+                let connz = common::get_json(http, &format!("/connz?cid={}", info["client_id"]));
+                assert_eq!(
+                    connz["connections"][0]["name"], *name,
+                    "{binary}: {shown}: {connz}"
+                );
+            }
+        }
+    }
+}
