@@ -98,9 +98,11 @@ func connect(url, name string, errs *errorLog, timeout time.Duration) (*nats.Con
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			errs.add("%s: %v", name, err)
 		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				errs.add("%s: disconnected: %v", name, err)
+		// Without reconnects a lost connection is closed; nats.go passes no error to the
+		// disconnect handler then, the cause is the connection's last error.
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if err := nc.LastError(); err != nil {
+				errs.add("%s: closed: %v", name, err)
 			}
 		}),
 	)

@@ -469,8 +469,11 @@ fn print_table(sides: &Sides, rows: &[Compared]) {
         let (a, b) = (&row.ours, &row.theirs);
         let r = ratio(a.msgs_per_sec, b.msgs_per_sec);
         let cpu = ratio(a.cpu_ns_per_msg, b.cpu_ns_per_msg);
-        ratios.push(r);
-        cpu_ratios.push(cpu);
+        // A run that lost messages stopped early: its rates compare nothing.
+        if row.lost == (0, 0) {
+            ratios.push(r);
+            cpu_ratios.push(cpu);
+        }
         let mb = |s: &Sample| s.msgs_per_sec * row.payload as f64 / 1e6;
         let rate = |s: &Sample, lost: u64| {
             let mark = if lost > 0 { " (lost)" } else { "" };
@@ -495,8 +498,14 @@ fn print_table(sides: &Sides, rows: &[Compared]) {
         (r.iter().filter(|x| **x > 0.0).map(|x| x.ln()).sum::<f64>() / r.len().max(1) as f64).exp()
     };
     println!();
+    let lossy = rows.len() - ratios.len();
+    let left_out = if lossy > 0 {
+        format!(" ({lossy} rows with lost messages left out)")
+    } else {
+        String::new()
+    };
     println!(
-        "- geometric mean of msgs/s ratios: **{:.2}x**; lowest: {:.2}x",
+        "- geometric mean of msgs/s ratios: **{:.2}x**; lowest: {:.2}x{left_out}",
         geo(&ratios),
         ratios.iter().copied().fold(f64::MAX, f64::min)
     );
