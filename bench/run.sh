@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Regenerates bench/RESULTS.md: the machine, the date, the toolchain, nats-server measured
-# against itself (run-to-run noise), our gnatsd against nats-server, and the allocation check.
-# Usage: bench/run.sh [rounds]   (needs /usr/sbin/nats-server: apt-get install -y nats-server)
+# against itself (run-to-run noise), our gnatsd against nats-server under the raw-protocol load
+# and under real clients (nats.go), and the allocation check.
+# Usage: bench/run.sh [rounds]   (needs /usr/sbin/nats-server, and Go with nats.go from Debian:
+# apt-get install -y nats-server golang-go golang-github-nats-io-go-nats-dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-5}"
 cargo build --release -p gnatsd -p bench --bin gnatsd --bin compare
+# The real-client load, built offline against Debian's Go tree (GOPATH mode: see its main.go).
+GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOPROXY=off GOCACHE="$PWD/target/go-cache" \
+  go build -o target/natsload ./bench/go/natsload
+nats_go="$(sed -n 's/^[[:space:]]*Version[[:space:]]*= "\(.*\)"/\1/p' /usr/share/gocode/src/github.com/nats-io/nats.go/nats.go)"
 out=bench/RESULTS.md
 {
   echo "# gnatsd vs nats-server 2.9.10"
@@ -26,6 +32,16 @@ out=bench/RESULTS.md
   echo "The same tool with both sides running nats-server; the spread of these ratios around 1.00 is the run-to-run noise of this machine."
   echo
   target/release/compare --self-check --rounds 3
+  echo
+  echo "## Real clients (nats.go $nats_go)"
+  echo
+  echo "\`target/release/compare --clients go --rounds 3\`: the same comparison with publishers and subscribers made by nats.go $nats_go ($(go version | cut -d' ' -f3), \`bench/go/natsload\`), one connection each, nats.go's default buffered writer, subscribers' pending limits off so nothing drops on the client's side. Messages per run: 1M at 16 B and 128 B, 500k at 1 KB, 100k at 16 KB (a quarter of that for the fan-out); request/reply is 20000 sequential requests (msgs/s and CPU per message count requests). A row marked (lost) had subscribers receive fewer messages than were sent (a slow consumer)."
+  echo
+  target/release/compare --clients go --rounds 3
+  echo
+  echo "### Noise: nats-server against itself, real clients"
+  echo
+  target/release/compare --clients go --self-check --rounds 3
   echo
   echo "## Allocations per message"
   echo

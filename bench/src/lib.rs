@@ -1,8 +1,9 @@
 //! Shared pieces of the benchmarks: wire buffers holding many copies of one op, an
-//! in-process server on its own runtime, and the raw-protocol load generator used to compare
-//! servers.
+//! in-process server on its own runtime, and the two loads used to compare servers: the
+//! raw-protocol generator and the real-client one (nats.go, run as a separate program).
 
 pub mod load;
+pub mod natsload;
 
 use std::time::Duration;
 
