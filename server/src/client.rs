@@ -109,6 +109,10 @@ pub async fn serve_tls(
         return;
     };
     let prefix = admitted.prefix().to_string();
+    if server.options().allow_non_tls && !starts_tls(&tcp, tls.timeout).await {
+        run(server, admitted, tcp).await;
+        return;
+    }
     debug!("{prefix}Starting TLS client connection handshake");
     let local = tcp.local_addr().ok();
     match tokio::time::timeout(tls.timeout, crate::tls::accept(&tls.acceptor, tcp)).await {
@@ -135,6 +139,17 @@ pub async fn serve_tls(
             error!("{prefix}TLS handshake timeout");
         }
     }
+}
+
+/// With `allow_non_tls`: whether the client's first byte opens a TLS handshake (a TLS record
+/// of type handshake, 0x16), looked at without taking it off the socket. A client that sends
+/// nothing within the TLS timeout, or closes, goes on in plaintext, as with nats-server.
+async fn starts_tls(tcp: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout(timeout, tcp.peek(&mut first)).await,
+        Ok(Ok(1)) if first[0] == 0x16
+    )
 }
 
 /// What the websocket upgrade learnt about a client.

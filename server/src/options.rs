@@ -340,6 +340,10 @@ pub struct Options {
     pub ports_file_dir: Option<PathBuf>,
     /// Refuse HPUB/HMSG.
     pub no_header_support: bool,
+    /// With client TLS configured, also take plaintext clients: INFO says `tls_available`
+    /// instead of `tls_required`, and each client's first byte decides (nats-server's
+    /// `allow_non_tls`).
+    pub allow_non_tls: bool,
     /// No system account (client ids start at 1 instead of 4).
     pub no_system_account: bool,
     /// How long lame duck mode takes to close every client.
@@ -401,6 +405,7 @@ impl Default for Options {
             pid_file: None,
             ports_file_dir: None,
             no_header_support: false,
+            allow_non_tls: false,
             no_system_account: false,
             lame_duck_duration: Duration::from_secs(120),
             lame_duck_grace_period: Duration::from_secs(10),

@@ -331,6 +331,40 @@ async fn client_certificates_are_verified() {
     assert!(server.wait_log("Client connection closed: TLS Handshake Failure", WAIT));
 }
 
+/// `allow_non_tls` beside `tls {}`: INFO offers TLS (`tls_available`) without requiring it,
+/// a plaintext client and a TLS client (async-nats) both get in, and messages cross between
+/// them. Ours and nats-server alike.
+#[tokio::test]
+async fn allow_non_tls_takes_plaintext_and_tls_clients() {
+    let pki = Pki::new();
+    let conf = format!("{}allow_non_tls: true\n", pki.tls_section(false, ""));
+    let mut binaries = vec![common::OURS];
+    if real_server_available("allow_non_tls_takes_plaintext_and_tls_clients") {
+        binaries.push(REAL_NATS_SERVER);
+    }
+    for binary in binaries {
+        let file = common::TempFile::new("nontls", "t.conf", &conf);
+        let (code, out) = run_to_exit(binary, &["-c".into(), file.arg(), "-t".into()]);
+        assert_eq!(code, Some(0), "{binary}: {out}");
+        let server = TestServer::binary_with_config(binary, &conf, &[]);
+        let mut plain = Raw::connect_with(server.port, "{\"verbose\":false}");
+        let info = parse_info(&plain.info);
+        assert_eq!(info["tls_available"], true, "{binary}: {info}");
+        assert!(info.get("tls_required").is_none(), "{binary}: {info}");
+        plain.send(b"SUB mixed 1\r\n");
+        assert_eq!(plain.ping(), "PONG\r\n", "{binary}");
+        let secure = tls_client(server.port, &pki, None)
+            .await
+            .unwrap_or_else(|e| panic!("{binary}: a TLS client gets in: {e}"));
+        secure
+            .publish("mixed", "over tls".into())
+            .await
+            .expect("publish");
+        secure.flush().await.expect("flush");
+        plain.expect("MSG mixed 1 8\r\nover tls\r\n");
+    }
+}
+
 #[test]
 fn plaintext_client_is_refused_like_nats_server() {
     let pki = Pki::new();

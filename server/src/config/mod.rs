@@ -405,7 +405,6 @@ refuse! {
     refuse_jetstream => "jetstream",
     refuse_mqtt => "mqtt",
     refuse_mappings => "mappings",
-    refuse_allow_non_tls => "allow_non_tls",
     refuse_ocsp => "ocsp",
 }
 
@@ -561,6 +560,8 @@ struct FileConfig {
     ports_file_dir: Option<String>,
     max_traced_msg_len: Option<i64>,
     no_header_support: Option<bool>,
+    /// With `tls {}`: clients may also connect in plaintext (nats-server's `allow_non_tls`).
+    allow_non_tls: Option<bool>,
     no_system_account: Option<bool>,
     lame_duck_duration: Option<ConfDuration>,
     lame_duck_grace_period: Option<ConfDuration>,
@@ -606,8 +607,6 @@ struct FileConfig {
     trusted: Option<()>,
     #[serde(alias = "maps", default, deserialize_with = "refuse_mappings")]
     mappings: Option<()>,
-    #[serde(default, deserialize_with = "refuse_allow_non_tls")]
-    allow_non_tls: Option<()>,
     #[serde(default, deserialize_with = "refuse_ocsp")]
     ocsp: Option<()>,
 }
@@ -707,6 +706,7 @@ impl FileConfig {
             o.lame_duck_grace_period = v.0;
         }
         o.no_header_support = self.no_header_support.unwrap_or(o.no_header_support);
+        o.allow_non_tls = self.allow_non_tls.unwrap_or(o.allow_non_tls);
         o.no_system_account = self.no_system_account.unwrap_or(o.no_system_account);
         if let Some(auth) = self.authorization {
             o.authorization = auth.into_authorization()?;

@@ -158,7 +158,7 @@ pub fn varz(server: &Server, monitor: &Monitor) -> Varz {
         host: options.host.clone(),
         port: server.client_addr().port(),
         auth_required: server.auth().advertised(),
-        tls_required: options.tls.is_some(),
+        tls_required: options.tls.is_some() && !options.allow_non_tls,
         tls_verify: options.tls.as_ref().is_some_and(|t| t.verify),
         connect_urls: server.client_connect_urls(),
         max_connections: options.max_connections,
