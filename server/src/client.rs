@@ -575,6 +575,8 @@ impl Client {
             return Err(CloseReason::AuthenticationFailure);
         }
         if !(0..=1).contains(&c.protocol) {
+            // nats-server logs the refusal as an error, where other CONNECT refusals are quiet.
+            error!("{}{}", self.prefix, text::INVALID_CLIENT_PROTOCOL);
             self.send_err(text::INVALID_CLIENT_PROTOCOL);
             return Err(CloseReason::BadClientProtocolVersion);
         }

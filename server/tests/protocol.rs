@@ -229,6 +229,26 @@ fn connect_protocol_and_no_responders_checks() {
     );
 }
 
+/// A protocol number past 1 is refused with `-ERR` and logged as an error, as nats-server does.
+#[test]
+fn an_unknown_client_protocol_is_refused_and_logged() {
+    for binary in common::binaries("an_unknown_client_protocol_is_refused_and_logged") {
+        let server = TestServer::binary_start(binary, &[]);
+        let mut c = Raw::connect(server.port);
+        c.send(b"CONNECT {\"protocol\":5}\r\nPING\r\n");
+        c.expect_closed_with("-ERR 'invalid client protocol'\r\n");
+        assert!(
+            server.wait_log("[ERR] 127.0.0.1:", common::WAIT)
+                && server
+                    .log_lines()
+                    .iter()
+                    .any(|l| l.contains("[ERR]") && l.ends_with(" - invalid client protocol")),
+            "{binary}: {:?}",
+            server.log_lines()
+        );
+    }
+}
+
 #[test]
 fn plain_subscribers_first_then_one_queue_member() {
     let server = TestServer::start(&[]);
