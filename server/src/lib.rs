@@ -47,6 +47,7 @@ pub mod launch;
 pub mod listen;
 pub mod log;
 pub mod mapping;
+pub mod memory;
 pub mod monitor;
 pub mod operator;
 pub mod options;

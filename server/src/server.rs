@@ -58,6 +58,8 @@ pub struct Server {
     had_route: AtomicBool,
     /// Lame duck mode: no new clients, INFOs say `ldm`.
     lame_duck: AtomicBool,
+    /// Gives freed memory back to the system after bursts of closed connections.
+    trimmer: crate::memory::Trimmer,
     /// Stops the client listener (lame duck mode).
     stop_accepting: CancellationToken,
     /// Hears of closed connections and reloads (monitoring, when configured).
@@ -162,6 +164,7 @@ impl Server {
             urls_generation: AtomicU64::new(0),
             had_route: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
+            trimmer: crate::memory::Trimmer::default(),
             // A child of the shutdown: lame duck mode stops accepting early, shutdown always.
             stop_accepting: shutdown.child_token(),
             observer,
@@ -184,6 +187,10 @@ impl Server {
         if let Some(every) = server.accounts.response_sweep_interval() {
             server.spawn(sweep_responses(server.clone(), every));
         }
+        server.spawn({
+            let server = server.clone();
+            async move { server.trimmer.run(server.shutdown.clone()).await }
+        });
         server.spawn(accept_loop(server.clone(), listener, client_tls));
         if let Some(websocket) = websocket {
             server.spawn(websocket.accept_loop(server.clone()));
@@ -456,6 +463,7 @@ impl Server {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&client.cid);
+        self.trimmer.connection_closed();
     }
 
     /// The open client connections (for monitoring; a copy, so no lock is held after).

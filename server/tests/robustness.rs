@@ -179,6 +179,41 @@ fn a_thousand_connections_each_round_trip() {
     conns[0].expect(&expected);
 }
 
+/// After a burst of connections closes, the memory their buffers took goes back to the
+/// system: the process shrinks to within half of what the burst added, within 10 s (without
+/// giving glibc's free memory back, it stayed at its peak for good).
+#[test]
+fn memory_of_closed_connections_goes_back_to_the_system() {
+    let server = TestServer::start(&[]);
+    let rss = || server.rss_kib().expect("RSS from /proc");
+    let idle = rss();
+    let mut conns = Vec::new();
+    for i in 0..1000 {
+        let mut c = Raw::connect_with(server.port, QUIET);
+        c.send(format!("SUB storm.{i} 1\r\nPING\r\n").as_bytes());
+        conns.push(c);
+    }
+    for c in conns.iter_mut() {
+        c.expect("PONG\r\n");
+    }
+    let peak = rss();
+    assert!(
+        peak > idle + 4 * 1024,
+        "the burst should take memory: {idle} -> {peak} KiB"
+    );
+    drop(conns);
+    let bound = idle + (peak - idle) / 2;
+    let mut now = peak;
+    let shrunk = common::poll_until(Duration::from_secs(10), || {
+        now = rss();
+        now <= bound
+    });
+    assert!(
+        shrunk,
+        "idle {idle} KiB, peak {peak} KiB, 10 s after the close {now} KiB (bound {bound})"
+    );
+}
+
 #[test]
 fn a_hundred_thousand_messages_arrive_complete_and_in_order() {
     let server = TestServer::start(&[]);
