@@ -89,12 +89,12 @@ fn go_error_text(e: &io::Error) -> String {
     }
 }
 
-/// Binds a NATS listener (`what`: `port` for clients), logging nats-server's fatal line
+/// Binds the client listener, logging nats-server's fatal line
 /// `Error listening on port: 0.0.0.0:4222, "<Go error>"` when that fails.
-pub async fn bind_nats(host: &str, port: i32, what: &str) -> io::Result<Bound> {
+pub async fn bind_clients(host: &str, port: i32) -> io::Result<Bound> {
     let hp = join_host_port(host, port);
     bind_or_log(host, port, |e| {
-        format!("Error listening on {what}: {hp}, {e:?}")
+        format!("Error listening on port: {hp}, {e:?}")
     })
     .await
 }

@@ -17,7 +17,7 @@ use crate::account::Accounts;
 use crate::auth::Auth;
 use crate::client::serve;
 use crate::conn::{ClientShared, Kind, Subscription};
-use crate::listen::{bind_nats, next_connection};
+use crate::listen::{bind_clients, next_connection};
 use crate::options::Options;
 use crate::route::Cluster;
 use crate::stats::Stats;
@@ -137,7 +137,7 @@ impl Server {
             Some(ws) => Some(Arc::new(crate::websocket::Listener::bind(ws).await?)),
             None => None,
         };
-        let bound = bind_nats(&options.host, options.port, "port").await?;
+        let bound = bind_clients(&options.host, options.port).await?;
         let (listener, client_addr) = (bound.listener, bound.addr);
         info!("Listening for client connections on {client_addr}");
         if client_tls.is_some() {

@@ -467,6 +467,19 @@ fn ports_file_lists_the_client_url() {
     assert_eq!(v["nats"][0], format!("nats://127.0.0.1:{}", server.port));
 }
 
+/// Logs in `svc` (subscribed to `requests`) and `cli` (subscribed to `inbox.1`), and has `cli`
+/// send one request with reply subject `inbox.1`, which `svc` receives.
+fn one_request(port: u16) -> (Raw, Raw) {
+    let mut svc = Raw::connect(port);
+    svc.send(b"CONNECT {\"user\":\"svc\",\"pass\":\"p\",\"verbose\":false}\r\nSUB requests 1\r\n");
+    svc.ping();
+    let mut cli = Raw::connect(port);
+    cli.send(b"CONNECT {\"user\":\"cli\",\"pass\":\"p\",\"verbose\":false}\r\nSUB inbox.1 9\r\nPUB requests inbox.1 1\r\n?\r\n");
+    cli.ping();
+    svc.expect("MSG requests 1 inbox.1 1\r\n?\r\n");
+    (svc, cli)
+}
+
 #[test]
 fn allow_responses_lets_a_responder_reply_once() {
     let conf = r#"
@@ -478,13 +491,7 @@ authorization {
 }
 "#;
     let server = TestServer::with_config(conf, &[]);
-    let mut svc = Raw::connect(server.port);
-    svc.send(b"CONNECT {\"user\":\"svc\",\"pass\":\"p\",\"verbose\":false}\r\nSUB requests 1\r\n");
-    svc.ping();
-    let mut cli = Raw::connect(server.port);
-    cli.send(b"CONNECT {\"user\":\"cli\",\"pass\":\"p\",\"verbose\":false}\r\nSUB inbox.1 9\r\nPUB requests inbox.1 1\r\n?\r\n");
-    cli.ping();
-    svc.expect("MSG requests 1 inbox.1 1\r\n?\r\n");
+    let (mut svc, mut cli) = one_request(server.port);
     // The first reply is allowed, a second one is not, nor is any other subject.
     svc.send(b"PUB inbox.1 2\r\nok\r\nPUB inbox.1 2\r\nno\r\nPUB other 1\r\nx\r\nPING\r\n");
     svc.expect(concat!(
@@ -509,15 +516,7 @@ authorization {
 "#;
     for binary in common::binaries("negative_allow_responses_limits_mean_none") {
         let server = TestServer::binary_with_config(binary, conf, &[]);
-        let mut svc = Raw::connect(server.port);
-        svc.send(
-            b"CONNECT {\"user\":\"svc\",\"pass\":\"p\",\"verbose\":false}\r\nSUB requests 1\r\n",
-        );
-        svc.ping();
-        let mut cli = Raw::connect(server.port);
-        cli.send(b"CONNECT {\"user\":\"cli\",\"pass\":\"p\",\"verbose\":false}\r\nSUB inbox.1 9\r\nPUB requests inbox.1 1\r\n?\r\n");
-        cli.ping();
-        svc.expect("MSG requests 1 inbox.1 1\r\n?\r\n");
+        let (mut svc, mut cli) = one_request(server.port);
         svc.send(b"PUB inbox.1 1\r\na\r\nPUB inbox.1 1\r\nb\r\nPUB inbox.1 1\r\nc\r\nPUB other 1\r\nx\r\n");
         assert_eq!(
             svc.ping(),

@@ -179,58 +179,56 @@ impl<'a, 's> Value<'a, 's> {
         Ok(())
     }
 
-    /// The last integer given, as Go's `strconv.ParseInt` reads it, within `min..=max`.
-    fn signed(&self, min: i64, max: i64, ty: &'static str) -> Result<i64, Error> {
-        let mut value = 0;
+    /// The last number given, read by `parse` (`None`: out of the type's range); a value
+    /// that is not a number, or does not fit, is Go's type mismatch.
+    fn last_number<T: Default>(
+        &self,
+        ty: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, Error> {
+        let mut value = T::default();
         for text in self.non_null() {
             if !is_number(text) {
                 return Err(self.mismatch(kind(text), GoType::Plain(ty)));
             }
             value = std::str::from_utf8(text)
                 .ok()
-                .and_then(|digits| digits.parse::<i64>().ok())
-                .filter(|n| (min..=max).contains(n))
+                .and_then(&parse)
                 .ok_or_else(|| self.mismatch(&number(text), GoType::Plain(ty)))?;
         }
         Ok(value)
+    }
+
+    /// The last integer given, as Go's `strconv.ParseInt` reads it, within `min..=max`.
+    fn signed(&self, min: i64, max: i64, ty: &'static str) -> Result<i64, Error> {
+        self.last_number(ty, |digits| {
+            digits
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+        })
     }
 
     /// The last unsigned integer given, as `strconv.ParseUint` reads it (no sign at all).
     fn unsigned(&self, max: u64, ty: &'static str) -> Result<u64, Error> {
-        let mut value = 0;
-        for text in self.non_null() {
-            if !is_number(text) {
-                return Err(self.mismatch(kind(text), GoType::Plain(ty)));
-            }
-            value = std::str::from_utf8(text)
-                .ok()
-                .filter(|digits| !digits.starts_with('-'))
-                .and_then(|digits| digits.parse::<u64>().ok())
+        self.last_number(ty, |digits| {
+            (!digits.starts_with('-'))
+                .then(|| digits.parse::<u64>().ok())
+                .flatten()
                 .filter(|n| *n <= max)
-                .ok_or_else(|| self.mismatch(&number(text), GoType::Plain(ty)))?;
-        }
-        Ok(value)
+        })
     }
 
     /// The last float given; one that overflows `f64` (or `f32` when `narrow`) is refused.
     fn float(&self, narrow: bool, ty: &'static str) -> Result<f64, Error> {
-        let mut value = 0.0;
-        for text in self.non_null() {
-            if !is_number(text) {
-                return Err(self.mismatch(kind(text), GoType::Plain(ty)));
-            }
-            let digits = std::str::from_utf8(text).unwrap_or("x");
+        self.last_number(ty, |digits| {
             let parsed = if narrow {
-                digits.parse::<f32>().map(f64::from)
+                digits.parse::<f32>().map(f64::from).ok()
             } else {
-                digits.parse::<f64>()
+                digits.parse::<f64>().ok()
             };
-            value = parsed
-                .ok()
-                .filter(|n| n.is_finite())
-                .ok_or_else(|| self.mismatch(&number(text), GoType::Plain(ty)))?;
-        }
-        Ok(value)
+            parsed.filter(|n| n.is_finite())
+        })
     }
 }
 
