@@ -711,9 +711,17 @@ impl Client {
     fn apply_jwt_limits(&mut self, login: &crate::operator::JwtLogin) {
         self.apply_limits(login.max_subscriptions, login.max_payload);
         if let Some(expires) = login.expires {
-            let left = u64::try_from(expires - crate::operator::now()).unwrap_or(0);
-            self.timers.auth_deadline =
-                Some(tokio::time::Instant::now() + Duration::from_secs(left));
+            // To the instant, not the whole second: `exp` is a Unix second, and rounding the
+            // time left up would let the client outlive its JWT by up to a second.
+            let at = u64::try_from(expires)
+                .ok()
+                .and_then(|secs| std::time::UNIX_EPOCH.checked_add(Duration::from_secs(secs)));
+            let left = at.map_or(Duration::ZERO, |at| {
+                at.duration_since(std::time::SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+            });
+            // An expiry too far away for the clock to hold is no deadline at all.
+            self.timers.auth_deadline = tokio::time::Instant::now().checked_add(left);
             self.expiring = true;
         }
     }
