@@ -36,8 +36,6 @@ const PUB_CACHE_MAX: usize = 128;
 /// First read buffer size; it doubles on full reads up to `READ_MAX`.
 const READ_MIN: usize = 512;
 const READ_MAX: usize = 64 * 1024;
-/// Longest a publisher is held back for one slow subscriber.
-const STALL: Duration = Duration::from_millis(100);
 
 /// The connection task's own state.
 struct Client {
@@ -1086,7 +1084,7 @@ impl Connection for Client {
         if let Some(slow) = self.fanout.take_stall() {
             // Hold this publisher back a little so a slow subscriber can catch up instead of
             // being cut off (nats-server's fast producer stall).
-            slow.out.wait_drained(STALL).await;
+            slow.out.wait_drained(crate::conn::outbound::STALL).await;
         }
     }
 }

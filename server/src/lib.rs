@@ -41,6 +41,8 @@ pub mod config;
 pub mod conn;
 pub mod deliver;
 pub mod fault;
+#[cfg(test)]
+mod heap;
 pub mod import;
 pub mod jwt;
 pub mod launch;

@@ -1,19 +1,25 @@
-//! A connection's outbound side: the buffer producers append to, and the one writer task that
+//! A connection's outbound side: the queue producers append to, and the one writer task that
 //! drains it into the socket.
 //!
 //! Producers (any connection's reader delivering a message, or the owner answering `PING`)
-//! lock the buffer briefly, append, and remember whether they were first since the last drain;
+//! lock the queue briefly, append, and remember whether they were first since the last drain;
 //! only the first one schedules a wake-up, so a burst of deliveries costs one wake-up per
-//! touched connection and read batch. The writer swaps the filled buffer for an empty one under
-//! the lock and writes it outside the lock, under the write deadline. A buffer that would grow
-//! past `max_pending` makes the connection a slow consumer: nothing more is queued and the
-//! producer moves on at full speed.
+//! touched connection and read batch. Small appends are gathered into chunks of at most
+//! [`CHUNK`] bytes; a reader's staged output for this connection is queued as it is, by
+//! reference. The writer takes the queued chunks under the lock and writes them outside it,
+//! vectored, under the write deadline, giving back each chunk as soon as the socket took it.
+//! `pending` counts every byte appended and not yet written, the writer's share included, so
+//! memory follows the bytes actually pending and `max_pending` bounds all of it: an append that
+//! would go past it makes the connection a slow consumer (nothing more is queued and the
+//! producer moves on at full speed).
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
@@ -24,7 +30,7 @@ pub enum Queued {
     Yes,
     /// Appended, and the caller must wake the writer (once, after its batch).
     Wake,
-    /// Appended (wake-up pending), but the buffer is over half of `max_pending`: the producer
+    /// Appended (wake-up pending), but the pending bytes are past the stall mark: the producer
     /// should stall briefly so a merely slow reader is not cut off (nats-server does the same).
     Stall,
     /// Not appended: the connection is closed or closing.
@@ -34,7 +40,19 @@ pub enum Queued {
 }
 
 struct State {
-    buf: BytesMut,
+    /// Chunks waiting for the writer, oldest first.
+    queue: VecDeque<Bytes>,
+    /// The chunk small appends are gathered in; queued when full or when the writer comes.
+    tail: BytesMut,
+    /// Bytes appended and not yet written: queued, in the tail, and taken by the writer but
+    /// not yet through the socket.
+    pending: usize,
+    /// Bytes written so far, to tell a peer that reads slowly from one that does not read.
+    written: u64,
+    /// A stall found the writer moving nothing: producers stop waiting for this connection
+    /// until it writes again (a stuck peer is cut off at `max_pending` without holding
+    /// everyone back on the way).
+    stuck: bool,
     /// A wake-up is scheduled or the writer is draining.
     scheduled: bool,
     /// No more appends (closing).
@@ -46,7 +64,17 @@ struct State {
     bytes: u64,
 }
 
-/// The outbound buffer of one connection.
+impl State {
+    /// Queues the tail, if it holds anything, behind the chunks before it.
+    fn queue_tail(&mut self) {
+        if !self.tail.is_empty() {
+            let full = self.tail.split().freeze();
+            self.queue.push_back(full);
+        }
+    }
+}
+
+/// The outbound queue of one connection.
 pub struct Outbound {
     state: Mutex<State>,
     wake: Notify,
@@ -58,22 +86,39 @@ pub struct Outbound {
     /// Mirrors `State::closed` so deliveries can skip a closing connection without the lock.
     closed_hint: std::sync::atomic::AtomicBool,
     max_pending: usize,
+    /// Past this many pending bytes producers stall: half of `max_pending`, as nats-server,
+    /// but never more than [`STALL_MAX`].
+    stall_at: usize,
     /// Unix nanoseconds of the last write that carried messages (0: none yet), for the
     /// connection's last activity in `/connz`; stored once per write, not per message.
     last_delivery: AtomicI64,
 }
 
-/// Initial capacity of an outbound buffer; it grows with bursts up to `max_pending`.
-const INITIAL: usize = 4 * 1024;
-/// Above this, a drained buffer is not kept for reuse (shrink when idle).
-const KEEP_MAX: usize = 1024 * 1024;
+/// Largest chunk small appends are gathered into: a full one is queued and the next append
+/// starts another, so no single buffer grows with a burst and a written chunk is freed whole.
+pub const CHUNK: usize = 64 * 1024;
+/// A drained tail bigger than this is let go of instead of kept for the next append, so an
+/// idle connection holds no burst-sized buffer.
+const KEEP: usize = 4 * 1024;
+/// Producers stall once this much is pending even when `max_pending` is much larger: a
+/// subscriber that keeps up needs far less, and the memory of one that does not is bounded
+/// by how fast it reads, not by `max_pending / 2` per subscriber.
+const STALL_MAX: usize = 8 * 1024 * 1024;
+/// Longest a producer is held back for one slow connection per read batch.
+pub const STALL: Duration = Duration::from_millis(100);
+/// Most chunks handed to one vectored write.
+const MAX_SLICES: usize = 64;
 
 impl Outbound {
-    /// An empty outbound buffer bounded by `max_pending` bytes.
+    /// An empty outbound queue bounded by `max_pending` bytes.
     pub fn new(max_pending: usize) -> Outbound {
         Outbound {
             state: Mutex::new(State {
-                buf: BytesMut::with_capacity(INITIAL),
+                queue: VecDeque::new(),
+                tail: BytesMut::new(),
+                pending: 0,
+                written: 0,
+                stuck: false,
                 scheduled: false,
                 closed: false,
                 abort: false,
@@ -85,12 +130,45 @@ impl Outbound {
             aborted: tokio_util::sync::CancellationToken::new(),
             closed_hint: std::sync::atomic::AtomicBool::new(false),
             max_pending,
+            stall_at: (max_pending / 2).min(STALL_MAX),
             last_delivery: AtomicI64::new(0),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refuses an append of `len` bytes that would pass `max_pending` (closing the queue:
+    /// the connection is a slow consumer), or one to a closed queue.
+    fn admit(&self, st: &mut State, len: usize) -> Result<(), Queued> {
+        if st.closed {
+            return Err(Queued::Closed);
+        }
+        if st.pending + len > self.max_pending {
+            st.closed = true;
+            self.closed_hint
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            st.abort = true;
+            return Err(Queued::SlowConsumer);
+        }
+        Ok(())
+    }
+
+    /// Books an append of `added` bytes carrying `msgs` messages, and says what the producer
+    /// must do next.
+    fn appended(&self, st: &mut State, added: usize, msgs: u64, payload_bytes: u64) -> Queued {
+        st.pending += added;
+        st.msgs += msgs;
+        st.bytes += payload_bytes;
+        if !st.scheduled {
+            st.scheduled = true;
+            Queued::Wake
+        } else if st.pending > self.stall_at && !st.stuck {
+            Queued::Stall
+        } else {
+            Queued::Yes
+        }
     }
 
     /// Appends what `write` writes (at most about `len` bytes, which is what the `max_pending`
@@ -105,43 +183,51 @@ impl Outbound {
         write: impl FnOnce(&mut BytesMut),
     ) -> Queued {
         let mut st = self.lock();
-        if st.closed {
-            return Queued::Closed;
+        if let Err(refused) = self.admit(&mut st, len) {
+            return refused;
         }
-        if st.buf.len() + len > self.max_pending {
-            st.closed = true;
-            self.closed_hint
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            st.abort = true;
-            return Queued::SlowConsumer;
+        if !st.tail.is_empty() && st.tail.len() + len > CHUNK {
+            st.queue_tail();
         }
-        st.buf.reserve(len);
-        write(&mut st.buf);
-        st.msgs += msgs;
-        st.bytes += payload_bytes;
-        if !st.scheduled {
-            st.scheduled = true;
-            Queued::Wake
-        } else if st.buf.len() > self.max_pending / 2 {
-            Queued::Stall
-        } else {
-            Queued::Yes
-        }
+        st.tail.reserve(len);
+        let before = st.tail.len();
+        write(&mut st.tail);
+        let added = st.tail.len() - before;
+        self.appended(&mut st, added, msgs, payload_bytes)
     }
 
-    /// Waits until the queued bytes drop to half of `max_pending`, the buffer closes, or
-    /// `timeout` passes.
+    /// Queues `chunk` as it is, by reference (a reader's staged output for this connection),
+    /// behind everything appended before it.
+    pub fn push_chunk(&self, chunk: Bytes, msgs: u64, payload_bytes: u64) -> Queued {
+        let mut st = self.lock();
+        if let Err(refused) = self.admit(&mut st, chunk.len()) {
+            return refused;
+        }
+        st.queue_tail();
+        let added = chunk.len();
+        st.queue.push_back(chunk);
+        self.appended(&mut st, added, msgs, payload_bytes)
+    }
+
+    /// Waits until the pending bytes drop to the stall mark, the queue closes, or `timeout`
+    /// passes. A wait through which the writer moved nothing marks the peer stuck: later
+    /// appends do not ask for a stall until it writes again.
     pub async fn wait_drained(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
+        let written_before = self.lock().written;
         loop {
             let drained = self.drained.notified();
             {
                 let st = self.lock();
-                if st.closed || st.buf.len() <= self.max_pending / 2 {
+                if st.closed || st.stuck || st.pending <= self.stall_at {
                     return;
                 }
             }
             if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                let mut st = self.lock();
+                if st.written == written_before {
+                    st.stuck = true;
+                }
                 return;
             }
         }
@@ -199,21 +285,41 @@ impl Outbound {
         (st.msgs, st.bytes)
     }
 
-    /// Bytes queued and not yet written.
+    /// Bytes appended and not yet written.
     pub fn pending(&self) -> usize {
-        self.lock().buf.len()
+        self.lock().pending
     }
 
-    /// Swaps the queued bytes into `out` (which must be empty). Returns whether the buffer is
+    /// Moves every queued chunk into `out` (the writer's). Returns whether the queue is
     /// closed, whether queued bytes must be dropped instead of written, and the number of
-    /// messages queued so far.
-    fn take(&self, out: &mut BytesMut) -> (bool, bool, u64) {
+    /// messages queued so far. With nothing to take, the writer goes idle and a big tail is
+    /// let go of.
+    fn take(&self, out: &mut VecDeque<Bytes>) -> (bool, bool, u64) {
         let mut st = self.lock();
-        std::mem::swap(&mut st.buf, out);
+        st.queue_tail();
+        if out.is_empty() {
+            std::mem::swap(&mut st.queue, out);
+        } else {
+            out.extend(st.queue.drain(..));
+        }
         if out.is_empty() {
             st.scheduled = false;
+            if st.tail.capacity() > KEEP {
+                st.tail = BytesMut::new();
+            }
         }
         (st.closed, st.abort, st.msgs)
+    }
+
+    /// Books `n` bytes the socket took, and lets stalled producers look again.
+    fn wrote(&self, n: usize) {
+        {
+            let mut st = self.lock();
+            st.pending = st.pending.saturating_sub(n);
+            st.written += n as u64;
+            st.stuck = false;
+        }
+        self.drained.notify_waiters();
     }
 }
 
@@ -252,14 +358,14 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
     let limit = match deadline {
         Deadline::Batch(d) | Deadline::Progress(d) => d,
     };
-    let mut batch = BytesMut::with_capacity(INITIAL);
+    let mut chunks = VecDeque::new();
     let mut written_msgs = 0;
     loop {
-        let (closed, abort, msgs) = out.take(&mut batch);
+        let (closed, abort, msgs) = out.take(&mut chunks);
         if abort {
             return WriterEnd::Closed;
         }
-        if batch.is_empty() {
+        if chunks.is_empty() {
             if closed {
                 let _ = tokio::time::timeout(limit, sink.shutdown()).await;
                 return WriterEnd::Closed;
@@ -282,18 +388,13 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             out.wake.notified().await;
             continue;
         }
-        // The flush is a no-op on TCP; a TLS stream may keep encrypted records it could not
-        // write yet, and only a flush pushes them out before the writer goes back to sleep.
         let write = async {
             match deadline {
                 Deadline::Batch(d) => {
-                    let write = async {
-                        sink.write_all(&batch).await?;
-                        sink.flush().await
-                    };
-                    tokio::time::timeout(d, write).await
+                    let all = write_chunks(&mut sink, &mut chunks, out, None);
+                    tokio::time::timeout(d, all).await.unwrap_or(Err(Stalled))
                 }
-                Deadline::Progress(d) => write_with_progress(&mut sink, &batch, d).await,
+                Deadline::Progress(d) => write_chunks(&mut sink, &mut chunks, out, Some(d)).await,
             }
         };
         // The write first: it usually completes on its first poll, and then the abort signal
@@ -305,7 +406,6 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
         };
         match written {
             Ok(Ok(())) => {
-                out.drained.notify_waiters();
                 if msgs != written_msgs {
                     written_msgs = msgs;
                     out.last_delivery
@@ -313,33 +413,71 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
                 }
             }
             Ok(Err(_)) => return WriterEnd::Error,
-            Err(_) => {
+            Err(Stalled) => {
                 out.close(true);
                 return WriterEnd::Deadline;
             }
         }
-        batch.clear();
-        if batch.capacity() > KEEP_MAX {
-            batch = BytesMut::with_capacity(INITIAL);
-        }
     }
 }
 
-/// Writes and flushes `bytes`; times out only when one write call moves nothing for `limit`.
-async fn write_with_progress<W: AsyncWrite + Unpin>(
+/// A write that moved nothing within its limit.
+struct Stalled;
+
+/// Writes and flushes every chunk, vectored, giving each back as soon as the socket took it
+/// and booking the bytes written after every call. With `per_call`, a call (or the flush)
+/// that moves nothing within it fails the write (routes); without, the caller bounds the
+/// whole batch.
+///
+/// The flush is a no-op on TCP; a TLS stream may keep encrypted records it could not write
+/// yet, and only a flush pushes them out before the writer goes back to sleep.
+async fn write_chunks<W: AsyncWrite + Unpin>(
     sink: &mut W,
-    bytes: &[u8],
-    limit: Duration,
-) -> Result<std::io::Result<()>, tokio::time::error::Elapsed> {
-    let mut at = 0;
-    while at < bytes.len() {
-        match tokio::time::timeout(limit, sink.write(&bytes[at..])).await? {
+    chunks: &mut VecDeque<Bytes>,
+    out: &Outbound,
+    per_call: Option<Duration>,
+) -> Result<std::io::Result<()>, Stalled> {
+    while !chunks.is_empty() {
+        let written = {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut used = 0;
+            for (slot, chunk) in slices.iter_mut().zip(chunks.iter()) {
+                *slot = IoSlice::new(chunk);
+                used += 1;
+            }
+            let write = sink.write_vectored(&slices[..used]);
+            match per_call {
+                Some(limit) => tokio::time::timeout(limit, write)
+                    .await
+                    .map_err(|_| Stalled)?,
+                None => write.await,
+            }
+        };
+        let mut n = match written {
             Ok(0) => return Ok(Err(std::io::ErrorKind::WriteZero.into())),
-            Ok(n) => at += n,
+            Ok(n) => n,
             Err(e) => return Ok(Err(e)),
+        };
+        out.wrote(n);
+        while n > 0 {
+            let Some(front) = chunks.front_mut() else {
+                break;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                chunks.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
         }
     }
-    tokio::time::timeout(limit, sink.flush()).await
+    match per_call {
+        Some(limit) => tokio::time::timeout(limit, sink.flush())
+            .await
+            .map_err(|_| Stalled),
+        None => Ok(sink.flush().await),
+    }
 }
 
 #[cfg(test)]
@@ -408,6 +546,114 @@ mod tests {
         assert_eq!((end, took), (WriterEnd::Closed, Duration::from_secs(6)));
         let (end, took) = write_64_bytes(Deadline::Progress(LIMIT), stuck_reader).await;
         assert_eq!((end, took), (WriterEnd::Deadline, LIMIT));
+    }
+
+    /// Reads `n` bytes from the peer's end of the pipe.
+    async fn read_n(pipe: &mut DuplexStream, n: usize, into: &mut [u8]) {
+        let mut left = n;
+        while left > 0 {
+            let step = left.min(into.len());
+            pipe.read_exact(&mut into[..step]).await.expect("pipe");
+            left -= step;
+        }
+    }
+
+    /// Lets the writer run until it waits on the pipe again.
+    async fn settle() {
+        for _ in 0..64 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn memory_follows_the_bytes_pending_and_the_writers_share_counts() {
+        const PIPE: usize = 64 * 1024;
+        // Not counted: the reading buffer and the pipe, allocated before the baseline.
+        let mut sink = vec![0u8; PIPE];
+        let (mut ours, mut theirs) = tokio::io::duplex(PIPE);
+        // The pipe allocates its buffer on first use: fill and drain it once.
+        tokio::io::AsyncWriteExt::write_all(&mut ours, &sink)
+            .await
+            .expect("pipe");
+        read_n(&mut theirs, PIPE, &mut sink).await;
+        let out = std::sync::Arc::new(Outbound::new(64 << 20));
+        let base = crate::heap::live();
+        let heap = || usize::try_from(crate::heap::live() - base).unwrap_or(0);
+        // 4 MiB: 2 MiB of 1 KiB messages gathered into chunks, 2 MiB of staged 16 KiB ones.
+        let msg = [b'x'; 1024];
+        for _ in 0..2048 {
+            out.push(msg.len(), 1, 1024, |b| b.put_slice(&msg));
+        }
+        for _ in 0..128 {
+            out.push_chunk(Bytes::from(vec![b'y'; 16 * 1024]), 1, 16 * 1024);
+        }
+        let total = 4 << 20;
+        assert_eq!(out.pending(), total);
+        let writer = {
+            let out = out.clone();
+            tokio::spawn(async move { run_writer(&out, ours, Deadline::Batch(LIMIT), false).await })
+        };
+        settle().await;
+        // The writer holds everything now: still pending until the socket took it.
+        assert_eq!(out.pending(), total - PIPE, "the pipe took one chunk");
+        // Beyond the pending bytes: the written part of a chunk the socket took half of, and
+        // the queue's own bookkeeping.
+        let slack = CHUNK + 16 * 1024;
+        let within_pending = || {
+            let (heap, pending) = (heap(), out.pending());
+            assert!(heap <= pending + slack, "heap {heap} for {pending} pending");
+        };
+        within_pending();
+        // Written chunks are freed as they go, not when the whole batch is through.
+        read_n(&mut theirs, total / 2, &mut sink).await;
+        settle().await;
+        assert_eq!(out.pending(), total / 2 - PIPE);
+        within_pending();
+        read_n(&mut theirs, total / 2, &mut sink).await;
+        settle().await;
+        assert_eq!(out.pending(), 0);
+        // The pipe's buffer grows once while written and read at the same time; the writer
+        // keeps its list of chunks (a few KiB).
+        assert!(
+            heap() <= PIPE + 16 * 1024,
+            "a drained queue holds {} bytes",
+            heap()
+        );
+        out.close(false);
+        assert_eq!(writer.await.expect("writer task"), WriterEnd::Closed);
+        drop(theirs);
+        assert!(heap() <= 1024, "an idle queue holds {} bytes", heap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_on_a_peer_that_reads_nothing_marks_it_stuck_until_it_reads_again() {
+        let out = std::sync::Arc::new(Outbound::new(1 << 20));
+        let (ours, mut theirs) = tokio::io::duplex(16);
+        let writer = {
+            let out = out.clone();
+            tokio::spawn(async move { run_writer(&out, ours, Deadline::Batch(LIMIT), false).await })
+        };
+        let chunk = [b'x'; 1024];
+        let push = || out.push(chunk.len(), 1, 1024, |b| b.put_slice(&chunk));
+        assert_eq!(push(), Queued::Wake);
+        out.wake();
+        settle().await;
+        let mut last = Queued::Yes;
+        for _ in 0..600 {
+            last = push();
+        }
+        assert_eq!(last, Queued::Stall, "past half of max_pending");
+        let start = Instant::now();
+        out.wait_drained(STALL).await;
+        assert_eq!(start.elapsed(), STALL, "the whole stall, nothing moved");
+        assert_eq!(push(), Queued::Yes, "a stuck peer holds no one back");
+        // It reads again: producers stall for it again.
+        let mut buf = [0u8; 16];
+        theirs.read_exact(&mut buf).await.expect("pipe");
+        settle().await;
+        assert_eq!(push(), Queued::Stall);
+        out.close(true);
+        assert_eq!(writer.await.expect("writer task"), WriterEnd::Closed);
     }
 
     #[tokio::test(start_paused = true)]

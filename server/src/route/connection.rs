@@ -690,6 +690,15 @@ impl Connection for Route {
     fn end_batch(&mut self) {
         self.flush();
     }
+
+    async fn after_batch(&mut self) {
+        if let Some(slow) = self.fanout.take_stall() {
+            // A local subscriber that falls behind holds the route back a little, as it holds
+            // a local publisher back: the route's sender then slows down through TCP instead
+            // of the subscriber being cut off for what one burst brought.
+            slow.out.wait_drained(crate::conn::outbound::STALL).await;
+        }
+    }
 }
 
 /// The key remote interest is stored under: `account subject` or `account subject queue`
