@@ -1,9 +1,12 @@
 //! Shared pieces of the benchmarks: wire buffers holding many copies of one op, an
 //! in-process server on its own runtime, and the two loads used to compare servers: the
-//! raw-protocol generator and the real-client one (nats.go, run as a separate program).
+//! raw-protocol generator and the real-client one (nats.go, run as a separate program), and
+//! the probes of one server that are not a load (memory per connection, after a storm, a
+//! publisher while a subscriber is cut off).
 
 pub mod load;
 pub mod natsload;
+pub mod probes;
 
 use std::time::Duration;
 

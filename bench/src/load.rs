@@ -599,6 +599,11 @@ fn connect_via(port: u16, via: Via<'_>) -> std::io::Result<Conn> {
 /// Sends PING and reads until PONG (skipping INFO and anything else before it).
 fn sync(s: &mut Conn) -> std::io::Result<()> {
     s.write_all(b"PING\r\n")?;
+    read_until_pong(s)
+}
+
+/// Reads until PONG, skipping anything before it (bounded in time).
+pub(crate) fn read_until_pong(s: &mut impl Read) -> std::io::Result<()> {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(10);

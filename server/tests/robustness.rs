@@ -215,6 +215,30 @@ fn memory_of_closed_connections_goes_back_to_the_system() {
 }
 
 #[test]
+fn an_idle_connection_with_a_subscription_costs_a_few_kib() {
+    let server = TestServer::start(&[]);
+    let rss = || server.rss_kib().expect("RSS from /proc");
+    // Warm up: the runtime's and the index's first allocations are not per connection.
+    let warm: Vec<Raw> = (0..50)
+        .map(|i| Raw::synced(server.port, QUIET, format!("SUB warm.{i} 1\r\n").as_bytes()))
+        .collect();
+    let before = rss();
+    const N: usize = 1000;
+    let conns: Vec<Raw> = (0..N)
+        .map(|i| Raw::synced(server.port, QUIET, format!("SUB idle.{i} 1\r\n").as_bytes()))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let per_connection = (rss().saturating_sub(before)) * 1024 / N as u64;
+    // The target is 8 KB (nats-server takes about 22 KB): the connection's two tasks, its
+    // buffers, its subscription. About 7.4 KB here and in a release build (bench/RESULTS.md).
+    assert!(
+        per_connection <= 8 * 1024,
+        "an idle connection takes {per_connection} bytes"
+    );
+    drop((warm, conns));
+}
+
+#[test]
 fn a_hundred_thousand_messages_arrive_complete_and_in_order() {
     let server = TestServer::start(&[]);
     let sub = Raw::synced(server.port, QUIET, b"SUB seq 1\r\n");

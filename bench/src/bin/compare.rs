@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use bench::load::{self, Scenario, Tls, TlsFiles};
 use bench::natsload::{self, Job};
+use bench::probes;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Which load drives the servers.
@@ -374,6 +375,34 @@ fn median(samples: &[Sample]) -> Sample {
     s.get(s.len() / 2).copied().unwrap_or_default()
 }
 
+/// Idle clients measured for the memory per connection.
+const IDLE_CLIENTS: usize = 1_000;
+/// Connections in the storm whose memory must come back after they close.
+const STORM_CLIENTS: usize = 5_000;
+
+/// Resident bytes per idle client connection with one subscription (see [`probes`]).
+fn per_connection(binary: &str) -> Option<f64> {
+    let port = free_port();
+    let server = start(binary, port, &[], None)?;
+    probes::idle_per_connection(server.0.id(), port, IDLE_CLIENTS).ok()
+}
+
+/// RSS around a storm of [`STORM_CLIENTS`] connections (see [`probes::storm`]).
+fn storm(binary: &str) -> Option<probes::Storm> {
+    let port = free_port();
+    let server = start(binary, port, &[], None)?;
+    std::thread::sleep(Duration::from_millis(500));
+    probes::storm(server.0.id(), port, STORM_CLIENTS).ok()
+}
+
+/// A publisher of 1 KB messages while a subscriber that reads nothing is cut off (see
+/// [`probes::publisher_while_cut_off`]); long enough for nats-server's 10 s write deadline.
+fn cut_off(binary: &str) -> Option<probes::CutOff> {
+    let (port, monitor) = (free_port(), free_port());
+    let _server = start(binary, port, &["-m", &monitor.to_string()], None)?;
+    probes::publisher_while_cut_off(port, monitor, 1024, Duration::from_secs(15)).ok()
+}
+
 /// Requests in the request/reply latency measurements.
 const LATENCY_REQUESTS: usize = 20_000;
 
@@ -619,7 +648,7 @@ fn raw(args: &Args, sides: &Sides) {
         .iter()
         .any(|(_, layout)| matches!(layout, Layout::Tls))
         .then(|| TlsFiles::generate().expect("generate TLS certificates"));
-    let bar = progress(scenarios.len() * args.rounds * 2 + 4);
+    let bar = progress(scenarios.len() * args.rounds * 2 + 10);
     let rows = compare(
         &scenarios,
         |(s, _)| (s.name, s.payload),
@@ -637,6 +666,14 @@ fn raw(args: &Args, sides: &Sides) {
         latency(&args.reference, LATENCY_REQUESTS),
     );
     bar.inc(2);
+    bar.set_message("memory per connection, connection storm, slow consumer cut-off");
+    let conn = (
+        per_connection(&args.gnatsd),
+        per_connection(&args.reference),
+    );
+    let storms = (storm(&args.gnatsd), storm(&args.reference));
+    let cuts = (cut_off(&args.gnatsd), cut_off(&args.reference));
+    bar.inc(6);
     let suites = tls.as_ref().map(|files| {
         bar.set_message("TLS cipher suites");
         (
@@ -658,6 +695,45 @@ fn raw(args: &Args, sides: &Sides) {
         let what =
             format!("request/reply round trip, 128 B, {LATENCY_REQUESTS} sequential requests");
         println!("{}", latency_line(&what, sides, a, b));
+    }
+    if let (Some(a), Some(b)) = conn {
+        println!(
+            "- memory per idle connection ({IDLE_CLIENTS} clients, one SUB each): {ours} {a:.0} B, {theirs} {b:.0} B ({:.2}x)",
+            a / b.max(1.0)
+        );
+    }
+    if let (Some(a), Some(b)) = storms {
+        let line = |s: probes::Storm| {
+            let back = s.back_within_2x.map_or("not within 10 s".to_string(), |d| {
+                format!("back within 2x idle after {:.1} s", d.as_secs_f64())
+            });
+            format!(
+                "idle {} KiB, {} KiB open, {} KiB 10 s after the close, {back}",
+                s.idle_kib, s.peak_kib, s.after_kib
+            )
+        };
+        println!(
+            "- a storm of {STORM_CLIENTS} connections opening and closing: {ours} {}; {theirs} {}",
+            line(a),
+            line(b)
+        );
+    }
+    if let (Some(a), Some(b)) = cuts {
+        let line = |c: probes::CutOff| {
+            let cut = c.cut_after.map_or("not cut off in 15 s".to_string(), |d| {
+                format!("cut off after {:.2} s", d.as_secs_f64())
+            });
+            format!(
+                "{:.0}% of its unloaded {:.0} msgs/s until the subscriber was {cut}",
+                100.0 * c.during / c.unloaded.max(1.0),
+                c.unloaded
+            )
+        };
+        println!(
+            "- a 1 KB publisher while a subscriber that reads nothing is cut off as a slow consumer: {ours} {}; {theirs} {}",
+            line(a),
+            line(b)
+        );
     }
     if let Some((a, b)) = suites {
         let name = |s: Option<String>| s.unwrap_or_else(|| "unknown (handshake failed)".into());

@@ -106,6 +106,9 @@ const KEEP: usize = 4 * 1024;
 const STALL_MAX: usize = 8 * 1024 * 1024;
 /// Longest a producer is held back for one slow connection per read batch.
 pub const STALL: Duration = Duration::from_millis(100);
+/// A stalled producer that sees the writer move nothing for this long stops waiting: the
+/// peer is not reading, and waiting for it would only slow everyone else down.
+pub const STUCK_AFTER: Duration = Duration::from_millis(20);
 /// Most chunks handed to one vectored write.
 const MAX_SLICES: usize = 64;
 
@@ -210,11 +213,12 @@ impl Outbound {
     }
 
     /// Waits until the pending bytes drop to the stall mark, the queue closes, or `timeout`
-    /// passes. A wait through which the writer moved nothing marks the peer stuck: later
-    /// appends do not ask for a stall until it writes again.
+    /// passes. A writer that moves nothing for [`STUCK_AFTER`] marks the peer stuck and ends
+    /// the wait: later appends do not ask for a stall until it writes again.
     pub async fn wait_drained(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
-        let written_before = self.lock().written;
+        let mut written = self.lock().written;
+        let mut look_again = tokio::time::Instant::now() + STUCK_AFTER;
         loop {
             let drained = self.drained.notified();
             {
@@ -222,13 +226,24 @@ impl Outbound {
                 if st.closed || st.stuck || st.pending <= self.stall_at {
                     return;
                 }
-            }
-            if tokio::time::timeout_at(deadline, drained).await.is_err() {
-                let mut st = self.lock();
-                if st.written == written_before {
-                    st.stuck = true;
+                if st.written != written {
+                    written = st.written;
+                    look_again = tokio::time::Instant::now() + STUCK_AFTER;
                 }
-                return;
+            }
+            if tokio::time::timeout_at(deadline.min(look_again), drained)
+                .await
+                .is_err()
+            {
+                let mut st = self.lock();
+                let now = tokio::time::Instant::now();
+                if st.written == written && now >= look_again {
+                    st.stuck = true;
+                    return;
+                }
+                if now >= deadline {
+                    return;
+                }
             }
         }
     }
@@ -439,13 +454,17 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
 ) -> Result<std::io::Result<()>, Stalled> {
     while !chunks.is_empty() {
         let written = {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut used = 0;
-            for (slot, chunk) in slices.iter_mut().zip(chunks.iter()) {
-                *slot = IoSlice::new(chunk);
-                used += 1;
-            }
-            let write = sink.write_vectored(&slices[..used]);
+            // The slices are built on the stack at every poll rather than kept in the writer's
+            // state, which every idle connection carries.
+            let write = std::future::poll_fn(|cx| {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let mut used = 0;
+                for (slot, chunk) in slices.iter_mut().zip(chunks.iter()) {
+                    *slot = IoSlice::new(chunk);
+                    used += 1;
+                }
+                std::pin::Pin::new(&mut *sink).poll_write_vectored(cx, &slices[..used])
+            });
             match per_call {
                 Some(limit) => tokio::time::timeout(limit, write)
                     .await
@@ -645,15 +664,29 @@ mod tests {
         assert_eq!(last, Queued::Stall, "past half of max_pending");
         let start = Instant::now();
         out.wait_drained(STALL).await;
-        assert_eq!(start.elapsed(), STALL, "the whole stall, nothing moved");
+        assert_eq!(start.elapsed(), STUCK_AFTER, "nothing moved: stuck");
         assert_eq!(push(), Queued::Yes, "a stuck peer holds no one back");
-        // It reads again: producers stall for it again.
+        // It reads again: producers stall for it again, and for the whole stall while it
+        // keeps moving, however slowly.
         let mut buf = [0u8; 16];
         theirs.read_exact(&mut buf).await.expect("pipe");
         settle().await;
         assert_eq!(push(), Queued::Stall);
+        let reading = tokio::spawn(async move {
+            for _ in 0..100 {
+                tokio::time::sleep(STUCK_AFTER / 2).await;
+                if theirs.read_exact(&mut buf).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let start = Instant::now();
+        out.wait_drained(STALL).await;
+        assert_eq!(start.elapsed(), STALL, "a slow reader is waited for");
+        assert_eq!(push(), Queued::Stall, "and not taken for a stuck one");
         out.close(true);
         assert_eq!(writer.await.expect("writer task"), WriterEnd::Closed);
+        reading.abort();
     }
 
     #[tokio::test(start_paused = true)]

@@ -150,7 +150,9 @@ async fn handle_batch<C: Connection>(conn: &mut C, buf: &mut BytesMut) -> Result
     while let Some(connect) = conn.process(buf)? {
         // What came before the CONNECT (a PING's PONG) goes out before a slow check.
         conn.end_batch();
-        conn.connect(connect).await?;
+        // Boxed: checking credentials is a big state machine that every idle connection
+        // would otherwise carry inline for its whole life, though it runs once.
+        Box::pin(conn.connect(connect)).await?;
     }
     Ok(())
 }
