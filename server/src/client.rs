@@ -944,7 +944,7 @@ impl Client {
             self.account.for_subscription(),
             subject,
             queue,
-            sid.clone(),
+            sid,
         );
         sub.deny_check = deny_check;
         let sub = Arc::new(sub);
@@ -952,7 +952,7 @@ impl Client {
             self.send_err(text::INVALID_SUBJECT);
             return;
         }
-        sub.remember(sid);
+        sub.remember();
         self.shared.stats.touch();
         self.ok();
     }

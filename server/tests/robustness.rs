@@ -394,3 +394,52 @@ fn a_route_peer_that_stops_reading_is_cut_off_at_max_pending() {
     assert_eq!(first.as_deref(), Some("MSG small 1 2\r\n"));
     drop(peer);
 }
+
+/// Remote interest must stay small: a peer holding many subscriptions sends one `RS+` for
+/// each, and every one of them lives in this server's memory for as long as the route does.
+/// A flood of distinct `RS+` costs a bounded number of bytes of RSS per subscription. The
+/// bound has margin over what a debug build measures here: about 560 bytes (before the
+/// subject index and the route's map were made compact, 1,260; nats-server 2.9.10 costs
+/// about 1.2 KB per remote subscription at 1M).
+#[test]
+fn remote_interest_costs_a_bounded_number_of_bytes_per_subscription() {
+    const N: usize = 50_000;
+    /// Bytes of RSS per remote subscription allowed.
+    const BOUND: u64 = 800;
+    let cluster_port = free_port();
+    let server = TestServer::with_config(
+        &format!(
+            "http: \"127.0.0.1:-1\"\ncluster {{ listen: 127.0.0.1:{cluster_port}\n name: m }}\n"
+        ),
+        &[],
+    );
+    assert!(server.wait_log("Listening for route connections on", WAIT));
+    let http = server.logged_port("Starting http monitor on ");
+    let mut peer = FakePeer::connect(cluster_port, "m", free_port());
+    peer.sync();
+    let base = get_json(http, "/subsz")["num_subscriptions"]
+        .as_u64()
+        .expect("num_subscriptions");
+    let before = server.rss_kib().expect("RSS from /proc");
+    let mut batch = String::with_capacity(70 * 1024);
+    for i in 0..N {
+        batch.push_str(&format!("RS+ $G flood.{i}.x\r\n"));
+        if batch.len() > 64 * 1024 {
+            peer.send(&batch);
+            batch.clear();
+        }
+    }
+    peer.send(&batch);
+    peer.sync();
+    let subs = get_json(http, "/subsz")["num_subscriptions"]
+        .as_u64()
+        .expect("num_subscriptions");
+    assert_eq!(subs, base + N as u64, "every RS+ is a remote subscription");
+    let after = server.rss_kib().expect("RSS from /proc");
+    let per_sub = after.saturating_sub(before) * 1024 / N as u64;
+    eprintln!("RSS {before} -> {after} KiB: {per_sub} bytes per remote subscription");
+    assert!(
+        per_sub < BOUND,
+        "{per_sub} bytes of RSS per remote subscription (bound {BOUND}): {before} -> {after} KiB"
+    );
+}

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::outbound::Outbound;
+use super::subscription::SubsBySid;
 use super::{CloseReason, Kind, Subscription};
 use crate::options::ResponsePermission;
 
@@ -117,8 +117,8 @@ pub struct ClientShared {
     responses: Mutex<Option<ResponsePermits>>,
     /// Set once `responses` is configured, so deliveries to everyone else skip its lock.
     grants_responses: AtomicBool,
-    /// Subscriptions by sid (for routes: by `subject[ queue]`).
-    pub(crate) subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
+    /// Subscriptions by sid (for routes: by `account subject[ queue]`).
+    pub(crate) subs: Mutex<SubsBySid>,
     /// Cancelled when the connection closes (a child of the server's shutdown token).
     closing: CancellationToken,
     /// Why it closed; the first reason wins.
@@ -156,7 +156,7 @@ impl ClientShared {
             lowered_payload: AtomicUsize::new(0),
             responses: Mutex::new(None),
             grants_responses: AtomicBool::new(false),
-            subs: Mutex::new(HashMap::new()),
+            subs: Mutex::new(SubsBySid::default()),
             closing: parent.child_token(),
             reason: Mutex::new(None),
             start: std::time::SystemTime::now(),
@@ -215,7 +215,6 @@ impl ClientShared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain()
-            .map(|(_, s)| s)
             .collect()
     }
 

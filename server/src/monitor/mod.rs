@@ -449,7 +449,7 @@ mod tests {
         conn.subs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(Bytes::from_static(b"1"), sub);
+            .insert(sub);
         conn.close(crate::conn::CloseReason::ClientClosed, true);
         monitor.connection_closed(&conn);
         let closed = monitor.closed.snapshot();

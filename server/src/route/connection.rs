@@ -534,11 +534,17 @@ impl Route {
                 }
             }
             None => {
+                // Subject and queue are slices of the key, a copy made for it: one small
+                // allocation for all three, and none of them pins the read buffer the
+                // interest came in (which a slice of `i` would, for as long as it lasts).
+                let subject_at = i.account.len() + 1;
+                let subject = key.slice(subject_at..subject_at + i.subject.len());
+                let queue = i.queue.as_ref().map(|q| key.slice(key.len() - q.len()..));
                 let mut sub = Subscription::new(
                     self.shared.clone(),
                     account.for_subscription(),
-                    i.subject,
-                    i.queue,
+                    subject,
+                    queue,
                     key.clone(),
                 );
                 // A wildcard interest overlapping an `export` deny entry gets every message
@@ -558,7 +564,7 @@ impl Route {
                     self.send_err("Invalid Subscription");
                     return;
                 }
-                sub.remember(key);
+                sub.remember();
             }
         }
     }
@@ -702,7 +708,7 @@ impl Connection for Route {
 }
 
 /// The key remote interest is stored under: `account subject` or `account subject queue`
-/// (the RS- arguments).
+/// (the RS- arguments), copied out of the read buffer.
 fn interest_key(i: &Interest) -> Bytes {
     let queue = i.queue.as_ref().map_or(0, |q| q.len());
     let mut key = BytesMut::with_capacity(i.account.len() + i.subject.len() + 2 + queue);

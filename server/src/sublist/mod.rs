@@ -1,11 +1,20 @@
 //! The subject index: which subscriptions does a published subject reach?
 //!
 //! A [`Sublist`] is a trie with one level per subject token. Every node has literal children
-//! (a hash map keyed by the token bytes) plus at most one `*` child and one `>` child, and holds
-//! the entries whose filter ends there: plain subscriptions in one set, queue subscriptions in
-//! one set per queue name. It plays the role of nats-server's `sublist.go`, with the same
-//! observable behaviour (match order, grouping of queue members by name, weighted remote queue
-//! entries, a bounded result cache and a generation counter for per-connection caches).
+//! (keyed by the token bytes: a short vector while there are few, a hash map beyond) plus at
+//! most one `*` child and one `>` child, and holds the entries whose filter ends there: plain
+//! subscriptions in one set, queue subscriptions in one set per queue name. It plays the role
+//! of nats-server's `sublist.go`, with the same observable behaviour (match order, grouping of
+//! queue members by name, weighted remote queue entries, a bounded result cache and a
+//! generation counter for per-connection caches).
+//!
+//! # Memory
+//!
+//! A server on a big cluster holds hundreds of thousands of entries, local and remote, and
+//! most of a trie is leaves: nodes with one entry and at most a child or two. So a node is
+//! kept to 48 bytes (rare parts boxed), a level of few children is a vector of exactly
+//! those children, tokens up to 22 bytes are stored inline, and an entry set makes room for
+//! one entry at first: `bench.<i>.x` costs about 300 bytes of index per subscription.
 //!
 //! # Hot path
 //!
@@ -477,7 +486,7 @@ struct Trie<T> {
 /// The children of one node (or of the root): one per distinct token at this depth.
 struct Level<T> {
     /// Literal tokens (anything but a whole-token `*` or `>`).
-    literal: HashMap<Box<[u8]>, Node<T>>,
+    literal: Children<T>,
     /// The `*` child.
     pwc: Option<Box<Node<T>>>,
     /// The `>` child (always a leaf: `>` must be the last token).
@@ -487,12 +496,176 @@ struct Level<T> {
 impl<T> Default for Level<T> {
     fn default() -> Self {
         Level {
-            literal: HashMap::new(),
+            literal: Children::Few(Vec::new()),
             pwc: None,
             fwc: None,
         }
     }
 }
+
+/// Above this many literal children a level keeps them in a hash map; up to it, in a vector
+/// searched linearly (most levels have one child: the rest of one subject).
+const FEW_CHILDREN: usize = 8;
+
+/// The literal children of a level, by token.
+///
+/// Most levels of a real subject space have one or two children (`bench.<i>.x` has a level
+/// per subscription below `bench.<i>`, each with the single child `x`), and an empty hash
+/// map grows to four or more slots on its first insert: a short vector of exactly the
+/// children there are is a fraction of that, and no slower to search at this size.
+enum Children<T> {
+    /// At most [`FEW_CHILDREN`], in insertion order (swapped on removal).
+    Few(Vec<(Token, Node<T>)>),
+    /// More than that (boxed, so a level of few children stays small).
+    // Boxed for the size of the enum, not for the heap (which is what the lint assumes).
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<Token, Node<T>>>),
+}
+
+impl<T> Children<T> {
+    fn len(&self) -> usize {
+        match self {
+            Children::Few(v) => v.len(),
+            Children::Many(m) => m.len(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, tok: &[u8]) -> Option<&Node<T>> {
+        match self {
+            Children::Few(v) => v.iter().find(|(k, _)| k.bytes() == tok).map(|(_, n)| n),
+            Children::Many(m) => m.get(tok),
+        }
+    }
+
+    fn get_mut(&mut self, tok: &[u8]) -> Option<&mut Node<T>> {
+        match self {
+            Children::Few(v) => v.iter_mut().find(|(k, _)| k.bytes() == tok).map(|(_, n)| n),
+            Children::Many(m) => m.get_mut(tok),
+        }
+    }
+
+    fn get_or_insert(&mut self, tok: &[u8]) -> &mut Node<T> {
+        if let Children::Few(v) = self {
+            if v.len() == FEW_CHILDREN && !v.iter().any(|(k, _)| k.bytes() == tok) {
+                let mut map = HashMap::with_capacity(FEW_CHILDREN * 2);
+                map.extend(v.drain(..));
+                *self = Children::Many(Box::new(map));
+            }
+        }
+        match self {
+            Children::Few(v) => {
+                let at = match v.iter().position(|(k, _)| k.bytes() == tok) {
+                    Some(at) => at,
+                    None => {
+                        // Exactly one more: a vector's own growth would double it.
+                        v.reserve_exact(1);
+                        v.push((Token::new(tok), Node::default()));
+                        v.len() - 1
+                    }
+                };
+                &mut v[at].1
+            }
+            Children::Many(m) => m.entry(Token::new(tok)).or_default(),
+        }
+    }
+
+    fn remove(&mut self, tok: &[u8]) {
+        match self {
+            Children::Few(v) => {
+                if let Some(at) = v.iter().position(|(k, _)| k.bytes() == tok) {
+                    v.swap_remove(at);
+                }
+            }
+            Children::Many(m) => {
+                m.remove(tok);
+                // Back to a vector well below the switch point, so a level hovering around
+                // it does not convert on every other call.
+                if m.len() <= FEW_CHILDREN / 2 {
+                    let mut few = Vec::with_capacity(m.len());
+                    few.extend(m.drain());
+                    *self = Children::Few(few);
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn values(&self) -> impl Iterator<Item = &Node<T>> {
+        let (few, many) = match self {
+            Children::Few(v) => (Some(v), None),
+            Children::Many(m) => (None, Some(m)),
+        };
+        few.into_iter()
+            .flat_map(|v| v.iter().map(|(_, n)| n))
+            .chain(many.into_iter().flat_map(|m| m.values()))
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Node<T>> {
+        let (few, many) = match self {
+            Children::Few(v) => (Some(v), None),
+            Children::Many(m) => (None, Some(m)),
+        };
+        few.into_iter()
+            .flat_map(|v| v.iter_mut().map(|(_, n)| n))
+            .chain(many.into_iter().flat_map(|m| m.values_mut()))
+    }
+}
+
+/// The longest token a [`Token`] holds without an allocation of its own.
+const INLINE_TOKEN: usize = 22;
+
+/// A subject token as a trie key: short ones (almost all) inline, in the same 24 bytes a
+/// boxed slice and its tag take, so a new node costs no separate allocation for its key.
+#[derive(Clone)]
+enum Token {
+    Inline { len: u8, bytes: [u8; INLINE_TOKEN] },
+    Heap(Box<[u8]>),
+}
+
+impl Token {
+    fn new(tok: &[u8]) -> Token {
+        if tok.len() <= INLINE_TOKEN {
+            let mut bytes = [0u8; INLINE_TOKEN];
+            bytes[..tok.len()].copy_from_slice(tok);
+            Token::Inline {
+                len: tok.len() as u8,
+                bytes,
+            }
+        } else {
+            Token::Heap(Box::from(tok))
+        }
+    }
+
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Token::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Token::Heap(b) => b,
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Token {
+    fn borrow(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+// Hashed and compared as the bytes it borrows as, so maps find it by `&[u8]`.
+impl std::hash::Hash for Token {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
+    }
+}
+
+impl PartialEq for Token {
+    fn eq(&self, other: &Token) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Token {}
 
 impl<T> Drop for Level<T> {
     /// Tears deep tries down iteratively: the default drop would recurse once per token of the
@@ -551,7 +724,7 @@ impl<T> Level<T> {
             [b'*'] => self.pwc.get_or_insert_with(Box::default),
             [b'>'] => self.fwc.get_or_insert_with(Box::default),
             // Inserts are rare next to matches; one small key allocation per token is fine.
-            _ => self.literal.entry(Box::from(tok)).or_default(),
+            _ => self.literal.get_or_insert(tok),
         }
     }
 
@@ -686,8 +859,12 @@ struct Node<T> {
     next: Option<Box<Level<T>>>,
     plain: EntrySet<T>,
     /// Per queue name; few distinct names per subject in practice, so a vector searched
-    /// linearly beats a map both here and when building results.
-    queues: Vec<QueueEntries<T>>,
+    /// linearly beats a map both here and when building results. Boxed, and only there
+    /// when the node has queue entries: most nodes have none, and every byte of a node is
+    /// paid about twice over in its parent's hash table.
+    // A thin pointer in the node instead of a vector's three words.
+    #[allow(clippy::box_collection)]
+    queues: Option<Box<Vec<QueueEntries<T>>>>,
 }
 
 impl<T> Default for Node<T> {
@@ -695,7 +872,7 @@ impl<T> Default for Node<T> {
         Node {
             next: None,
             plain: EntrySet::default(),
-            queues: Vec::new(),
+            queues: None,
         }
     }
 }
@@ -703,32 +880,44 @@ impl<T> Default for Node<T> {
 impl<T> Node<T> {
     /// Whether no entry ends at this node (it may still lead to deeper ones).
     fn is_unused(&self) -> bool {
-        self.plain.items.is_empty() && self.queues.is_empty()
+        self.plain.items.is_empty() && self.queues.is_none()
+    }
+
+    /// The queue groups with entries at this node.
+    fn queues(&self) -> &[QueueEntries<T>] {
+        self.queues.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// The entries of queue `name`, created if missing.
     fn queue_or_insert(&mut self, name: &[u8]) -> &mut QueueEntries<T> {
-        let index = match self.queues.iter().position(|q| q.name == name) {
+        let queues = self.queues.get_or_insert_with(Box::default);
+        let index = match queues.iter().position(|q| q.name == name) {
             Some(index) => index,
             None => {
-                self.queues.push(QueueEntries {
+                queues.push(QueueEntries {
                     name: Bytes::copy_from_slice(name),
                     members: EntrySet::default(),
                 });
-                self.queues.len() - 1
+                queues.len() - 1
             }
         };
-        &mut self.queues[index]
+        &mut queues[index]
     }
 
     /// Removes `sub` from queue `name`, dropping the queue once it is empty.
     fn remove_queue_member(&mut self, name: &[u8], sub: &Arc<T>) -> bool {
-        let Some(index) = self.queues.iter().position(|q| q.name == name) else {
+        let Some(queues) = self.queues.as_deref_mut() else {
             return false;
         };
-        let removed = self.queues[index].members.remove(sub);
-        if self.queues[index].members.items.is_empty() {
-            self.queues.swap_remove(index);
+        let Some(index) = queues.iter().position(|q| q.name == name) else {
+            return false;
+        };
+        let removed = queues[index].members.remove(sub);
+        if queues[index].members.items.is_empty() {
+            queues.swap_remove(index);
+            if queues.is_empty() {
+                self.queues = None;
+            }
         }
         removed
     }
@@ -760,8 +949,11 @@ enum Upsert {
 /// search to hurt removal.
 struct EntrySet<T> {
     items: Vec<Entry<T>>,
-    /// Pointer -> position in `items`; present only above `INDEX_THRESHOLD` entries.
-    index: Option<HashMap<usize, usize>>,
+    /// Pointer -> position in `items`; present only above `INDEX_THRESHOLD` entries (boxed:
+    /// most sets never have one, and the set is part of every node).
+    // A thin pointer in every node instead of a map's six words.
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<usize, usize>>>,
 }
 
 impl<T> Default for EntrySet<T> {
@@ -799,18 +991,23 @@ impl<T> EntrySet<T> {
         if let Some(index) = &mut self.index {
             index.insert(key_of(sub), self.items.len());
         }
+        if self.items.is_empty() {
+            // Most sets hold one entry (a subject with one subscriber): room for exactly
+            // that, not the four a first push would make room for.
+            self.items.reserve_exact(1);
+        }
         self.items.push(Entry {
             sub: Arc::clone(sub),
             weight,
         });
         if self.index.is_none() && self.items.len() > INDEX_THRESHOLD {
-            self.index = Some(
+            self.index = Some(Box::new(
                 self.items
                     .iter()
                     .enumerate()
                     .map(|(i, e)| (key_of(&e.sub), i))
                     .collect(),
-            );
+            ));
         }
         Upsert::Added
     }

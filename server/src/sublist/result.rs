@@ -46,7 +46,7 @@ impl<T> SubResult<T> {
     pub(super) fn add_node(&mut self, node: &Node<T>) {
         self.plain
             .extend(node.plain.items.iter().map(|e| Arc::clone(&e.sub)));
-        for queue in &node.queues {
+        for queue in node.queues() {
             let group = self.group_mut(&queue.name);
             for entry in &queue.members.items {
                 push_weighted(&mut group.members, &entry.sub, entry.weight);

@@ -784,3 +784,64 @@ fn concurrent_smoke() {
     assert_eq!(sl.count(), 0);
     assert_eq!(sl.node_count(), 0);
 }
+
+/// A level's children move from the short vector to a hash map past `FEW_CHILDREN` and back
+/// once few are left; every subject is found, and removal frees every node, either way.
+#[test]
+fn levels_with_few_and_many_children() {
+    let sl: Sublist<Sub> = Sublist::new();
+    let n = (FEW_CHILDREN * 3) as u32;
+    let subs: Vec<_> = (0..n).map(sub).collect();
+    for (i, s) in subs.iter().enumerate() {
+        add(&sl, &format!("a.{i}.x"), s);
+        add_q(&sl, &format!("a.{i}"), "q", 1, s);
+    }
+    add(&sl, "a.*.x", &subs[0]);
+    for i in 0..n {
+        assert_eq!(plain(&sl, &format!("a.{i}.x")), sorted(vec![i, 0]));
+        assert_eq!(groups(&sl, &format!("a.{i}")), [("q".to_string(), vec![i])]);
+    }
+    assert_eq!(plain(&sl, &format!("a.{n}.x")), [0]);
+    assert!(sl.remove(b"a.*.x", None, &subs[0]));
+    // Down to one child, through the way back to a vector.
+    for (i, s) in subs.iter().enumerate().skip(1) {
+        assert!(sl.remove(format!("a.{i}.x").as_bytes(), None, s));
+        assert!(sl.remove(format!("a.{i}").as_bytes(), Some(b"q"), s));
+        assert!(plain(&sl, &format!("a.{i}.x")).is_empty());
+        assert_eq!(plain(&sl, "a.0.x"), [0], "after removing a.{i}.x");
+    }
+    assert_eq!(groups(&sl, "a.0"), [("q".to_string(), vec![0])]);
+    assert_eq!(sl.node_count(), 3);
+    assert!(sl.remove(b"a.0.x", None, &subs[0]));
+    assert!(sl.remove(b"a.0", Some(b"q"), &subs[0]));
+    assert_eq!(sl.node_count(), 0);
+    assert_eq!(sl.count(), 0);
+}
+
+/// Tokens up to the inline length and past it are keys alike.
+#[test]
+fn short_and_long_tokens() {
+    let sl: Sublist<Sub> = Sublist::new();
+    let long = "l".repeat(INLINE_TOKEN + 1);
+    let edge = "e".repeat(INLINE_TOKEN);
+    let (a, b, c) = (sub(1), sub(2), sub(3));
+    add(&sl, &format!("{long}.x"), &a);
+    add(&sl, &format!("{edge}.{long}"), &b);
+    add(&sl, &format!("{edge}.*"), &c);
+    assert_eq!(plain(&sl, &format!("{long}.x")), [1]);
+    assert_eq!(plain(&sl, &format!("{edge}.{long}")), [2, 3]);
+    assert!(plain(&sl, &format!("{}.x", &long[1..])).is_empty());
+    assert!(sl.remove(format!("{long}.x").as_bytes(), None, &a));
+    assert!(sl.remove(format!("{edge}.{long}").as_bytes(), None, &b));
+    assert!(sl.remove(format!("{edge}.*").as_bytes(), None, &c));
+    assert_eq!(sl.node_count(), 0);
+}
+
+/// What one trie node costs in its parent's table, and its key: every byte here is paid
+/// about twice over per subscription on a level with many children.
+#[test]
+fn trie_nodes_stay_small() {
+    assert_eq!(std::mem::size_of::<Token>(), 24);
+    assert!(std::mem::size_of::<Node<Sub>>() <= 48);
+    assert!(std::mem::size_of::<Level<Sub>>() <= 40);
+}
