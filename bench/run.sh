@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Regenerates bench/RESULTS.md: the machine, the date, the toolchain, nats-server measured
 # against itself (run-to-run noise), our gnatsd against nats-server under the raw-protocol load
-# and under real clients (nats.go), and the allocation check.
+# and under real clients (nats.go), remote interest (route snapshots, RS+ floods), and the
+# allocation check.
 # Usage: bench/run.sh [rounds]   (needs /usr/sbin/nats-server, and Go with nats.go from Debian:
 # apt-get install -y nats-server golang-go golang-github-nats-io-go-nats-dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-5}"
-cargo build --release -p gnatsd -p bench --bin gnatsd --bin compare
+cargo build --release -p gnatsd -p bench --bin gnatsd --bin compare --bin route_interest
 # The real-client load, built offline against Debian's Go tree (GOPATH mode: see its main.go).
 GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOPROXY=off GOCACHE="$PWD/target/go-cache" \
   go build -o target/natsload ./bench/go/natsload
@@ -42,6 +43,12 @@ out=bench/RESULTS.md
   echo "### Noise: nats-server against itself, real clients"
   echo
   target/release/compare --clients go --self-check --rounds 3
+  echo
+  echo "## Remote interest"
+  echo
+  echo "\`target/release/route_interest --rounds 3\`: a server joining a route peer that holds 100,000 and 500,000 subscriptions (time until its \`/subsz\` counts them all, its RSS then), and a fake route peer flooding 1,000,000 \`RS+\` (RSS growth per remote subscription); medians of 3 runs, ours and nats-server interleaved."
+  echo
+  target/release/route_interest --rounds 3
   echo
   echo "## Allocations per message"
   echo
