@@ -50,6 +50,13 @@ out=bench/RESULTS.md
   echo
   target/release/route_interest --rounds 3
   echo
+  if command -v perf > /dev/null; then
+    echo "## Where our server's CPU goes"
+    echo
+    echo "\`bench/profile.sh\`: perf, system-wide at 1999 Hz, during one run of each path below with our gnatsd on both sides of \`compare\`; self time per symbol in the server's threads (above 1.5%)."
+    echo
+    bench/profile.sh
+  fi
   echo "## Allocations per message"
   echo
   echo '```'

@@ -8,7 +8,9 @@
 //! [--clients raw|go] [--natsload target/natsload]`
 //!
 //! `--self-check` runs nats-server against itself instead, to measure run-to-run noise;
-//! `--only <text>` keeps the scenarios whose name contains the text (`--only TLS`: the TLS
+//! `--scenarios-only` skips the raw mode's idle RSS, latency and probes (for profiling);
+//! `--only <text>` keeps the scenarios whose name contains the text (`=text`: is the text;
+//! `--only TLS`: the TLS
 //! scenarios, run against servers started with `--tls` and a certificate generated for the
 //! run; `--only ws`: the websocket scenarios, run against servers started with `-c` and a
 //! config holding a `websocket {}` block).
@@ -45,6 +47,8 @@ struct Args {
     only: Option<String>,
     clients: Clients,
     natsload: PathBuf,
+    /// Run the raw mode's idle RSS, latency and probes after the scenarios.
+    extras: bool,
 }
 
 fn parse_args() -> Args {
@@ -57,11 +61,13 @@ fn parse_args() -> Args {
         only: None,
         clients: Clients::Raw,
         natsload: "target/natsload".into(),
+        extras: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "--self-check" => args.self_check = true,
+            "--scenarios-only" => args.extras = false,
             "--reference" | "--gnatsd" | "--messages" | "--rounds" | "--only" | "--clients"
             | "--natsload" => {
                 let value = it.next().unwrap_or_default();
@@ -564,8 +570,15 @@ fn progress(len: usize) -> ProgressBar {
 }
 
 /// Whether `--only` keeps the scenario called `name`.
+/// Whether `--only` keeps the scenario `name`: its name contains the text, or, for `=text`,
+/// is the text.
 fn wanted(args: &Args, name: &str) -> bool {
-    args.only.as_ref().is_none_or(|o| name.contains(o.as_str()))
+    args.only
+        .as_ref()
+        .is_none_or(|o| match o.strip_prefix('=') {
+            Some(exact) => name == exact,
+            None => name.contains(o.as_str()),
+        })
 }
 
 /// The raw-protocol comparison (see [`load`]).
@@ -657,6 +670,11 @@ fn raw(args: &Args, sides: &Sides) {
         sides,
         &bar,
     );
+    if !args.extras {
+        bar.finish_and_clear();
+        print_table(sides, &rows);
+        return;
+    }
     bar.set_message("idle RSS");
     let idle = (idle_rss(&args.gnatsd), idle_rss(&args.reference));
     bar.inc(2);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Profiles our gnatsd with perf on the paths where its CPU per message is closest to
+# nats-server's: publish-only 1 KB and 16 KB (raw protocol), 1->1 1 KB and fan-in 1 KB
+# (nats.go clients). Both sides of the compare run run gnatsd (--self-check with gnatsd as the
+# reference), so the system-wide profile holds only our server and the load; the report keeps
+# the server's threads. Prints Markdown: the top symbols of each profile.
+# Usage: bench/profile.sh   (after bench/run.sh has built target/release/{gnatsd,compare} and
+# target/natsload; needs perf: apt-get install -y linux-perf)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ours="$PWD/target/release/gnatsd"
+profile() {
+  local name="$1"; shift
+  local data="target/perf-$(echo "$name" | tr -c 'a-zA-Z0-9' '-').data"
+  perf record -q -F 1999 -a -g -o "$data" -- target/release/compare --self-check \
+    --reference "$ours" --scenarios-only --rounds 1 "$@" > /dev/null 2>&1
+  echo "### $name"
+  echo
+  echo '```'
+  # The server's threads: the main thread (gnatsd) and tokio's workers; self time per symbol.
+  perf report -i "$data" --comm gnatsd,tokio-runtime-w --no-children --sort dso,sym \
+    --stdio -g none --percent-limit 1.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -25
+  echo '```'
+  echo
+}
+profile "raw publish-only 1 KB" --only "=pub only 1 KB"
+profile "raw publish-only 16 KB" --only "=pub only 16 KB"
+profile "nats.go 1->1 1 KB" --clients go --only "=1->1 1 KB"
+profile "nats.go fan-in 1 KB" --clients go --only "=4->1 fan-in 1 KB"
