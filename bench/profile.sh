@@ -17,8 +17,8 @@ profile() {
   echo "### $name"
   echo
   echo '```'
-  # The server's threads: the main thread (gnatsd) and tokio's workers; self time per symbol.
-  perf report -i "$data" --comm gnatsd,tokio-runtime-w --no-children --sort dso,sym \
+  # The server's threads: the main thread (gnatsd) and tokio's workers (tokio-rt-worker); self time per symbol.
+  perf report -i "$data" --comm gnatsd,tokio-rt-worker --no-children --percentage relative --sort dso,sym \
     --stdio -g none --percent-limit 1.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -25
   echo '```'
   echo
