@@ -60,7 +60,7 @@ out=bench/RESULTS.md
   echo "## Allocations per message"
   echo
   echo '```'
-  cargo bench -q -p bench --bench alloc 2>/dev/null | grep '^alloc/'
+  cargo bench -q -p bench --bench alloc 2>&1 | grep -E '^alloc/|allocates' || true
   echo '```'
 } > "$out.tmp"
 mv "$out.tmp" "$out"

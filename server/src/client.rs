@@ -1044,6 +1044,7 @@ impl Connection for Client {
     }
 
     fn ping_tick(&mut self) -> Result<(), CloseReason> {
+        self.shared.out.shrink_if_idle();
         let (delivered, _) = self.shared.out.delivered();
         let active = std::mem::take(&mut self.active) || delivered != self.last_delivered;
         self.last_delivered = delivered;

@@ -46,9 +46,6 @@ const L1_MAX: usize = 256;
 const MAX_STAGED: usize = 16;
 /// A staged buffer is handed over early once it holds this much.
 const STAGE_FLUSH: usize = 64 * 1024;
-/// A staged buffer this big is queued by reference instead of copied into the outbound
-/// queue's current chunk (smaller ones are cheaper to copy than to queue on their own).
-const BY_REFERENCE: usize = 4 * 1024;
 
 type Matches = Arc<SubResult<Subscription>>;
 
@@ -765,20 +762,15 @@ impl Scratch {
             return;
         }
         let target = staged.target.clone();
-        let queued = if staged.buf.len() >= BY_REFERENCE {
-            // Queued as it is: the bytes are copied once, from the reader's buffer to here.
-            let chunk = staged.buf.split().freeze();
-            target
-                .out
-                .push_chunk(chunk, staged.msgs, staged.payload_bytes)
-        } else {
-            let buf = &staged.buf;
-            target
-                .out
-                .push(buf.len(), staged.msgs, staged.payload_bytes, |b| {
-                    b.put_slice(buf)
-                })
-        };
+        // Copied, not queued by reference: handing the staging buffer over would cost an
+        // allocation per batch (a new staging buffer, a shared header), which a copy into the
+        // queue's reused tail does not.
+        let buf = &staged.buf;
+        let queued = target
+            .out
+            .push(buf.len(), staged.msgs, staged.payload_bytes, |b| {
+                b.put_slice(buf)
+            });
         staged.buf.clear();
         staged.msgs = 0;
         staged.payload_bytes = 0;

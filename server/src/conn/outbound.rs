@@ -4,10 +4,12 @@
 //! Producers (any connection's reader delivering a message, or the owner answering `PING`)
 //! lock the queue briefly, append, and remember whether they were first since the last drain;
 //! only the first one schedules a wake-up, so a burst of deliveries costs one wake-up per
-//! touched connection and read batch. Small appends are gathered into chunks of at most
-//! [`CHUNK`] bytes; a reader's staged output for this connection is queued as it is, by
-//! reference. The writer takes the queued chunks under the lock and writes them outside it,
+//! touched connection and read batch. Appends are gathered into chunks of at most [`CHUNK`]
+//! bytes. The writer takes the queued chunks under the lock and writes them outside it,
 //! vectored, under the write deadline, giving back each chunk as soon as the socket took it.
+//! The tail is reused while the connection is busy (its written part comes back once the
+//! socket took it) and let go of at a ping tick when idle, so neither a stream of messages nor
+//! an idle connection costs allocations or memory beyond what is pending.
 //! `pending` counts every byte appended and not yet written, the writer's share included, so
 //! memory follows the bytes actually pending and `max_pending` bounds all of it: an append that
 //! would go past it makes the connection a slow consumer (nothing more is queued and the
@@ -42,8 +44,14 @@ pub enum Queued {
 struct State {
     /// Chunks waiting for the writer, oldest first.
     queue: VecDeque<Bytes>,
-    /// The chunk small appends are gathered in; queued when full or when the writer comes.
+    /// The chunk appends are gathered in; queued when full or when the writer comes.
     tail: BytesMut,
+    /// A chunk the writer finished with, for the tail to reuse instead of allocating.
+    spare: Option<BytesMut>,
+    /// Capacity of the next chunk the tail allocates: it doubles up to [`CHUNK`] each time,
+    /// so a busy connection soon allocates whole chunks (and then reuses them) while a quiet
+    /// one stays small.
+    next_chunk: usize,
     /// Bytes appended and not yet written: queued, in the tail, and taken by the writer but
     /// not yet through the socket.
     pending: usize,
@@ -65,6 +73,24 @@ struct State {
 }
 
 impl State {
+    /// Makes room for `len` more bytes in the tail: in place when the chunk the tail is part
+    /// of has it or can be reclaimed (the writer is done with the rest of it), else in the
+    /// spare chunk, else in a new chunk (the tail so far queued first).
+    fn make_room(&mut self, len: usize) {
+        if self.tail.capacity() - self.tail.len() >= len || self.tail.try_reclaim(len) {
+            return;
+        }
+        self.queue_tail();
+        if let Some(mut spare) = self.spare.take() {
+            if spare.capacity() >= len || spare.try_reclaim(len) {
+                self.tail = spare;
+                return;
+            }
+        }
+        self.tail = BytesMut::with_capacity(self.next_chunk.max(len));
+        self.next_chunk = (self.next_chunk * 2).min(CHUNK);
+    }
+
     /// Queues the tail, if it holds anything, behind the chunks before it.
     fn queue_tail(&mut self) {
         if !self.tail.is_empty() {
@@ -97,8 +123,9 @@ pub struct Outbound {
 /// Largest chunk small appends are gathered into: a full one is queued and the next append
 /// starts another, so no single buffer grows with a burst and a written chunk is freed whole.
 pub const CHUNK: usize = 64 * 1024;
-/// A drained tail bigger than this is let go of instead of kept for the next append, so an
-/// idle connection holds no burst-sized buffer.
+/// The first chunk a connection allocates (its INFO, a PONG: most connections need no more).
+const FIRST_CHUNK: usize = 1024;
+/// An idle connection's tail bigger than this is let go of at its next ping tick.
 const KEEP: usize = 4 * 1024;
 /// Producers stall once this much is pending even when `max_pending` is much larger: a
 /// subscriber that keeps up needs far less, and the memory of one that does not is bounded
@@ -119,6 +146,8 @@ impl Outbound {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 tail: BytesMut::new(),
+                spare: None,
+                next_chunk: FIRST_CHUNK,
                 pending: 0,
                 written: 0,
                 stuck: false,
@@ -192,23 +221,10 @@ impl Outbound {
         if !st.tail.is_empty() && st.tail.len() + len > CHUNK {
             st.queue_tail();
         }
-        st.tail.reserve(len);
+        st.make_room(len);
         let before = st.tail.len();
         write(&mut st.tail);
         let added = st.tail.len() - before;
-        self.appended(&mut st, added, msgs, payload_bytes)
-    }
-
-    /// Queues `chunk` as it is, by reference (a reader's staged output for this connection),
-    /// behind everything appended before it.
-    pub fn push_chunk(&self, chunk: Bytes, msgs: u64, payload_bytes: u64) -> Queued {
-        let mut st = self.lock();
-        if let Err(refused) = self.admit(&mut st, chunk.len()) {
-            return refused;
-        }
-        st.queue_tail();
-        let added = chunk.len();
-        st.queue.push_back(chunk);
         self.appended(&mut st, added, msgs, payload_bytes)
     }
 
@@ -319,11 +335,34 @@ impl Outbound {
         }
         if out.is_empty() {
             st.scheduled = false;
-            if st.tail.capacity() > KEEP {
-                st.tail = BytesMut::new();
-            }
         }
         (st.closed, st.abort, st.msgs)
+    }
+
+    /// Lets go of a burst-sized tail when nothing is pending (the connection's ping timer
+    /// calls it: an idle connection holds no big buffer for long, while a busy one keeps
+    /// reusing its tail instead of growing a new one for every burst).
+    pub fn shrink_if_idle(&self) {
+        let mut st = self.lock();
+        if st.pending == 0 && st.tail.capacity() > KEEP {
+            st.tail = BytesMut::new();
+            st.spare = None;
+            st.next_chunk = FIRST_CHUNK;
+            st.queue = VecDeque::new();
+        }
+    }
+
+    /// Takes back a chunk the writer is done with, for reuse (one is kept; it is the
+    /// writer's just-written chunk in the steady state, so a stream of messages allocates
+    /// nothing).
+    fn recycle(&self, chunk: Bytes) {
+        if let Ok(mut buf) = chunk.try_into_mut() {
+            buf.clear();
+            let mut st = self.lock();
+            if st.spare.is_none() && !st.closed && buf.capacity() >= KEEP {
+                st.spare = Some(buf);
+            }
+        }
     }
 
     /// Books `n` bytes the socket took, and lets stalled producers look again.
@@ -484,7 +523,9 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
             };
             if n >= front.len() {
                 n -= front.len();
-                chunks.pop_front();
+                if let Some(done) = chunks.pop_front() {
+                    out.recycle(done);
+                }
             } else {
                 front.advance(n);
                 n = 0;
@@ -598,13 +639,14 @@ mod tests {
         let out = std::sync::Arc::new(Outbound::new(64 << 20));
         let base = crate::heap::live();
         let heap = || usize::try_from(crate::heap::live() - base).unwrap_or(0);
-        // 4 MiB: 2 MiB of 1 KiB messages gathered into chunks, 2 MiB of staged 16 KiB ones.
+        // 4 MiB: 2 MiB of 1 KiB messages, 2 MiB of 16 KiB ones, gathered into chunks.
         let msg = [b'x'; 1024];
         for _ in 0..2048 {
             out.push(msg.len(), 1, 1024, |b| b.put_slice(&msg));
         }
+        let big = vec![b'y'; 16 * 1024];
         for _ in 0..128 {
-            out.push_chunk(Bytes::from(vec![b'y'; 16 * 1024]), 1, 16 * 1024);
+            out.push(big.len(), 1, 16 * 1024, |b| b.put_slice(&big));
         }
         let total = 4 << 20;
         assert_eq!(out.pending(), total);
@@ -615,9 +657,9 @@ mod tests {
         settle().await;
         // The writer holds everything now: still pending until the socket took it.
         assert_eq!(out.pending(), total - PIPE, "the pipe took one chunk");
-        // Beyond the pending bytes: the written part of a chunk the socket took half of, and
-        // the queue's own bookkeeping.
-        let slack = CHUNK + 16 * 1024;
+        // Beyond the pending bytes: the written part of a chunk the socket took half of, a
+        // written chunk kept for reuse, and the queue's own bookkeeping.
+        let slack = 2 * CHUNK + 32 * 1024;
         let within_pending = || {
             let (heap, pending) = (heap(), out.pending());
             assert!(heap <= pending + slack, "heap {heap} for {pending} pending");
@@ -632,15 +674,16 @@ mod tests {
         settle().await;
         assert_eq!(out.pending(), 0);
         // The pipe's buffer grows once while written and read at the same time; the writer
-        // keeps its list of chunks (a few KiB).
+        // keeps its list of chunks (a few KiB) and the queue its tail, for reuse.
         assert!(
-            heap() <= PIPE + 16 * 1024,
+            heap() <= PIPE + CHUNK + 16 * 1024,
             "a drained queue holds {} bytes",
             heap()
         );
         out.close(false);
         assert_eq!(writer.await.expect("writer task"), WriterEnd::Closed);
         drop(theirs);
+        out.shrink_if_idle();
         assert!(heap() <= 1024, "an idle queue holds {} bytes", heap());
     }
 

@@ -674,6 +674,7 @@ impl Connection for Route {
     }
 
     fn ping_tick(&mut self) -> Result<(), CloseReason> {
+        self.shared.out.shrink_if_idle();
         // Routes are pinged whatever their traffic, as nats-server does.
         match self.timers.pinger.tick(false) {
             Tick::Stale => {
