@@ -46,8 +46,9 @@ struct State {
     queue: VecDeque<Bytes>,
     /// The chunk appends are gathered in; queued when full or when the writer comes.
     tail: BytesMut,
-    /// A chunk the writer finished with, for the tail to reuse instead of allocating.
-    spare: Option<BytesMut>,
+    /// Chunks the writer finished with, for the tail to reuse instead of allocating (at most
+    /// [`SPARES`]: a writer a chunk or two behind the producers still allocates nothing).
+    spare: Vec<BytesMut>,
     /// Capacity of the next chunk the tail allocates: it doubles up to [`CHUNK`] each time,
     /// so a busy connection soon allocates whole chunks (and then reuses them) while a quiet
     /// one stays small.
@@ -81,7 +82,7 @@ impl State {
             return;
         }
         self.queue_tail();
-        if let Some(mut spare) = self.spare.take() {
+        while let Some(mut spare) = self.spare.pop() {
             if spare.capacity() >= len || spare.try_reclaim(len) {
                 self.tail = spare;
                 return;
@@ -123,6 +124,8 @@ pub struct Outbound {
 /// Largest chunk small appends are gathered into: a full one is queued and the next append
 /// starts another, so no single buffer grows with a burst and a written chunk is freed whole.
 pub const CHUNK: usize = 64 * 1024;
+/// Written chunks a connection keeps for reuse while busy.
+const SPARES: usize = 2;
 /// The first chunk a connection allocates (its INFO, a PONG: most connections need no more).
 const FIRST_CHUNK: usize = 1024;
 /// An idle connection's tail bigger than this is let go of at its next ping tick.
@@ -146,7 +149,7 @@ impl Outbound {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 tail: BytesMut::new(),
-                spare: None,
+                spare: Vec::new(),
                 next_chunk: FIRST_CHUNK,
                 pending: 0,
                 written: 0,
@@ -346,21 +349,20 @@ impl Outbound {
         let mut st = self.lock();
         if st.pending == 0 && st.tail.capacity() > KEEP {
             st.tail = BytesMut::new();
-            st.spare = None;
+            st.spare = Vec::new();
             st.next_chunk = FIRST_CHUNK;
             st.queue = VecDeque::new();
         }
     }
 
-    /// Takes back a chunk the writer is done with, for reuse (one is kept; it is the
-    /// writer's just-written chunk in the steady state, so a stream of messages allocates
-    /// nothing).
+    /// Takes back a chunk the writer is done with, for reuse (up to [`SPARES`]; in the steady
+    /// state the tail cycles through them, so a stream of messages allocates nothing).
     fn recycle(&self, chunk: Bytes) {
         if let Ok(mut buf) = chunk.try_into_mut() {
             buf.clear();
             let mut st = self.lock();
-            if st.spare.is_none() && !st.closed && buf.capacity() >= KEEP {
-                st.spare = Some(buf);
+            if st.spare.len() < SPARES && !st.closed && buf.capacity() >= KEEP {
+                st.spare.push(buf);
             }
         }
     }
@@ -657,9 +659,9 @@ mod tests {
         settle().await;
         // The writer holds everything now: still pending until the socket took it.
         assert_eq!(out.pending(), total - PIPE, "the pipe took one chunk");
-        // Beyond the pending bytes: the written part of a chunk the socket took half of, a
-        // written chunk kept for reuse, and the queue's own bookkeeping.
-        let slack = 2 * CHUNK + 32 * 1024;
+        // Beyond the pending bytes: the written part of a chunk the socket took half of,
+        // written chunks kept for reuse, and the queue's own bookkeeping.
+        let slack = (1 + SPARES) * CHUNK + 32 * 1024;
         let within_pending = || {
             let (heap, pending) = (heap(), out.pending());
             assert!(heap <= pending + slack, "heap {heap} for {pending} pending");
@@ -676,7 +678,7 @@ mod tests {
         // The pipe's buffer grows once while written and read at the same time; the writer
         // keeps its list of chunks (a few KiB) and the queue its tail, for reuse.
         assert!(
-            heap() <= PIPE + CHUNK + 16 * 1024,
+            heap() <= PIPE + (1 + SPARES) * CHUNK + 16 * 1024,
             "a drained queue holds {} bytes",
             heap()
         );
