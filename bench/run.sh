@@ -48,7 +48,7 @@ out=bench/RESULTS.md
   echo
   echo "\`target/release/route_interest --rounds 3\`: a server joining a route peer that holds 100,000 and 500,000 subscriptions (time until its \`/subsz\` counts them all, its RSS then), and a fake route peer flooding 1,000,000 \`RS+\` (RSS growth per remote subscription); medians of 3 runs, ours and nats-server interleaved."
   echo
-  target/release/route_interest --rounds 3
+  target/release/route_interest --rounds 3 | sed "/^# /d"
   echo
   if command -v perf > /dev/null; then
     echo "## Where our server's CPU goes"
