@@ -127,7 +127,7 @@ pub const CHUNK: usize = 64 * 1024;
 /// Written chunks a connection keeps for reuse while busy.
 const SPARES: usize = 2;
 /// The first chunk a connection allocates (its INFO, a PONG: most connections need no more).
-const FIRST_CHUNK: usize = 1024;
+const FIRST_CHUNK: usize = 512;
 /// An idle connection's tail bigger than this is let go of at its next ping tick.
 const KEEP: usize = 4 * 1024;
 /// Producers stall once this much is pending even when `max_pending` is much larger: a
