@@ -128,7 +128,7 @@ pub const CHUNK: usize = 64 * 1024;
 const SPARES: usize = 2;
 /// The first chunk a connection allocates (its INFO, a PONG: most connections need no more).
 const FIRST_CHUNK: usize = 512;
-/// An idle connection's tail bigger than this is let go of at its next ping tick.
+/// Written chunks smaller than this are not worth keeping for reuse.
 const KEEP: usize = 4 * 1024;
 /// Producers stall once this much is pending even when `max_pending` is much larger: a
 /// subscriber that keeps up needs far less, and the memory of one that does not is bounded
@@ -342,17 +342,19 @@ impl Outbound {
         (st.closed, st.abort, st.msgs)
     }
 
-    /// Lets go of a burst-sized tail when nothing is pending (the connection's ping timer
+    /// Lets go of the tail and the spare chunks when nothing is pending (the connection's ping timer
     /// calls it: an idle connection holds no big buffer for long, while a busy one keeps
     /// reusing its tail instead of growing a new one for every burst).
     pub fn shrink_if_idle(&self) {
         let mut st = self.lock();
-        if st.pending == 0 && st.tail.capacity() > KEEP {
-            st.tail = BytesMut::new();
-            st.spare = Vec::new();
-            st.next_chunk = FIRST_CHUNK;
-            st.queue = VecDeque::new();
+        if st.pending > 0 {
+            return;
         }
+        // Empty (nothing pending) but maybe the rest of a bigger chunk, which it keeps alive.
+        st.tail = BytesMut::new();
+        st.spare = Vec::new();
+        st.next_chunk = FIRST_CHUNK;
+        st.queue = VecDeque::new();
     }
 
     /// Takes back a chunk the writer is done with, for reuse (up to [`SPARES`]; in the steady
