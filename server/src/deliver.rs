@@ -46,6 +46,10 @@ const L1_MAX: usize = 256;
 const MAX_STAGED: usize = 16;
 /// A staged buffer is handed over early once it holds this much.
 const STAGE_FLUSH: usize = 64 * 1024;
+/// A message this big or bigger skips staging and is written straight into the outbound
+/// buffer (after what is staged for the same connection): copying it a second time costs
+/// more than the lock staging saves.
+const STAGE_DIRECT: usize = 512;
 
 type Matches = Arc<SubResult<Subscription>>;
 
@@ -709,7 +713,7 @@ impl Scratch {
     }
 
     /// Writes about `len` bytes for `target` into its staging buffer (or straight into its
-    /// outbound buffer when too many destinations are staged already).
+    /// outbound buffer when the message is big or too many destinations are staged already).
     fn stage(
         &mut self,
         target: &Arc<ClientShared>,
@@ -722,6 +726,14 @@ impl Scratch {
         let slot = self.staged[..self.used_staged]
             .iter()
             .rposition(|s| Arc::ptr_eq(&s.target, target));
+        if len >= STAGE_DIRECT {
+            if let Some(slot) = slot {
+                self.hand_over(slot, stats);
+            }
+            let queued = target.out.push(len, msgs, payload_bytes, write);
+            self.queued(stats, target, queued);
+            return;
+        }
         let slot = match slot {
             Some(i) => i,
             None if self.used_staged < MAX_STAGED => {

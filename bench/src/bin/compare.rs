@@ -49,6 +49,17 @@ struct Args {
     natsload: PathBuf,
     /// Run the raw mode's idle RSS, latency and probes after the scenarios.
     extras: bool,
+    /// Which of them (`--probes idle,latency,connection,storm,cutoff,tls`); all when absent.
+    probes: Option<String>,
+}
+
+impl Args {
+    /// Whether the extra measurement `name` is to run.
+    fn probe(&self, name: &str) -> bool {
+        self.probes
+            .as_deref()
+            .is_none_or(|list| list.split(',').any(|p| p == name))
+    }
 }
 
 fn parse_args() -> Args {
@@ -62,6 +73,7 @@ fn parse_args() -> Args {
         clients: Clients::Raw,
         natsload: "target/natsload".into(),
         extras: true,
+        probes: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,10 +81,11 @@ fn parse_args() -> Args {
             "--self-check" => args.self_check = true,
             "--scenarios-only" => args.extras = false,
             "--reference" | "--gnatsd" | "--messages" | "--rounds" | "--only" | "--clients"
-            | "--natsload" => {
+            | "--natsload" | "--probes" => {
                 let value = it.next().unwrap_or_default();
                 match flag.as_str() {
                     "--only" => args.only = Some(value),
+                    "--probes" => args.probes = Some(value),
                     "--natsload" => args.natsload = value.into(),
                     "--clients" => {
                         args.clients = match value.as_str() {
@@ -484,6 +497,15 @@ fn compare<R>(
     compared
 }
 
+/// `measure` run on our server and then on the reference, when the probe `name` is wanted.
+fn both<T>(args: &Args, name: &str, measure: impl Fn(&str) -> Option<T>) -> (Option<T>, Option<T>) {
+    if args.probe(name) {
+        (measure(&args.gnatsd), measure(&args.reference))
+    } else {
+        (None, None)
+    }
+}
+
 /// `a / b`, or 0 when `b` is not positive (a side whose runs all failed).
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 {
@@ -495,6 +517,9 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 /// Prints the Markdown table of `rows` and the geometric means of their ratios.
 fn print_table(sides: &Sides, rows: &[Compared]) {
+    if rows.is_empty() {
+        return;
+    }
     let (ours, theirs) = (sides.ours, sides.theirs);
     println!("| scenario | {ours} msgs/s | {theirs} msgs/s | ratio | {ours} MB/s | {theirs} MB/s | {ours} CPU ns/msg | {theirs} CPU ns/msg | CPU ratio | {ours} peak RSS KiB | {theirs} peak RSS KiB |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -600,6 +625,14 @@ fn raw(args: &Args, sides: &Sides) {
         ),
         (Scenario::new("1->1 128 B", 128, 1, 1, m), Layout::Single),
         (
+            Scenario::new("1->1 1 KB", 1024, 1, 1, m / 2),
+            Layout::Single,
+        ),
+        (
+            Scenario::new("1->1 16 KB", 16 * 1024, 1, 1, m / 20),
+            Layout::Single,
+        ),
+        (
             Scenario::new("1->4 fan-out 128 B", 128, 1, 4, m / 2),
             Layout::Single,
         ),
@@ -676,23 +709,17 @@ fn raw(args: &Args, sides: &Sides) {
         return;
     }
     bar.set_message("idle RSS");
-    let idle = (idle_rss(&args.gnatsd), idle_rss(&args.reference));
+    let idle = both(&args, "idle", idle_rss);
     bar.inc(2);
     bar.set_message("request/reply latency");
-    let lat = (
-        latency(&args.gnatsd, LATENCY_REQUESTS),
-        latency(&args.reference, LATENCY_REQUESTS),
-    );
+    let lat = both(&args, "latency", |b| latency(b, LATENCY_REQUESTS));
     bar.inc(2);
     bar.set_message("memory per connection, connection storm, slow consumer cut-off");
-    let conn = (
-        per_connection(&args.gnatsd),
-        per_connection(&args.reference),
-    );
-    let storms = (storm(&args.gnatsd), storm(&args.reference));
-    let cuts = (cut_off(&args.gnatsd), cut_off(&args.reference));
+    let conn = both(&args, "connection", per_connection);
+    let storms = both(&args, "storm", storm);
+    let cuts = both(&args, "cutoff", cut_off);
     bar.inc(6);
-    let suites = tls.as_ref().map(|files| {
+    let suites = tls.as_ref().filter(|_| args.probe("tls")).map(|files| {
         bar.set_message("TLS cipher suites");
         (
             tls_suite(&args.gnatsd, files),
