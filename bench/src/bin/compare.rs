@@ -709,15 +709,15 @@ fn raw(args: &Args, sides: &Sides) {
         return;
     }
     bar.set_message("idle RSS");
-    let idle = both(&args, "idle", idle_rss);
+    let idle = both(args, "idle", idle_rss);
     bar.inc(2);
     bar.set_message("request/reply latency");
-    let lat = both(&args, "latency", |b| latency(b, LATENCY_REQUESTS));
+    let lat = both(args, "latency", |b| latency(b, LATENCY_REQUESTS));
     bar.inc(2);
     bar.set_message("memory per connection, connection storm, slow consumer cut-off");
-    let conn = both(&args, "connection", per_connection);
-    let storms = both(&args, "storm", storm);
-    let cuts = both(&args, "cutoff", cut_off);
+    let conn = both(args, "connection", per_connection);
+    let storms = both(args, "storm", storm);
+    let cuts = both(args, "cutoff", cut_off);
     bar.inc(6);
     let suites = tls.as_ref().filter(|_| args.probe("tls")).map(|files| {
         bar.set_message("TLS cipher suites");
