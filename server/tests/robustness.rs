@@ -10,8 +10,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use cluster_util::{free_port, FakePeer};
-use common::{get_json, Raw, TestServer, WAIT};
+use cluster_util::{free_port, sync_interest, Client, ClusterNode, FakePeer, ServerKind};
+use common::{binaries, get_json, Raw, TestServer, WAIT};
 
 const QUIET: &str = r#"{"verbose":false,"pedantic":false}"#;
 
@@ -103,6 +103,97 @@ fn slow_consumer_is_cut_off_while_others_get_everything() {
         "RSS bounded: {rss_before} -> {rss_after} KiB"
     );
     assert!(server.alive());
+}
+
+/// Messages of 1 KB the steady-reader tests publish (16 MB through a 2 MB `max_pending`).
+const STEADY_MESSAGES: usize = 16_000;
+/// Bytes of one `MSG steady 1 1024` frame.
+const STEADY_FRAME: usize = "MSG steady 1 1024\r\n".len() + 1024 + 2;
+
+/// A reader of `stream` that takes 64 KiB and then pauses 1 ms (about 60 MB/s) until it has
+/// every steady frame, the connection closes or 30 s pass; returns the bytes it read.
+fn steady_reader(mut stream: TcpStream) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut got = 0;
+        while got < STEADY_MESSAGES * STEADY_FRAME && Instant::now() < deadline {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(_) => {}
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        got
+    })
+}
+
+/// Publishes the steady messages on `port` as fast as the server takes them.
+fn publish_steady(port: u16) {
+    let mut publisher = Raw::connect_with(port, QUIET);
+    let mut batch = Vec::new();
+    for _ in 0..STEADY_MESSAGES {
+        batch.extend_from_slice(b"PUB steady 1024\r\n");
+        batch.extend_from_slice(&[b's'; 1024]);
+        batch.extend_from_slice(b"\r\n");
+        if batch.len() > 64 * 1024 {
+            publisher.send(&batch);
+            batch.clear();
+        }
+    }
+    publisher.send(&batch);
+    publisher.ping();
+}
+
+#[test]
+fn a_subscriber_that_reads_slowly_but_steadily_is_kept_as_nats_server_keeps_it() {
+    // The publisher must be held back, not the subscriber cut off. The subscriber's writer
+    // wakes only when the kernel has room for about half its send buffer, so its progress
+    // comes in bursts tens of milliseconds apart: a stall that took such a pause for a peer
+    // reading nothing cut it off after 4-6 MB.
+    for binary in binaries("a_subscriber_that_reads_slowly_but_steadily_is_kept") {
+        let server = TestServer::binary_with_config(binary, "max_pending: 2MB\n", &[]);
+        let sub = Raw::synced(server.port, QUIET, b"SUB steady 1\r\n");
+        let reader = steady_reader(sub.stream.try_clone().expect("clone"));
+        publish_steady(server.port);
+        let got = reader.join().expect("reader");
+        assert_eq!(
+            got,
+            STEADY_MESSAGES * STEADY_FRAME,
+            "{binary}: the steady reader gets every message"
+        );
+        assert!(
+            !server
+                .log_lines()
+                .iter()
+                .any(|l| l.contains("Slow Consumer")),
+            "{binary}: nobody was cut off"
+        );
+    }
+}
+
+#[test]
+fn a_route_holds_back_for_a_local_subscriber_that_reads_slowly_but_steadily() {
+    // The same steady reader on A, the publisher on B: A's route reader stalls on the
+    // subscriber as a publisher would, and the route's sender slows down through TCP.
+    // Ours only: nats-server never stalls a route, and cuts this subscriber off.
+    let [pa, ca, pb, cb] = common::free_ports::<4>();
+    let conf = format!("max_pending: 2MB\ncluster {{ listen: 127.0.0.1:{ca} }}\n");
+    let a = ClusterNode::launch_with_config(ServerKind::Ours, pa, ca, &conf, &[]).ready();
+    let b = ClusterNode::launch(ServerKind::Ours, pb, cb, &[ca], None, &[]).ready();
+    a.wait_routes(1);
+    b.wait_routes(1);
+    let sub = Raw::synced(pa, QUIET, b"SUB steady 1\r\n");
+    // Interest travels the route in order: once B delivers a probe subscribed after it, B
+    // knows `steady` too.
+    let mut probe = Client::connect(pa);
+    sync_interest(&mut probe, &[pb]);
+    let reader = steady_reader(sub.stream.try_clone().expect("clone"));
+    publish_steady(pb);
+    let got = reader.join().expect("reader");
+    assert_eq!(got, STEADY_MESSAGES * STEADY_FRAME, "every message arrives");
+    assert_eq!(a.count_log("Slow Consumer"), 0, "nobody was cut off");
 }
 
 #[test]

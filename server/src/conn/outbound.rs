@@ -139,8 +139,11 @@ const STALL_MAX: usize = 2 * 1024 * 1024;
 /// Longest a producer is held back for one slow connection per read batch.
 pub const STALL: Duration = Duration::from_millis(100);
 /// A stalled producer that sees the writer move nothing for this long stops waiting: the
-/// peer is not reading, and waiting for it would only slow everyone else down.
-pub const STUCK_AFTER: Duration = Duration::from_millis(20);
+/// peer is not reading, and waiting for it would only slow everyone else down. It is as long
+/// as nats-server's shortest stall, because a peer that reads steadily still moves the writer
+/// only in bursts: the kernel wakes a blocked writer once about half its send buffer is free,
+/// tens of milliseconds apart for a reader of some tens of MB/s (20 ms cut such readers off).
+pub const STUCK_AFTER: Duration = Duration::from_millis(100);
 /// Most chunks handed to one vectored write.
 const MAX_SLICES: usize = 64;
 
