@@ -69,20 +69,10 @@ fn slow_consumer_is_cut_off_while_others_get_everything() {
         let mut stream = good.stream.try_clone().expect("clone");
         std::thread::spawn(move || read_messages(&mut stream, N, Duration::from_secs(30)))
     };
-    let mut batch = Vec::new();
-    for i in 0..N {
-        batch.extend_from_slice(b"PUB flood 1024\r\n");
-        let mut p = payload.clone();
+    publish_in_batches(&mut publisher, "flood", N, |i, p| {
+        p.extend_from_slice(&payload);
         p[..8].copy_from_slice(format!("{i:08}").as_bytes());
-        batch.extend_from_slice(&p);
-        batch.extend_from_slice(b"\r\n");
-        if batch.len() > 64 * 1024 {
-            publisher.send(&batch);
-            batch.clear();
-        }
-    }
-    publisher.send(&batch);
-    publisher.ping();
+    });
 
     let got = reader.join().expect("reader");
     assert_eq!(got.len(), N, "the good subscriber gets every message");
@@ -132,10 +122,26 @@ fn steady_reader(mut stream: TcpStream) -> std::thread::JoinHandle<usize> {
 /// Publishes the steady messages on `port` as fast as the server takes them.
 fn publish_steady(port: u16) {
     let mut publisher = Raw::connect_with(port, QUIET);
+    publish_in_batches(&mut publisher, "steady", STEADY_MESSAGES, |_, p| {
+        p.extend_from_slice(&[b's'; 1024])
+    });
+}
+
+/// Publishes `count` messages to `subject` in batches of about 64 KiB, each payload written
+/// by `payload(i, buf)` into an empty buffer, then waits for the server's PONG.
+fn publish_in_batches(
+    publisher: &mut Raw,
+    subject: &str,
+    count: usize,
+    mut payload: impl FnMut(usize, &mut Vec<u8>),
+) {
     let mut batch = Vec::new();
-    for _ in 0..STEADY_MESSAGES {
-        batch.extend_from_slice(b"PUB steady 1024\r\n");
-        batch.extend_from_slice(&[b's'; 1024]);
+    let mut p = Vec::new();
+    for i in 0..count {
+        p.clear();
+        payload(i, &mut p);
+        batch.extend_from_slice(format!("PUB {subject} {}\r\n", p.len()).as_bytes());
+        batch.extend_from_slice(&p);
         batch.extend_from_slice(b"\r\n");
         if batch.len() > 64 * 1024 {
             publisher.send(&batch);
