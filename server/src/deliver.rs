@@ -47,8 +47,9 @@ const MAX_STAGED: usize = 16;
 /// A staged buffer is handed over early once it holds this much.
 const STAGE_FLUSH: usize = 64 * 1024;
 /// A message this big or bigger skips staging and is written straight into the outbound
-/// buffer (after what is staged for the same connection): copying it a second time costs
-/// more than the lock staging saves.
+/// buffer (after what is staged for the same connection, to keep the order): one copy
+/// instead of two is worth a lock per message there (raw 1->1 1 KB: 1.33x the rate at 0.73x
+/// the CPU), while small messages keep sharing one lock per batch.
 const STAGE_DIRECT: usize = 512;
 
 type Matches = Arc<SubResult<Subscription>>;

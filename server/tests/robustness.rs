@@ -366,6 +366,37 @@ fn a_hundred_thousand_messages_arrive_complete_and_in_order() {
 const FAULT_SUBJECT: &str = "fault.boom";
 
 #[test]
+fn small_and_large_messages_in_one_batch_arrive_in_order() {
+    // Small messages are staged per read batch and large ones are written straight into the
+    // subscriber's outbound buffer: what was staged must go first, or the order breaks.
+    let server = TestServer::start(&[]);
+    let sub = Raw::synced(server.port, QUIET, b"SUB mixed 1\r\n");
+    const N: usize = 20_000;
+    let reader = {
+        let mut stream = sub.stream.try_clone().expect("clone");
+        std::thread::spawn(move || read_messages(&mut stream, N, Duration::from_secs(60)))
+    };
+    let mut publisher = Raw::connect_with(server.port, QUIET);
+    publish_in_batches(&mut publisher, "mixed", N, |i, p| {
+        p.extend_from_slice(format!("{i:08}").as_bytes());
+        // Three small ones, then one of 1 KB: every batch mixes both paths.
+        if i % 4 == 3 {
+            p.resize(1024, b'l');
+        }
+    });
+    let got = reader.join().expect("reader");
+    assert_eq!(got.len(), N, "every message arrives");
+    for (i, m) in got.iter().enumerate() {
+        assert_eq!(
+            &m[..8],
+            format!("{i:08}").as_bytes(),
+            "message {i} in order"
+        );
+        assert_eq!(m.len(), if i % 4 == 3 { 1024 } else { 8 });
+    }
+}
+
+#[test]
 fn a_connection_whose_task_panics_is_cleaned_up_everywhere() {
     if !cfg!(debug_assertions) {
         eprintln!("SKIPPED: fault injection exists in debug builds only");
