@@ -62,6 +62,9 @@ impl Args {
     }
 }
 
+/// The extra measurements `--probes` can pick.
+const PROBES: [&str; 6] = ["idle", "latency", "connection", "storm", "cutoff", "tls"];
+
 fn parse_args() -> Args {
     let mut args = Args {
         reference: "/usr/sbin/nats-server".into(),
@@ -85,7 +88,13 @@ fn parse_args() -> Args {
                 let value = it.next().unwrap_or_default();
                 match flag.as_str() {
                     "--only" => args.only = Some(value),
-                    "--probes" => args.probes = Some(value),
+                    "--probes" => {
+                        if let Some(bad) = value.split(',').find(|p| !PROBES.contains(p)) {
+                            eprintln!("--probes {bad}: one of {}", PROBES.join(","));
+                            std::process::exit(2);
+                        }
+                        args.probes = Some(value)
+                    }
                     "--natsload" => args.natsload = value.into(),
                     "--clients" => {
                         args.clients = match value.as_str() {
