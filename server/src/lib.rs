@@ -39,6 +39,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod copy_tuning;
 pub mod deliver;
 pub mod fault;
 #[cfg(test)]

@@ -13,6 +13,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info};
 
 fn main() -> ExitCode {
+    // First, before any thread or socket: may run this binary again with glibc tuned.
+    gnatsd::copy_tuning::apply();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let options = match cli::parse(args.clone()) {
         Action::Print(text) => {

@@ -119,6 +119,39 @@ fn sigint_exits_zero_and_sigterm_exits_one() {
     assert_eq!(server.signal_and_wait("TERM"), Some(1));
 }
 
+/// The running server's `GLIBC_TUNABLES`, read from its environment in /proc.
+fn tunables_of(server: &TestServer) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{}/environ", server.pid())).expect("environ");
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|entry| entry.strip_prefix(b"GLIBC_TUNABLES="))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .next()
+}
+
+#[test]
+fn on_amd_cpus_the_server_keeps_glibc_memcpy_off_rep_movsb_unless_told_otherwise() {
+    let amd = std::fs::read_to_string("/proc/cpuinfo")
+        .expect("cpuinfo")
+        .lines()
+        .any(|line| line.starts_with("vendor_id") && line.ends_with("AuthenticAMD"));
+    // Same process (the pid we spawned), run again with the setting, and serving.
+    let server = TestServer::start(&[]);
+    Raw::connect(server.port).ping();
+    let expected = match std::env::var("GLIBC_TUNABLES") {
+        Ok(ours) => Some(ours),
+        Err(_) if amd => Some(gnatsd::copy_tuning::SETTING.to_string()),
+        Err(_) => None,
+    };
+    assert_eq!(tunables_of(&server), expected);
+    // An operator's own value, even an empty one, is left alone.
+    for own in ["", "glibc.malloc.arena_max=2"] {
+        let server = TestServer::with_config_env("", &[], &[("GLIBC_TUNABLES", own)]);
+        Raw::connect(server.port).ping();
+        assert_eq!(tunables_of(&server).as_deref(), Some(own));
+    }
+}
+
 #[test]
 fn seed_command_lines_start_the_server() {
     // `gnatsd -p 4222 -cluster nats://localhost:4248 -D`, on free ports.
