@@ -4,6 +4,7 @@
 //! the probes of one server that are not a load (memory per connection, after a storm, a
 //! publisher while a subscriber is cut off).
 
+pub mod alloc_check;
 pub mod load;
 pub mod natsload;
 pub mod probes;

@@ -44,8 +44,9 @@ const L1_MAX: usize = 256;
 /// Destinations staged per batch; beyond this, deliveries go straight to outbound buffers
 /// (a big fan-out gains nothing from staging and a linear search would cost).
 const MAX_STAGED: usize = 16;
-/// A staged buffer is handed over early once it holds this much.
-const STAGE_FLUSH: usize = 64 * 1024;
+/// A staged buffer is handed over early once it holds this much (one outbound chunk: `len` is
+/// an upper bound, so a staged buffer never holds more).
+const STAGE_FLUSH: usize = crate::conn::outbound::CHUNK;
 /// A message this big or bigger skips staging and is written straight into the outbound
 /// buffer (after what is staged for the same connection, to keep the order): one copy
 /// instead of two is worth a lock per message there (raw 1->1 1 KB: 1.33x the rate at 0.73x
@@ -758,6 +759,11 @@ impl Scratch {
                 return;
             }
         };
+        if self.staged[slot].buf.len() + len > STAGE_FLUSH {
+            // Handed over before it could pass a chunk: a hand-over bigger than a chunk fits
+            // none of the chunks the outbound buffer keeps for reuse, and would allocate.
+            self.hand_over(slot, stats);
+        }
         let staged = &mut self.staged[slot];
         staged.buf.reserve(len);
         write(&mut staged.buf);

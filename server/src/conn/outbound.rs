@@ -635,6 +635,46 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn a_busy_queue_allocates_nothing_while_its_writer_keeps_up() {
+        // A reader that takes everything, so the writer never waits on the pipe.
+        let (ours, mut theirs) = tokio::io::duplex(CHUNK);
+        let reader = tokio::spawn(async move {
+            let mut sink = vec![0u8; CHUNK];
+            while theirs.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
+        let out = std::sync::Arc::new(Outbound::new(64 << 20));
+        let writer = {
+            let out = out.clone();
+            tokio::spawn(async move { run_writer(&out, ours, Deadline::Batch(LIMIT), false).await })
+        };
+        // Bursts of 3 KiB, each taken by the writer before the next: every chunk goes out in
+        // pieces, and the tail is reclaimed in place once the socket took them all.
+        let msg = [b'x'; 1024];
+        let burst = |n: usize| {
+            for _ in 0..n {
+                if out.push(msg.len(), 1, 1024, |b| b.put_slice(&msg)) == Queued::Wake {
+                    out.wake();
+                }
+            }
+        };
+        for _ in 0..64 {
+            burst(3);
+            settle().await;
+        }
+        // 16 more chunks' worth: the queue cycles through the chunks it kept.
+        let before = crate::heap::allocations();
+        for _ in 0..(16 * CHUNK / (3 * 1024)) {
+            burst(3);
+            settle().await;
+        }
+        let allocations = crate::heap::allocations() - before;
+        assert!(allocations <= 2, "{allocations} allocations for 16 chunks");
+        out.close(false);
+        assert_eq!(writer.await.expect("writer task"), WriterEnd::Closed);
+        reader.await.expect("reader task");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn memory_follows_the_bytes_pending_and_the_writers_share_counts() {
         const PIPE: usize = 64 * 1024;
         // Not counted: the reading buffer and the pipe, allocated before the baseline.
