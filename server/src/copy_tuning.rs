@@ -12,7 +12,7 @@
 //!
 //! glibc reads its tunables once, when the process starts, so the only way for a program to set
 //! one is to run itself again with it set: before anything else, `main` re-executes the same
-//! binary (same process id, same arguments, same descriptors) with `GLIBC_TUNABLES` raising the
+//! binary (same process id, name, arguments and descriptors) with `GLIBC_TUNABLES` raising the
 //! `rep movsb` threshold beyond any copy we make. Not on other CPUs, and never when the
 //! environment already has `GLIBC_TUNABLES` (even empty): an operator's tunables win, and an
 //! empty value is the way to opt out.
@@ -56,9 +56,14 @@ pub fn apply() {
     let Some(arg0) = args.next() else {
         return;
     };
+    // The binary's own path rather than /proc/self/exe, which would rename the process
+    // (`ps`, `pkill gnatsd` and perf see the file name exec was given).
+    let Ok(binary) = std::env::current_exe() else {
+        return;
+    };
     use std::os::unix::process::CommandExt;
     // `exec` only returns on failure; its error is not worth stopping the server for.
-    let _failed = std::process::Command::new("/proc/self/exe")
+    let _failed = std::process::Command::new(binary)
         .arg0(arg0)
         .args(args)
         .env(TUNABLES, SETTING)

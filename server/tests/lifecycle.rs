@@ -144,6 +144,8 @@ fn on_amd_cpus_the_server_keeps_glibc_memcpy_off_rep_movsb_unless_told_otherwise
         Err(_) => None,
     };
     assert_eq!(tunables_of(&server), expected);
+    let name = std::fs::read_to_string(format!("/proc/{}/comm", server.pid())).expect("comm");
+    assert_eq!(name.trim_end(), "gnatsd", "the process keeps its name");
     // An operator's own value, even an empty one, is left alone.
     for own in ["", "glibc.malloc.arena_max=2"] {
         let server = TestServer::with_config_env("", &[], &[("GLIBC_TUNABLES", own)]);
