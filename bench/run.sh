@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates bench/RESULTS.md: the machine, the date, the toolchain, nats-server measured
+# Regenerates bench/RESULTS.md: the machine, the date, the toolchain, the targets met or not
+# (bench/targets.awk, with bench/targets-notes.md on the ones not met), nats-server measured
 # against itself (run-to-run noise), our gnatsd against nats-server under the raw-protocol load
 # and under real clients (nats.go), remote interest (route snapshots, RS+ floods), and the
 # allocation check.
@@ -24,6 +25,8 @@ out=bench/RESULTS.md
   echo "- reference: $(/usr/sbin/nats-server --version) (Debian package)"
   echo "- method: \`target/release/compare --rounds $rounds\`: raw-protocol load on loopback, publishers writing 64 KiB batches; for each scenario the two servers alternate (A B A B …), a fresh server per run, and the median run is reported. CPU is the server processes' user+system time per published message (from /proc/<pid>/stat); peak RSS is VmHWM."
   echo
+} > "$out.head"
+{
   echo "## gnatsd against nats-server"
   echo
   target/release/compare --rounds "$rounds"
@@ -62,6 +65,20 @@ out=bench/RESULTS.md
   echo '```'
   cargo bench -q -p bench --bench alloc 2>&1 | grep -E '^alloc/|allocates' || true
   echo '```'
+} > "$out.body"
+# The targets, checked against this run's figures, and why the ones not met are not.
+{
+  cat "$out.head"
+  echo "## Targets"
+  echo
+  echo "Each target of the performance work, checked by \`bench/targets.awk\` against the figures below."
+  echo
+  awk -f bench/targets.awk "$out.body"
+  echo
+  cat bench/targets-notes.md
+  echo
+  cat "$out.body"
 } > "$out.tmp"
+rm -f "$out.head" "$out.body"
 mv "$out.tmp" "$out"
 echo "wrote $out"
