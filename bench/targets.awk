@@ -38,7 +38,7 @@ table != "" && /^\| / && /\*\*[0-9.]+x\*\*/ {
 END {
   print "| target | this run | |"
   print "|---|---|---|"
-  print "| throughput ≥ 1.0x on every row of both modes | " (slow == "" ? "all " rows " rows; lowest " lowest "x" : "below: " slow) " | " mark(slow == "") " |"
+  print "| throughput ≥ 1.0x on every row of both modes | " (slow == "" ? "all " rows " rows; lowest " sprintf("%.2f", lowest) "x" : "below: " slow) " | " mark(slow == "") " |"
   geo = counted ? exp(logsum / counted) : 0
   printf "| geometric mean ≥ 1.6x over all rows | %.2fx over %d rows (rows with lost messages left out) | %s |\n", geo, counted, mark(geo >= 1.6)
   print "| server CPU per message ≤ 0.8x on every row | " (hot == "" ? "all " rows " rows" : "above: " hot) " | " mark(hot == "") " |"
