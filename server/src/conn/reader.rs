@@ -75,6 +75,10 @@ pub enum ReadSize {
     Fixed(usize),
 }
 
+/// An empty read buffer bigger than this many times the smallest read is let go of once the
+/// reads are back to the smallest.
+const SHRINK_PAST: usize = 4;
+
 /// Runs `conn` over `rd` until it closes (`shared` is its shared half: the close signal and
 /// reason); returns why.
 pub async fn read_loop<C, R>(
@@ -118,6 +122,16 @@ where
                     conn.end_batch();
                     if let Err(reason) = result {
                         return reason;
+                    }
+                    if let ReadSize::Adaptive { min, .. } = size {
+                        if read_size == min && buf.is_empty() && buf.capacity() > SHRINK_PAST * min
+                        {
+                            // Reads are back to the smallest after a burst: let go of the big
+                            // buffer rather than keep it for the rest of the connection's
+                            // life. Only then, so that a busy connection whose reads merely
+                            // vary never gives up and reallocates its buffer.
+                            buf = BytesMut::new();
+                        }
                     }
                     conn.after_batch().await;
                 }
@@ -273,6 +287,8 @@ mod tests {
         events: Vec<(Duration, String)>,
         connect_takes: Duration,
         active: bool,
+        /// The read buffer's capacity at each batch.
+        capacities: Vec<usize>,
     }
 
     impl Probe {
@@ -294,6 +310,7 @@ mod tests {
                 events: Vec::new(),
                 connect_takes: Duration::ZERO,
                 active: false,
+                capacities: Vec::new(),
             }
         }
 
@@ -310,6 +327,7 @@ mod tests {
         }
 
         fn process(&mut self, buf: &mut BytesMut) -> Result<Option<()>, CloseReason> {
+            self.capacities.push(buf.capacity());
             while let Some(end) = buf.iter().position(|&b| b == b'\n') {
                 let line = buf.split_to(end + 1);
                 let line = String::from_utf8_lossy(&line).trim().to_string();
@@ -364,6 +382,34 @@ mod tests {
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
+    }
+
+    #[tokio::test]
+    async fn the_read_buffer_grows_for_a_burst_and_is_let_go_of_when_reads_are_small_again() {
+        let mut probe = Probe::new(Pinger::new(secs(60), secs(60), 2), None);
+        let (mut peer, mut ours) = tokio::io::duplex(1 << 20);
+        let talk = async move {
+            // A burst of 512 KiB (PONG lines: nothing recorded), then a trickle of small reads.
+            peer.write_all(&b"PONG\n".repeat(100_000))
+                .await
+                .expect("write");
+            for _ in 0..16 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                peer.write_all(b"PONG\n").await.expect("write");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            drop(peer);
+        };
+        let size = ReadSize::Adaptive {
+            min: 512,
+            max: 256 * 1024,
+        };
+        let (reason, ()) = tokio::join!(run(&mut probe, &mut ours, size), talk);
+        assert_eq!(reason, CloseReason::ClientClosed);
+        let biggest = probe.capacities.iter().copied().max().unwrap_or(0);
+        assert!(biggest >= 256 * 1024, "grew to {biggest} for the burst");
+        let last = probe.capacities.last().copied().unwrap_or(usize::MAX);
+        assert!(last <= 16 * 1024, "still {last} after the trickle");
     }
 
     #[tokio::test(start_paused = true)]
