@@ -14,8 +14,8 @@ table != "" && /^\| / && /\*\*[0-9.]+x\*\*/ {
   name = table == "raw" ? strip(f[2]) : "nats.go " strip(f[2])
   ratio = num(f[5]); cpu = num(f[10]); ours_rss = num(f[11]); ref_rss = num(f[12])
   rows++
-  if (ratio < 1.0) { slow = slow sep_s name " " ratio "x"; sep_s = ", " }
-  if (cpu > 0.8) { hot = hot sep_h name " " cpu "x"; sep_h = ", " }
+  if (ratio < 1.0) { slow = slow sep_s name " " sprintf("%.2f", ratio) "x"; sep_s = ", " }
+  if (cpu > 0.8) { hot = hot sep_h name " " sprintf("%.2f", cpu) "x"; sep_h = ", " }
   if (ours_rss > ref_rss) { big = big sep_b name; sep_b = ", " }
   if (f[4] !~ /lost/ && f[3] !~ /lost/) { logsum += log(ratio); counted++ }
   if (lowest == "" || ratio < lowest) lowest = ratio
