@@ -1,7 +1,7 @@
 //! A counting allocator for the unit tests: the bytes each thread has allocated and not yet
 //! freed, so a test can hold a structure's memory to what it claims to hold (the outbound
-//! queue's pending bytes), and the allocations it made. Compiled into test builds only; the server uses the system
-//! allocator unchanged.
+//! queue's pending bytes), and the allocations it made, so a test can hold a path to making
+//! none. Compiled into test builds only; the server uses the system allocator unchanged.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -26,7 +26,7 @@ fn called() {
 }
 
 // SAFETY: every call defers to the system allocator with the caller's arguments; the only
-// addition is a thread-local counter that never allocates.
+// addition is two thread-local counters that never allocate.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         add(layout.size() as isize);
